@@ -1,0 +1,189 @@
+"""Checkpoint -> self-describing ONNX, accepted only if ONNX Runtime matches PyTorch.
+
+The exported graph takes physical LR fields and returns physical HR fields (normalization inside,
+see :class:`sr_export.model.PhysicalUnitsSR`), has dynamic batch/height/width, BatchNorm folded,
+passes ``onnx.checker`` (full check) and carries a :class:`ModelDescription` in metadata_props.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.metadata
+import logging
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+
+from sr_export.checkpoints import LoadedCheckpoint
+from sr_export.model import PhysicalUnitsSR, SRResNet
+from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
+from sr_runtime.errors import AccuracyGateError, UsageError
+
+DEFAULT_OPSET = 18
+PARITY_TOLERANCE_K = 1e-3
+
+
+@dataclass(frozen=True)
+class ParityReport:
+    """ONNX Runtime against PyTorch on the same physical input, in the variable's units."""
+
+    max_abs: float
+    rmse: float
+    input_shape: tuple[int, ...]
+    tolerance: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(np.isfinite(self.max_abs)) and self.max_abs <= self.tolerance
+
+    def summary(self, units: str = "K") -> str:
+        verdict = "OK" if self.passed else "FAILED"
+        return (f"parity ONNX Runtime vs PyTorch on LR input {self.input_shape}: max abs error "
+                f"{self.max_abs:.2e} {units}, RMSE {self.rmse:.2e} {units} "
+                f"(tolerance {self.tolerance:.0e} {units}): {verdict}")
+
+
+def fold_batchnorm(network: SRResNet) -> SRResNet:
+    """A copy of the network with every BatchNorm folded into the conv before it (eval mode)."""
+    folded = copy.deepcopy(network).eval()
+    for module in folded.modules():
+        if isinstance(module, nn.Sequential):
+            layers = list(module)
+            for i in range(len(layers) - 1):
+                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
+                    module[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(layers[i], layers[i + 1])
+                    module[i + 1] = nn.Identity()
+    return folded
+
+
+def physical_model(loaded: LoadedCheckpoint, network: SRResNet | None = None) -> PhysicalUnitsSR:
+    desc = loaded.description
+    return PhysicalUnitsSR(
+        network if network is not None else loaded.model,
+        [v.lr_mean for v in desc.variables], [v.lr_std for v in desc.variables],
+        [v.hr_mean for v in desc.variables], [v.hr_std for v in desc.variables],
+    ).eval()
+
+
+def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48),
+                 batch: int = 2, seed: int = 0) -> np.ndarray:
+    """A smooth, realistic-looking physical field for parity checks when no data is given."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    y, x = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
+    out = np.empty((batch, len(description.variables), h, w), dtype=np.float32)
+    for b in range(batch):
+        for c, var in enumerate(description.variables):
+            phase = rng.uniform(0, 2 * np.pi, size=3)
+            wave = np.sin(3 * x + phase[0]) + np.cos(4 * y + phase[1]) + 0.5 * np.sin(7 * (x + y)
+                                                                                      + phase[2])
+            noise = rng.normal(0, 0.2, size=(h, w))
+            out[b, c] = var.lr_mean + var.lr_std * (wave + noise)
+    return out
+
+
+def torch_predict(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+    with torch.inference_mode():
+        return model(torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))).numpy()
+
+
+def onnxruntime_predict(path_or_bytes: str | bytes, lr: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(path_or_bytes, providers=["CPUExecutionProvider"])
+    return session.run(None, {LR_INPUT: lr.astype(np.float32)})[0]
+
+
+def compare(reference: np.ndarray, candidate: np.ndarray, tolerance: float,
+            input_shape: tuple[int, ...] = ()) -> ParityReport:
+    diff = candidate.astype(np.float64) - reference.astype(np.float64)
+    max_abs = float(np.max(np.abs(diff))) if np.all(np.isfinite(diff)) else float("inf")
+    rmse = float(np.sqrt(np.mean(diff**2))) if np.isfinite(max_abs) else float("inf")
+    return ParityReport(max_abs, rmse, tuple(input_shape or reference.shape), tolerance)
+
+
+def _producer() -> dict[str, str]:
+    from sr_runtime import __version__
+
+    versions = {"tool": f"sr-edge {__version__}", "torch": torch.__version__,
+                "onnx": onnx.__version__}
+    for dist in ("onnxscript", "onnxruntime"):
+        try:
+            versions[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+def trace_to_onnx(model: nn.Module, example: np.ndarray, opset: int) -> onnx.ModelProto:
+    """torch.onnx (dynamo) export with dynamic batch, height and width, weights inline."""
+    batch = torch.export.Dim("batch")
+    height = torch.export.Dim("height", min=1)
+    width = torch.export.Dim("width", min=1)
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            model, (torch.from_numpy(example),), dynamo=True, external_data=False,
+            opset_version=opset, input_names=[LR_INPUT], output_names=[HR_OUTPUT],
+            dynamic_shapes={"lr": {0: batch, 2: height, 3: width}}, verbose=False,
+        )
+    return program.model_proto
+
+
+def set_metadata(proto: onnx.ModelProto, description: ModelDescription) -> None:
+    del proto.metadata_props[:]
+    for key, value in description.to_metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = (f"sr-edge x{description.scale} {description.architecture} for "
+                        f"{', '.join(description.variable_names)}")
+
+
+def write_atomically(data: bytes, out: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPSET,
+                parity_input: np.ndarray | None = None,
+                tolerance: float = PARITY_TOLERANCE_K) -> ParityReport:
+    """Export, check and verify; write ``out`` only if ONNX Runtime matches PyTorch."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist; create it first")
+    reference_model = physical_model(loaded)
+    export_model = physical_model(loaded, fold_batchnorm(loaded.model))
+    lr = parity_input if parity_input is not None else sample_input(loaded.description)
+
+    proto = trace_to_onnx(export_model, lr[:1], opset)
+    if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
+        raise AccuracyGateError("BatchNorm survived export; this is a bug in sr-edge, please "
+                                "report it with your torch version")
+    description = loaded.description.with_updates(
+        producer={**_producer(), "opset": str(opset)},
+        graph_rewrites=("batchnorm_folded", *loaded.description.graph_rewrites),
+    )
+    set_metadata(proto, description)
+    onnx.checker.check_model(proto, full_check=True)
+    data = proto.SerializeToString()
+
+    report = compare(torch_predict(reference_model, lr), onnxruntime_predict(data, lr), tolerance,
+                     lr.shape)
+    if not report.passed:
+        raise AccuracyGateError(report.summary() + f"; {out} was not written")
+    write_atomically(data, out)
+    return report

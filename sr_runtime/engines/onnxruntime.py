@@ -1,0 +1,85 @@
+"""ONNX Runtime engine (CPU by default; GPU execution providers reuse it with other providers)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.errors import EngineUnavailableError, UsageError
+
+
+def physical_cores() -> int:
+    """Physical cores available to this process (SMT siblings share FP units, so count once)."""
+    try:
+        available = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return max(1, (os.cpu_count() or 2) // 2)
+    siblings: set[tuple[str, str]] = set()
+    for cpu in available:
+        base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            siblings.add(((base / "physical_package_id").read_text().strip(),
+                          (base / "core_id").read_text().strip()))
+        except OSError:
+            return len(available)
+    return max(1, len(siblings))
+
+
+def read_description(path: Path) -> ModelDescription:
+    """The sr-edge description stored in an ONNX file, read with ONNX Runtime alone."""
+    import onnxruntime as ort
+
+    session = _open_session(path, ["CPUExecutionProvider"], ort.SessionOptions())
+    return ModelDescription.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+
+
+def _open_session(path: Path, providers: Sequence[str | tuple[str, dict]], options: object):
+    import onnxruntime as ort
+
+    if not Path(path).is_file():
+        raise UsageError(f"model not found: {path}")
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+    except Exception as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        raise UsageError(f"ONNX Runtime cannot load {path}: {first_line}") from exc
+
+
+class OnnxRuntimeEngine:
+    """An ``InferenceSession`` tuned for the machine; ``infer`` works on physical units."""
+
+    def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
+                 "CPUExecutionProvider",), name: str = "onnxruntime",
+                 threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads or physical_cores()
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        self.path = Path(path)
+        self.name = name
+        self.session = _open_session(self.path, providers, options)
+        self.description = ModelDescription.from_metadata(
+            self.session.get_modelmeta().custom_metadata_map, str(path))
+        active = self.session.get_providers()
+        wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
+        if wanted not in active:
+            raise EngineUnavailableError(
+                f"ONNX Runtime could not enable {wanted} (active: {', '.join(active)})")
+
+    def infer(self, lr: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {LR_INPUT: np.ascontiguousarray(lr, dtype=np.float32)})[0]
+
+
+def cpu_available() -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "onnxruntime is not installed: pip install onnxruntime"
+    return None

@@ -1,0 +1,48 @@
+"""The PyTorch baseline: the original checkpoint run eagerly (needs the `export` extra).
+
+This is the reference every other engine is compared with, and what the demo does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from sr_runtime.errors import UsageError
+
+
+def torch_available() -> str | None:
+    if importlib.util.find_spec("torch") is None:
+        return "torch is not installed: pip install 'sr-edge[export]'"
+    return None
+
+
+class TorchEngine:
+    """Eager PyTorch FP32, NCHW (the demo's way) or channels_last."""
+
+    def __init__(self, checkpoint: Path, config: Path | None = None,
+                 channels_last: bool = False) -> None:
+        if Path(checkpoint).suffix == ".onnx":
+            raise UsageError("the torch backend runs the original checkpoint: pass --model "
+                             "model.ckpt (plus --config for demo checkpoints), not an ONNX file")
+        import torch
+
+        from sr_export.checkpoints import load_checkpoint
+        from sr_export.onnx_export import physical_model
+
+        loaded = load_checkpoint(checkpoint, config)
+        self.description = loaded.description
+        self.model = physical_model(loaded)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.model = self.model.to(memory_format=self.memory_format)
+        self.name = "torch-channels-last" if channels_last else "torch"
+        self._torch = torch
+
+    def infer(self, lr: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        with torch.inference_mode():
+            x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
+            out = self.model(x.contiguous(memory_format=self.memory_format))
+            return out.contiguous().numpy()
