@@ -54,6 +54,7 @@ class ModelDescription:
     checkpoint_sha256: str = ""
     producer: Mapping[str, str] = field(default_factory=dict)
     graph_rewrites: tuple[str, ...] = ()
+    lr_step_deg: float = 0.0  # LR grid spacing the model was trained on; 0 when unknown
     format_version: int = FORMAT_VERSION
 
     @property
@@ -82,6 +83,7 @@ class ModelDescription:
             checkpoint_sha256=raw.get("checkpoint_sha256", ""),
             producer=dict(raw.get("producer", {})),
             graph_rewrites=tuple(raw.get("graph_rewrites", [])),
+            lr_step_deg=float(raw.get("lr_step_deg", 0.0)),
             format_version=version,
         )
 

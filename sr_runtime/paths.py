@@ -8,6 +8,8 @@ from sr_runtime.errors import OutputError
 
 
 def check_output(path: Path, overwrite: bool) -> None:
+    if path.is_dir():
+        raise OutputError(f"{path} is a folder; give a file name such as {path / 'sr.tif'}")
     if path.exists() and not overwrite:
         raise OutputError(f"{path} already exists; pass --overwrite to replace it")
     if not path.parent.exists():

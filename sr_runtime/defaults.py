@@ -1,0 +1,19 @@
+"""Where the embedded sample DataCube and the default model live (package data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA_DIR = Path(__file__).parent / "data"
+SAMPLE_DIR = DATA_DIR / "sample"
+LR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"
+HR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-high-maps-v0.zarr"
+DEFAULT_MODEL = DATA_DIR / "models" / "sr-edge-t2m-x8.onnx"
+
+
+def sample_lr_store() -> Path:
+    return SAMPLE_DIR / LR_STORE_NAME
+
+
+def sample_hr_store() -> Path:
+    return SAMPLE_DIR / HR_STORE_NAME

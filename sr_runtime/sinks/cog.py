@@ -1,0 +1,90 @@
+"""Cloud-Optimized GeoTIFF writer (rasterio + rio-cogeo): float32 values, not pictures.
+
+EPSG:4326, north-up, pixel-is-area transform derived from the cell centres, NaN nodata,
+internal tiles, overviews, DEFLATE with the floating-point predictor, and tags that say what the
+values are and where they came from. Written to a temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_translate
+from rio_cogeo.profiles import cog_profiles
+
+from sr_runtime.fields import GeoField
+from sr_runtime.grid import grid_step
+
+
+def field_transform(field: GeoField) -> rasterio.Affine:
+    """Affine of the north-west corner of the north-west cell (pixel-is-area)."""
+    dlat = grid_step(field.latitude, "latitude")
+    dlon = grid_step(field.longitude, "longitude")
+    west = float(field.longitude[0]) - dlon / 2
+    north = float(field.latitude[-1]) + dlat / 2
+    return from_origin(west, north, dlon, dlat)
+
+
+def cog_tags(field: GeoField) -> dict[str, str]:
+    valid_time = pd.Timestamp(field.time).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"variable": field.variable, "units": field.units, "valid_time": valid_time,
+            **field.tags}
+
+
+def overview_levels(height: int, width: int, block: int) -> int:
+    """Halvings until the raster fits one tile; at least one, so viewers always get a preview."""
+    levels, size = 0, max(height, width)
+    while size > block:
+        size, levels = size // 2, levels + 1
+    return max(levels, 1) if min(height, width) >= 2 else 0
+
+
+def write_cog(field: GeoField, out: Path, blocksize: int | None = None) -> Path:
+    """Write ``field`` as a COG at ``out``; nothing appears at ``out`` unless it is complete."""
+    out = Path(out)
+    height, width = field.data.shape
+    block = blocksize or (512 if min(height, width) >= 2048 else 128)
+    profile = {
+        "driver": "GTiff", "dtype": "float32", "count": 1, "height": height, "width": width,
+        "crs": "EPSG:4326", "transform": field_transform(field), "nodata": float("nan"),
+    }
+    dst_profile = cog_profiles.get("deflate")
+    dst_profile.update(predictor=3, blockxsize=block, blockysize=block, zlevel=6)
+    north_up = np.ascontiguousarray(field.data[::-1], dtype=np.float32)
+    tags = cog_tags(field)
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.tif", dir=out.parent)
+    os.close(fd)
+    try:
+        with MemoryFile() as memory:
+            with memory.open(**profile) as staging:
+                staging.write(north_up, 1)
+                staging.set_band_description(1, field.variable)
+                staging.set_band_unit(1, field.units)
+            with memory.open() as src:
+                cog_translate(src, tmp_name, dst_profile, nodata=float("nan"),
+                              overview_level=overview_levels(height, width, block),
+                              overview_resampling="average", in_memory=True, quiet=True,
+                              additional_cog_metadata=tags, use_cog_driver=False)
+        os.replace(tmp_name, out)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return out
+
+
+class CogSink:
+    """One COG per field at a fixed path (the single-time case)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def write(self, field: GeoField) -> str:
+        return str(write_cog(field, self.path))
