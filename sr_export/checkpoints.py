@@ -191,6 +191,7 @@ def load_checkpoint(path: str | Path, config_path: str | Path | None = None) -> 
             arch_params=model_config.to_dict(),
             halo_lr=model_config.halo_lr(),
             static_inputs=tuple(StaticSpec(**s) for s in saved.get("static_inputs", [])),
+            lr_step_deg=float(saved.get("lr_step_deg", 0.0)),
         )
         fmt, hint = "sr-edge", "the checkpoint's hyper_parameters"
     elif "state_dict" in raw:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 
 from sr_runtime.clikit import console, friendly_errors
@@ -52,6 +53,63 @@ def inspect(model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model")
     from sr_runtime.inspect import describe_model
 
     typer.echo(describe_model(model))
+
+
+@app.command()
+@friendly_errors
+def train(
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder (logs, model.ckpt)")] =
+    Path("runs/train"),
+    minutes: Annotated[float, typer.Option(help="Wall-clock training budget")] = 25.0,
+    channels: Annotated[int, typer.Option(help="SRResNet n_channels")] = 32,
+    blocks: Annotated[int, typer.Option(help="SRResNet n_blocks")] = 8,
+    batch_size: Annotated[int, typer.Option(help="Batch size")] = 16,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate (cosine decay over "
+                                                 "the budget)")] = 1e-3,
+    threads: Annotated[int | None, typer.Option(help="torch threads [default: all]")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+) -> None:
+    """Train SRResNet on the embedded sample's training period (Oct 1-24 2024)."""
+    from sr_export.model import SRResNetConfig
+    from sr_export.training import train as train_model
+    from sr_runtime.sample import training_times
+
+    config = SRResNetConfig(n_channels=channels, n_blocks=blocks)
+    checkpoint = train_model(config, out_dir, minutes=minutes, times=training_times(),
+                             batch_size=batch_size, learning_rate=learning_rate,
+                             seed=seed, threads=threads)
+    console.print(f"wrote {checkpoint}; export it with: sr-export to-onnx {checkpoint}")
+
+
+@app.command()
+@friendly_errors
+def evaluate(
+    model: Annotated[Path | None, typer.Option(help="Model (.onnx, or a checkpoint with "
+                                               "--backend torch) [default: shipped]")] = None,
+    source: Annotated[str, typer.Option(help="LR DataCube")] = "sample",
+    truth: Annotated[str | None, typer.Option(help="HR truth DataCube [default: the "
+                                              "sample's]")] = None,
+    backend: Annotated[str, typer.Option(help="Engine backend")] = "onnxruntime",
+    config: ConfigOpt = None,
+    markdown: Annotated[Path | None, typer.Option(help="Also write the table here")] = None,
+) -> None:
+    """Score the model, nearest, bicubic and a lapse-rate reference on held-out times."""
+    from sr_export.evaluate import evaluate as run_evaluation
+    from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store
+    from sr_runtime.engines.registry import load_engine
+    from sr_runtime.sample import held_out_times
+    from sr_runtime.sources.registry import resolve_source
+
+    lr_ds = resolve_source(source).open()
+    hr_ds = resolve_source(truth or str(sample_hr_store())).open()
+    times = np.intersect1d(held_out_times(), hr_ds.time.values)
+    engine = load_engine(backend, model or DEFAULT_MODEL, config=config).engine
+    with console.status(f"evaluating {times.size} held-out steps"):
+        result = run_evaluation(engine, lr_ds, hr_ds, times)
+    typer.echo(result.table())
+    if markdown:
+        markdown.write_text(result.table() + "\n")
+        console.print(f"wrote {markdown}")
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from sr_runtime.errors import SrEdgeError
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, markup=False)  # paths/hints hold brackets
 F = TypeVar("F", bound=Callable[..., object])
 
 
@@ -23,10 +23,11 @@ def friendly_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except SrEdgeError as exc:
-            console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+            console.print("error:", style="bold red", end=" ")
+            console.print(str(exc), soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]; no partial output was kept")
+            console.print("interrupted; no partial output was kept", style="bold red")
             sys.exit(130)
 
     return wrapper  # type: ignore[return-value]

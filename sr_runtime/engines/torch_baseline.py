@@ -14,7 +14,11 @@ from sr_runtime.errors import UsageError
 
 
 def torch_available() -> str | None:
-    if importlib.util.find_spec("torch") is None:
+    try:
+        spec = importlib.util.find_spec("torch")
+    except (ImportError, ValueError):  # a broken or blocked installation counts as absent
+        spec = None
+    if spec is None:
         return "torch is not installed: pip install 'sr-edge[export]'"
     return None
 
