@@ -61,8 +61,13 @@ def _read_torch_file(path: Path) -> object:
 
 
 def _strip_prefix(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
-    if state and all(key.startswith(prefix) for key in state):
-        return {key[len(prefix):]: value for key, value in state.items()}
+    """The network's weights from a LightningModule state dict (``self.model`` -> ``model.``).
+
+    Other entries of the module (metric states, buffers) are not part of the network.
+    """
+    if any(key.startswith(prefix) for key in state):
+        return {key[len(prefix):]: value for key, value in state.items()
+                if key.startswith(prefix)}
     return state
 
 

@@ -38,9 +38,9 @@ class SRLightningModule(L.LightningModule):
         self.learning_rate = learning_rate
         self.data_range = data_range
         self.register_buffer("hr_std", torch.tensor([v.hr_std for v in self.variables])
-                             .reshape(1, -1, 1, 1))
+                             .reshape(1, -1, 1, 1), persistent=False)
         self.register_buffer("hr_mean", torch.tensor([v.hr_mean for v in self.variables])
-                             .reshape(1, -1, 1, 1))
+                             .reshape(1, -1, 1, 1), persistent=False)
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.model(lr)
