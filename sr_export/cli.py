@@ -68,6 +68,7 @@ def train(
                                                  "the budget)")] = 1e-3,
     threads: Annotated[int | None, typer.Option(help="torch threads [default: all]")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
+    crop: Annotated[int, typer.Option(help="LR crop size of training samples")] = 16,
 ) -> None:
     """Train SRResNet on the embedded sample's training period (Oct 1-24 2024)."""
     from sr_export.model import SRResNetConfig
@@ -77,7 +78,7 @@ def train(
     config = SRResNetConfig(n_channels=channels, n_blocks=blocks)
     checkpoint = train_model(config, out_dir, minutes=minutes, times=training_times(),
                              batch_size=batch_size, learning_rate=learning_rate,
-                             seed=seed, threads=threads)
+                             seed=seed, threads=threads, crop_lr=crop)
     console.print(f"wrote {checkpoint}; export it with: sr-export to-onnx {checkpoint}")
 
 
@@ -110,6 +111,49 @@ def evaluate(
     if markdown:
         markdown.write_text(result.table() + "\n")
         console.print(f"wrote {markdown}")
+
+
+@app.command("to-trt")
+@friendly_errors
+def to_trt(
+    source: Annotated[Path, typer.Argument(help="Checkpoint (.ckpt/.pt, exported to ONNX first) "
+                                                "or an sr-edge .onnx model")],
+    config: ConfigOpt = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output .engine (default: next to "
+                                             "SOURCE); the fingerprint goes to OUT.json")] = None,
+    tile: Annotated[str | None, typer.Option(help="Static LR tile H,W: fastest, only that "
+                                             "shape (default: any tile up to 256,256, tuned "
+                                             "for 128,128)")] = None,
+    min_shape: Annotated[str | None, typer.Option("--min", help="Dynamic profile: smallest "
+                                                  "tile H,W or NxCxHxW")] = None,
+    opt_shape: Annotated[str | None, typer.Option("--opt", help="Dynamic profile: tile to tune "
+                                                  "for")] = None,
+    max_shape: Annotated[str | None, typer.Option("--max", help="Dynamic profile: largest "
+                                                  "tile")] = None,
+    batch: Annotated[int, typer.Option(help="Tiles per inference (profile batch)")] = 1,
+    workspace: Annotated[int | None, typer.Option(help="Builder workspace limit in MB")] = None,
+    timing_cache: Annotated[Path | None, typer.Option(help="Timing cache file, reused across "
+                                                      "builds (default: in the engine "
+                                                      "cache)")] = None,
+    precision: Annotated[str, typer.Option(help="fp16 (FP32 normalization kept) or "
+                                           "fp32")] = "fp16",
+    overwrite: Annotated[bool, typer.Option(help="Replace existing outputs")] = False,
+) -> None:
+    """Build a TensorRT engine (FP16 by default), checked against PyTorch / ONNX Runtime FP32."""
+    from sr_export.tensorrt_build import to_trt as build_trt
+
+    with console.status("preparing") as status:
+        result = build_trt(source, config=config, out=out, tile=tile, min_shape=min_shape,
+                           opt_shape=opt_shape, max_shape=max_shape, batch=batch,
+                           workspace_mb=workspace, timing_cache=timing_cache,
+                           precision=precision, overwrite=overwrite, info=console.print,
+                           progress=status.update)
+    units = result.record.description.variables[0].units
+    console.print(result.report.summary(units))
+    console.print(f"precision: {result.recipe.precision}; built in {result.build_seconds:.0f} s; "
+                  f"profile {result.record.fingerprint.profile.describe()}")
+    console.print(f"wrote {result.engine} (fingerprint {result.record.fingerprint.key()[:12]} "
+                  f"in {result.engine.name}.json)")
 
 
 def main() -> None:

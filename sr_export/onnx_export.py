@@ -3,11 +3,16 @@
 The exported graph takes physical LR fields and returns physical HR fields (normalization inside,
 see :class:`sr_export.model.PhysicalUnitsSR`), has dynamic batch/height/width, BatchNorm folded,
 passes ``onnx.checker`` (full check) and carries a :class:`ModelDescription` in metadata_props.
+
+With ``optimize=True`` (the default) the network is first rewritten in PyTorch into a faster,
+mathematically identical one (:mod:`sr_export.rewrites`); the rewritten network must match the
+original within :data:`REWRITE_TOLERANCE_K` before export, and the names of the rewrites applied
+are recorded in ``ModelDescription.graph_rewrites``.
 """
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import importlib.metadata
 import logging
 import os
@@ -23,11 +28,17 @@ from torch import nn
 
 from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.model import PhysicalUnitsSR, SRResNet
+from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE_K = 1e-3
+#: The rewritten network against the original, both in PyTorch FP32 (kelvin).
+REWRITE_TOLERANCE_K = 1e-4
+
+__all__ = ["export_onnx", "fold_batchnorm", "physical_model", "sample_input", "torch_predict",
+           "onnxruntime_predict", "compare", "ParityReport", "verify_rewrites"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +49,8 @@ class ParityReport:
     rmse: float
     input_shape: tuple[int, ...]
     tolerance: float
+    rewrites: tuple[str, ...] = ()
+    rewrite_max_abs: float | None = None  # rewritten vs original network, both PyTorch
 
     @property
     def passed(self) -> bool:
@@ -45,22 +58,13 @@ class ParityReport:
 
     def summary(self, units: str = "K") -> str:
         verdict = "OK" if self.passed else "FAILED"
-        return (f"parity ONNX Runtime vs PyTorch on LR input {self.input_shape}: max abs error "
+        text = (f"parity ONNX Runtime vs PyTorch on LR input {self.input_shape}: max abs error "
                 f"{self.max_abs:.2e} {units}, RMSE {self.rmse:.2e} {units} "
                 f"(tolerance {self.tolerance:.0e} {units}): {verdict}")
-
-
-def fold_batchnorm(network: SRResNet) -> SRResNet:
-    """A copy of the network with every BatchNorm folded into the conv before it (eval mode)."""
-    folded = copy.deepcopy(network).eval()
-    for module in folded.modules():
-        if isinstance(module, nn.Sequential):
-            layers = list(module)
-            for i in range(len(layers) - 1):
-                if isinstance(layers[i], nn.Conv2d) and isinstance(layers[i + 1], nn.BatchNorm2d):
-                    module[i] = torch.nn.utils.fusion.fuse_conv_bn_eval(layers[i], layers[i + 1])
-                    module[i + 1] = nn.Identity()
-    return folded
+        if self.rewrite_max_abs is not None:
+            text += (f"; exact rewrites {', '.join(self.rewrites)} checked in PyTorch: max abs "
+                     f"error {self.rewrite_max_abs:.2e} {units}")
+        return text
 
 
 def physical_model(loaded: LoadedCheckpoint, network: SRResNet | None = None) -> PhysicalUnitsSR:
@@ -158,16 +162,40 @@ def write_atomically(data: bytes, out: Path) -> None:
         raise
 
 
+def verify_rewrites(reference: nn.Module, rewritten: nn.Module, lr: np.ndarray,
+                    tolerance: float = REWRITE_TOLERANCE_K) -> ParityReport:
+    """The rewritten physical model against the original, both PyTorch FP32."""
+    report = compare(torch_predict(reference, lr), torch_predict(rewritten, lr), tolerance,
+                     lr.shape)
+    if not report.passed:
+        raise AccuracyGateError(
+            f"the exact graph rewrites changed the output by up to {report.max_abs:.2e} "
+            f"(tolerance {tolerance:.0e}); this is a bug in sr-edge, please report it; export "
+            "without them meanwhile: sr-export to-onnx --no-optimize")
+    return report
+
+
 def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPSET,
                 parity_input: np.ndarray | None = None,
-                tolerance: float = PARITY_TOLERANCE_K) -> ParityReport:
-    """Export, check and verify; write ``out`` only if ONNX Runtime matches PyTorch."""
+                tolerance: float = PARITY_TOLERANCE_K, optimize: bool = True) -> ParityReport:
+    """Export, check and verify; write ``out`` only if ONNX Runtime matches PyTorch.
+
+    ``optimize``: apply the exact rewrites of :mod:`sr_export.rewrites` (checked against the
+    original network within :data:`REWRITE_TOLERANCE_K` first); otherwise fold BatchNorm only.
+    """
     out = Path(out)
     if not out.parent.is_dir():
         raise UsageError(f"output folder {out.parent} does not exist; create it first")
     reference_model = physical_model(loaded)
-    export_model = physical_model(loaded, fold_batchnorm(loaded.model))
     lr = parity_input if parity_input is not None else sample_input(loaded.description)
+    rewrite_check: ParityReport | None = None
+    if optimize:
+        network, applied = optimize_network(loaded.model)
+        export_model = physical_model(loaded, network)
+        rewrite_check = verify_rewrites(reference_model, export_model, lr)
+    else:
+        export_model = physical_model(loaded, fold_batchnorm(loaded.model))
+        applied = (BATCHNORM_FOLDED,)
 
     proto = trace_to_onnx(export_model, lr[:1], opset)
     if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
@@ -175,7 +203,8 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
                                 "report it with your torch version")
     description = loaded.description.with_updates(
         producer={**_producer(), "opset": str(opset)},
-        graph_rewrites=("batchnorm_folded", *loaded.description.graph_rewrites),
+        graph_rewrites=(*applied, *(r for r in loaded.description.graph_rewrites
+                                    if r not in applied)),
     )
     set_metadata(proto, description)
     onnx.checker.check_model(proto, full_check=True)
@@ -183,6 +212,9 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
 
     report = compare(torch_predict(reference_model, lr), onnxruntime_predict(data, lr), tolerance,
                      lr.shape)
+    if rewrite_check is not None:
+        report = dataclasses.replace(report, rewrites=applied,
+                                     rewrite_max_abs=rewrite_check.max_abs)
     if not report.passed:
         raise AccuracyGateError(report.summary() + f"; {out} was not written")
     write_atomically(data, out)

@@ -16,7 +16,7 @@ import lightning as L
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from sr_export.checkpoints import SR_EDGE_HPARAMS_KEY
@@ -90,6 +90,25 @@ class TimeCosineLR(L.Callback):
             group["lr"] = module.learning_rate * factor
 
 
+class RandomCrops(Dataset):
+    """Random aligned LR/HR crops: more optimizer steps per CPU-second than whole fields."""
+
+    def __init__(self, lr: torch.Tensor, hr: torch.Tensor, crop_lr: int) -> None:
+        self.lr, self.hr, self.crop = lr, hr, min(crop_lr, lr.shape[-1], lr.shape[-2])
+        self.scale = hr.shape[-1] // lr.shape[-1]
+
+    def __len__(self) -> int:
+        return self.lr.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        h, w = self.lr.shape[-2:]
+        top = int(torch.randint(0, h - self.crop + 1, ()))
+        left = int(torch.randint(0, w - self.crop + 1, ()))
+        s, c = self.scale, self.crop
+        return (self.lr[index, :, top:top + c, left:left + c],
+                self.hr[index, :, top * s:(top + c) * s, left * s:(left + c) * s])
+
+
 @dataclass
 class TrainingData:
     """Normalized LR/HR tensors and the statistics used to normalize them (in K)."""
@@ -121,7 +140,7 @@ def sample_training_data(times: np.ndarray, variable: str = "t2m") -> TrainingDa
 
 def train(config: SRResNetConfig, out_dir: Path, *, minutes: float, times: np.ndarray,
           batch_size: int = 16, learning_rate: float = 1e-3, val_fraction: float = 0.1,
-          seed: int = 42, threads: int | None = None) -> Path:
+          seed: int = 42, threads: int | None = None, crop_lr: int = 16) -> Path:
     """Train under a wall-clock budget; return the path of the final checkpoint."""
     L.seed_everything(seed, workers=True)
     if threads:
@@ -131,12 +150,12 @@ def train(config: SRResNetConfig, out_dir: Path, *, minutes: float, times: np.nd
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     n_val = max(1, int(n * val_fraction))
     val_idx, train_idx = order[:n_val], order[n_val:]
-    train_loader = DataLoader(TensorDataset(data.lr[train_idx], data.hr[train_idx]),
+    train_loader = DataLoader(RandomCrops(data.lr[train_idx], data.hr[train_idx], crop_lr),
                               batch_size=batch_size, shuffle=True, drop_last=True)
     val_loader = DataLoader(TensorDataset(data.lr[val_idx], data.hr[val_idx]),
                             batch_size=batch_size)
     module = SRLightningModule(config.to_dict(), [v.__dict__ for v in data.variables],
-                               learning_rate, data.data_range, data.lr_step)
+                               learning_rate, data.data_range, data.lr_step_deg)
     steps_per_epoch = len(train_loader)
     trainer = L.Trainer(
         max_time={"minutes": minutes}, max_epochs=100_000, accelerator="cpu",

@@ -1,0 +1,357 @@
+"""Hourly 2 m temperature for the sample, synthesized over real Alpine terrain.
+
+THIS IS A SAMPLE DERIVED FROM REAL TERRAIN, NOT CLIMATE DT OUTPUT. The terrain (GLOBE 30"
+elevation and land mask) is real; the temperature is a seeded, physically motivated model of
+what a climate model would show, so that super-resolution has the same things to learn
+(terrain, coasts, the diurnal cycle, moving weather) without shipping gigabytes of real data.
+
+Every grid (LR "standard" or HR "high") is computed on its OWN cells, the same way::
+
+    t2m = climatology(latitude, day of year, land fraction)   seasonal cycle, sea lags land
+        - 6.5 K/km * cell-mean elevation                      lapse rate
+        + diurnal cycle(local solar time) * amplitude         large over land, small over sea
+        - cold-air pooling(valley depth) at night             only in valleys the grid resolves
+        + synoptic anomalies                                   moving, growing, decaying
+        + small-scale variability                              travelling waves, cell-averaged
+
+Coarse cells see smoother mountains (elevation, land fraction and valley depth are averaged
+over the cell) and smoother anomalies (each wave is averaged exactly over the cell, each blob
+to within a fraction of a percent), and the nonlinear terms (valley pooling, diurnal amplitude)
+make LR differ from a block average of HR, as a coarser model would: at dawn LR is ~0.3 K RMS
+off the area mean of HR, warmer where HR valleys hold cold air.
+
+Magnitudes for October over the box: 1-99 % range ~269-297 K; the Po plain ~286 K falling to
+~282 K through the month, the Tyrrhenian and Adriatic 2-3 K warmer than lowland at the same
+latitude; the highest HR cells (3700 m mean) near 262 K; daily range ~9-10 K over land, ~1.5-2
+K over sea; synoptic swings of a few K over 3-8 days.
+
+Determinism: each time step is a pure function of (time, grid, seed) computed with fixed array
+shapes, so any split of a time list into calls gives bitwise-identical maps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import xarray as xr
+
+from sr_runtime.sample import grids as g
+from sr_runtime.sample.metadata import Resolution, coord_attrs, lsm_attrs, orog_attrs, t2m_attrs
+from sr_runtime.sample.terrain import grid_terrain
+
+DEFAULT_SEED = 20241001
+
+#: Hours are counted from here; the annual cycle's phase is days since this instant.
+EPOCH = np.datetime64("2024-01-01T00", "ns")
+
+# A flat local map in km east/north of the box centre (east distances ~10 % off at the box's
+# north and south edges: harmless for a synthetic field, and the same for both grids).
+LAT_REF, LON_REF = 44.0, 10.7
+KM_PER_DEG_LAT = 111.2
+KM_PER_DEG_LON = KM_PER_DEG_LAT * math.cos(math.radians(LAT_REF))
+
+# Climatology (K): annual-mean sea-level temperature by latitude, and the seasonal cycle,
+# larger and earlier over land (minimum ~Jan 18) than over sea (minimum ~Feb 19), so that in
+# October the sea is ~2-3 K warmer than the land.
+T_ANNUAL_45N = 287.5
+T_ANNUAL_GRADIENT = -0.65  # K per degree of latitude
+SEASON_AMPLITUDE_LAND, SEASON_MIN_DAY_LAND = 10.0, 18.0
+SEASON_AMPLITUDE_SEA, SEASON_MIN_DAY_SEA = 6.0, 50.0
+DAYS_PER_YEAR = 365.25
+
+#: Environmental lapse rate applied to the cell-mean elevation.
+LAPSE_RATE = 0.0065  # K/m
+
+# Diurnal cycle: half the daily range, by surface type; land amplitude grows in valleys and
+# shrinks on ridges. Warming follows a half cosine from sunrise to the afternoon maximum,
+# cooling decays exponentially through the night (Goettsche-Olesen-like shape).
+DIURNAL_AMPLITUDE_LAND, DIURNAL_AMPLITUDE_SEA = 4.0, 0.6
+SUNRISE_LST, TMAX_LST, NIGHT_DECAY_H = 6.5, 14.5, 4.0
+# Cold-air pooling: up to this many K at dawn in valleys, saturating with valley depth.
+POOL_MAX_K, POOL_DEPTH_M = 3.0, 300.0
+
+# Synoptic anomalies: air masses as Gaussian blobs born at random through each block of hours,
+# drifting east with the westerlies, growing and decaying over 3-8 days; plus a few slow
+# planetary waves.
+EVENT_BLOCK_H = 120
+EVENTS_PER_BLOCK = 5
+EVENT_LIFE_H = (72.0, 192.0)
+EVENT_AMPLITUDE_K = (3.0, 7.0)
+N_PLANETARY_WAVES = 3
+
+# Small-scale variability: travelling waves of 10-250 km, advected by a mean westerly.
+N_SMALL_MODES = 96
+SMALL_RMS_K = 0.7
+WIND_KMH = (6.0 * 3.6, 1.5 * 3.6)  # (east, north) steering wind
+
+_RNG_STREAM_EVENTS, _RNG_STREAM_SMALL, _RNG_STREAM_PLANETARY = 1, 2, 3
+_BLOCK_OFFSET = 1_000_000  # keeps block numbers non-negative for SeedSequence
+
+
+@dataclass(frozen=True)
+class _Modes:
+    """Travelling cosine waves already evaluated (and cell-averaged) on one grid."""
+
+    ey: np.ndarray  # (ny, m) complex: exp(i ky y) * cell-average factor
+    ex: np.ndarray  # (m, nx) complex
+    amplitude: np.ndarray  # (m,) K
+    phase: np.ndarray  # (m,) rad at t = 0
+    omega: np.ndarray  # (m,) rad/h phase speed
+    mod_freq: np.ndarray  # (m,) rad/h amplitude modulation
+    mod_phase: np.ndarray  # (m,)
+
+    def at(self, t: float) -> np.ndarray:
+        """Sum of the waves at hour ``t`` on the grid."""
+        coef = self.amplitude * np.cos(self.mod_freq * t + self.mod_phase) \
+            * np.exp(1j * (self.phase - self.omega * t))
+        return ((self.ey * coef[None, :]) @ self.ex).real
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """Everything about one grid that does not change with time."""
+
+    resolution: str
+    lat: np.ndarray
+    lon: np.ndarray
+    y_km: np.ndarray
+    x_km: np.ndarray
+    dy_km: float
+    dx_km: float
+    orog: np.ndarray
+    lsm: np.ndarray
+    base: np.ndarray  # annual mean minus lapse rate term
+    season_land: np.ndarray  # multiplies -cos(land seasonal phase)
+    season_sea: np.ndarray
+    diurnal_amp: np.ndarray
+    pool_amp: np.ndarray
+    synoptic_weight: np.ndarray
+    small_weight: np.ndarray
+    planetary: _Modes
+    small: _Modes
+
+
+def _cell_average_factor(k: np.ndarray, width: float) -> np.ndarray:
+    """Mean of cos(k x) over a cell of ``width`` relative to its centre value: sinc."""
+    return np.sinc(k * width / (2 * np.pi))
+
+
+def _modes_on_grid(kx: np.ndarray, ky: np.ndarray, amplitude: np.ndarray, phase: np.ndarray,
+                   omega: np.ndarray, mod_freq: np.ndarray, mod_phase: np.ndarray,
+                   y_km: np.ndarray, x_km: np.ndarray, dy_km: float, dx_km: float) -> _Modes:
+    """Evaluate waves (wavenumbers in rad/km) on a grid, averaged exactly over its cells."""
+    ey = np.exp(1j * np.outer(y_km, ky)) * _cell_average_factor(ky, dy_km)[None, :]
+    ex = np.exp(1j * np.outer(kx, x_km)) * _cell_average_factor(kx, dx_km)[:, None]
+    return _Modes(ey=ey, ex=ex, amplitude=amplitude, phase=phase, omega=omega,
+                  mod_freq=mod_freq, mod_phase=mod_phase)
+
+
+def _small_modes(seed: int, y_km: np.ndarray, x_km: np.ndarray, dy_km: float,
+                 dx_km: float) -> _Modes:
+    """Small-scale variability: red-spectrum waves of 10-250 km drifting with the wind."""
+    rng = np.random.default_rng([seed, _RNG_STREAM_SMALL])
+    wavelength = np.exp(rng.uniform(np.log(10.0), np.log(250.0), N_SMALL_MODES))
+    direction = rng.uniform(0, 2 * np.pi, N_SMALL_MODES)
+    k = 2 * np.pi / wavelength
+    kx, ky = k * np.cos(direction), k * np.sin(direction)
+    weight = np.sqrt(wavelength)
+    amplitude = weight / np.sqrt(np.sum(weight**2) / 2) * SMALL_RMS_K * np.sqrt(2)
+    omega = kx * WIND_KMH[0] + ky * WIND_KMH[1] + rng.normal(0, 0.02, N_SMALL_MODES)
+    mod_freq = 2 * np.pi / rng.uniform(24.0, 96.0, N_SMALL_MODES)
+    return _modes_on_grid(kx, ky, amplitude, rng.uniform(0, 2 * np.pi, N_SMALL_MODES), omega,
+                          mod_freq, rng.uniform(0, 2 * np.pi, N_SMALL_MODES),
+                          y_km, x_km, dy_km, dx_km)
+
+
+def _planetary_modes(seed: int, y_km: np.ndarray, x_km: np.ndarray, dy_km: float,
+                     dx_km: float) -> _Modes:
+    """A few slow planetary waves (2500-5000 km) drifting east at 2-8 m/s."""
+    rng = np.random.default_rng([seed, _RNG_STREAM_PLANETARY])
+    n = N_PLANETARY_WAVES
+    wavelength = rng.uniform(2500.0, 5000.0, n)
+    direction = rng.uniform(-np.pi / 7, np.pi / 7, n)
+    k = 2 * np.pi / wavelength
+    kx, ky = k * np.cos(direction), k * np.sin(direction)
+    omega = kx * rng.uniform(2.0, 8.0, n) * 3.6
+    mod_freq = 2 * np.pi / rng.uniform(144.0, 288.0, n)
+    return _modes_on_grid(kx, ky, rng.uniform(1.5, 3.0, n), rng.uniform(0, 2 * np.pi, n),
+                          omega, mod_freq, rng.uniform(0, 2 * np.pi, n),
+                          y_km, x_km, dy_km, dx_km)
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One moving air mass: Gaussian blob with a sin^2 life cycle."""
+
+    t0: float
+    life: float
+    amplitude: float
+    x0: float
+    y0: float
+    u: float  # km/h
+    v: float
+    sx: float  # km
+    sy: float
+
+
+@lru_cache(maxsize=256)
+def _block_events(seed: int, block: int) -> tuple[_Event, ...]:
+    """Events born in one block of hours; depends only on (seed, block), never on the call."""
+    rng = np.random.default_rng([seed, _RNG_STREAM_EVENTS, block + _BLOCK_OFFSET])
+    events = []
+    for _ in range(EVENTS_PER_BLOCK):
+        sign = 1.0 if rng.uniform() < 0.5 else -1.0
+        events.append(_Event(
+            t0=block * EVENT_BLOCK_H + rng.uniform(0, EVENT_BLOCK_H),
+            life=rng.uniform(*EVENT_LIFE_H),
+            amplitude=sign * rng.uniform(*EVENT_AMPLITUDE_K),
+            x0=rng.uniform(-2000.0, 800.0),
+            y0=rng.uniform(-900.0, 900.0),
+            u=rng.uniform(4.0, 14.0) * 3.6,
+            v=rng.uniform(-3.0, 3.0) * 3.6,
+            sx=rng.uniform(400.0, 900.0),
+            sy=rng.uniform(300.0, 700.0),
+        ))
+    return tuple(events)
+
+
+def _active_events(seed: int, t: float) -> list[_Event]:
+    """Events alive at hour ``t``, in a fixed order."""
+    last = math.floor(t / EVENT_BLOCK_H)
+    first = math.floor((t - EVENT_LIFE_H[1]) / EVENT_BLOCK_H)
+    return [e for b in range(first, last + 1) for e in _block_events(seed, b)
+            if e.t0 <= t <= e.t0 + e.life]
+
+
+def _gaussian_cell_mean(coord: np.ndarray, centre: float, sigma: float,
+                        width: float) -> np.ndarray:
+    """A 1-D Gaussian averaged over cells of ``width`` (variance grows by width^2 / 12)."""
+    s_eff = math.sqrt(sigma * sigma + width * width / 12.0)
+    return (sigma / s_eff) * np.exp(-0.5 * ((coord - centre) / s_eff) ** 2)
+
+
+def _synoptic_at(grid: _Grid, seed: int, t: float) -> np.ndarray:
+    """Large-scale anomaly (K) at hour ``t``: moving air masses plus planetary waves."""
+    out = grid.planetary.at(t)
+    for e in _active_events(seed, t):
+        age = (t - e.t0) / e.life
+        strength = e.amplitude * math.sin(math.pi * age) ** 2
+        dt = t - e.t0
+        gy = _gaussian_cell_mean(grid.y_km, e.y0 + e.v * dt, e.sy, grid.dy_km)
+        gx = _gaussian_cell_mean(grid.x_km, e.x0 + e.u * dt, e.sx, grid.dx_km)
+        out = out + strength * np.outer(gy, gx)
+    return out
+
+
+def _diurnal_shape(local_hour: np.ndarray) -> np.ndarray:
+    """-1 at sunrise, +1 at the afternoon maximum: half-cosine warming, exponential cooling."""
+    since_sunrise = np.mod(local_hour - SUNRISE_LST, 24.0)
+    day_len = TMAX_LST - SUNRISE_LST
+    warming = -np.cos(np.pi * np.minimum(since_sunrise, day_len) / day_len)
+    night = np.maximum(since_sunrise - day_len, 0.0)
+    decay = (1 - np.exp(-night / NIGHT_DECAY_H)) / (1 - np.exp(-(24.0 - day_len) / NIGHT_DECAY_H))
+    return np.where(since_sunrise < day_len, warming, 1.0 - 2.0 * decay)
+
+
+@lru_cache(maxsize=8)
+def _grid(resolution: str, seed: int) -> _Grid:
+    """Static fields of one grid (terrain, climatology weights, waves), built once."""
+    grids = g.sample_grids()
+    if resolution == "standard":
+        lat, lon = grids.lr_lat, grids.lr_lon
+    elif resolution == "high":
+        lat, lon = grids.hr_lat, grids.hr_lon
+    else:
+        raise ValueError(f"resolution must be 'standard' or 'high', not {resolution!r}")
+    lat_edges, lon_edges = g.cell_edges(lat), g.cell_edges(lon)
+    terrain = grid_terrain(lat_edges, lon_edges)
+    f, z, v = terrain.lsm, terrain.orog, terrain.valley_depth
+    y_km = (lat - LAT_REF) * KM_PER_DEG_LAT
+    x_km = (lon - LON_REF) * KM_PER_DEG_LON
+    dy_km = float(np.diff(lat_edges).mean()) * KM_PER_DEG_LAT
+    dx_km = float(np.diff(lon_edges).mean()) * KM_PER_DEG_LON
+    lat2 = np.broadcast_to(lat[:, None], f.shape)
+    season_scale = 1.0 + 0.02 * (lat2 - 45.0)  # seasons grow poleward
+    valley_factor = np.clip(1.0 + v / 1000.0, 0.6, 1.4)
+    return _Grid(
+        resolution=resolution, lat=lat, lon=lon, y_km=y_km, x_km=x_km, dy_km=dy_km,
+        dx_km=dx_km, orog=z, lsm=f,
+        base=T_ANNUAL_45N + T_ANNUAL_GRADIENT * (lat2 - 45.0) - LAPSE_RATE * z,
+        season_land=f * SEASON_AMPLITUDE_LAND * season_scale,
+        season_sea=(1.0 - f) * SEASON_AMPLITUDE_SEA * season_scale,
+        diurnal_amp=DIURNAL_AMPLITUDE_SEA
+        + (DIURNAL_AMPLITUDE_LAND - DIURNAL_AMPLITUDE_SEA) * f * valley_factor,
+        pool_amp=POOL_MAX_K * f * np.tanh(np.maximum(v, 0.0) / POOL_DEPTH_M),
+        synoptic_weight=0.7 + 0.3 * f,  # the sea damps air-mass anomalies
+        small_weight=0.25 + 0.75 * f,  # land surfaces vary more on small scales
+        planetary=_planetary_modes(seed, y_km, x_km, dy_km, dx_km),
+        small=_small_modes(seed, y_km, x_km, dy_km, dx_km),
+    )
+
+
+def _t2m_at(grid: _Grid, seed: int, t: float) -> np.ndarray:
+    """t2m (K, float64) at hour ``t`` since :data:`EPOCH` on one grid."""
+    day = t / 24.0
+    year_phase = 2 * math.pi / DAYS_PER_YEAR
+    field = (grid.base
+             - grid.season_land * math.cos(year_phase * (day - SEASON_MIN_DAY_LAND))
+             - grid.season_sea * math.cos(year_phase * (day - SEASON_MIN_DAY_SEA)))
+    local_hour = np.mod(t + grid.lon / 15.0, 24.0)
+    shape = _diurnal_shape(local_hour)
+    field = field + grid.diurnal_amp * shape[None, :]
+    field = field - grid.pool_amp * np.maximum(-shape, 0.0)[None, :]
+    field = field + grid.synoptic_weight * _synoptic_at(grid, seed, t)
+    return field + grid.small_weight * grid.small.at(t)
+
+
+def synoptic_anomaly(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED
+                     ) -> np.ndarray:
+    """The synoptic term alone (time, latitude, longitude), K, before land-sea weighting.
+
+    Exposed so tests and docs can show the weather moving and evolving over days.
+    """
+    grid = _grid(resolution, seed)
+    return np.stack([_synoptic_at(grid, seed, t) for t in hours_since_epoch(times)])
+
+
+def hours_since_epoch(times: np.ndarray) -> list[float]:
+    """Hours since :data:`EPOCH`, per element and exactly (integer nanoseconds first)."""
+    ns = (np.atleast_1d(np.asarray(times)).astype("datetime64[ns]") - EPOCH).astype(np.int64)
+    return [int(n) / 3.6e12 for n in ns]
+
+
+def synthesize(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED
+               ) -> xr.Dataset:
+    """``t2m`` (time, latitude, longitude) float32 K plus static ``lsm`` and ``orog``.
+
+    The same time gives bitwise-identical values whatever else is in ``times``, so training
+    can regenerate any batch of hours on the fly.
+    """
+    grid = _grid(resolution, seed)
+    times = np.atleast_1d(np.asarray(times)).astype("datetime64[ns]")
+    t2m = np.empty((times.size, grid.lat.size, grid.lon.size), dtype=np.float32)
+    for i, t in enumerate(hours_since_epoch(times)):
+        t2m[i] = _t2m_at(grid, seed, t)
+    if resolution == "standard":
+        glat, glon = g.global_lr_latitude(), g.global_lr_longitude()
+    else:
+        glat, glon = g.global_hr_latitude(), g.global_hr_longitude()
+    cattrs = coord_attrs()
+    ds = xr.Dataset(
+        {
+            "t2m": (("time", "latitude", "longitude"), t2m, t2m_attrs(glat, glon)),
+            "lsm": (("latitude", "longitude"), grid.lsm.astype(np.float32),
+                    lsm_attrs(glat, glon)),
+            "orog": (("latitude", "longitude"), grid.orog.astype(np.float32),
+                     orog_attrs(glat, glon)),
+        },
+        coords={
+            "time": ("time", times, cattrs["time"]),
+            "latitude": ("latitude", grid.lat.copy(), cattrs["latitude"]),
+            "longitude": ("longitude", grid.lon.copy(), cattrs["longitude"]),
+        },
+    )
+    return ds
