@@ -16,7 +16,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from sr_export.metrics import Scores, psnr, rmse, ssim
+from sr_runtime.metrics import Scores, psnr, rmse, ssim
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import UsageError
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -15,37 +16,72 @@ app = typer.Typer(add_completion=False, help=__doc__)
 @app.command()
 @friendly_errors
 def run(
-    time: Annotated[str, typer.Option("--time", help="Valid time, ISO 8601 "
-                                      "(e.g. 2024-10-11T12:00)")],
-    out: Annotated[Path, typer.Option("--out", help="Output COG path")],
+    out: Annotated[str, typer.Option(
+        "--out", help="Output: a COG path, a COG name template such as "
+        "'sr_{time:%Y%m%dT%H}.tif', or one Zarr store ending in .zarr")],
+    time: Annotated[str | None, typer.Option(
+        "--time", help="Valid time, ISO 8601 (e.g. 2024-10-11T12:00)")] = None,
+    start: Annotated[str | None, typer.Option(
+        "--start", help="First time of a range (with --end and --every)")] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last time of a range "
+                                            "(included)")] = None,
+    every: Annotated[str, typer.Option("--every", help="Step of the range (1h, 6h, 1D)")] = "1h",
     model: Annotated[Path | None, typer.Option(
         "--model", help="sr-edge .onnx model, or a checkpoint for --backend torch "
         "[default: the embedded default model]")] = None,
     source: Annotated[str, typer.Option(
-        "--source", help="'sample' (embedded DataCube) or a Zarr path/URL in the Earth Data "
-        "Hub layout")] = "sample",
+        "--source", help="'sample' (embedded DataCube), 'edh' or "
+        "'edh:MODEL/EXPERIMENT/VARIANT' (Climate DT on the Earth Data Hub), or a Zarr path/URL "
+        "in the Earth Data Hub layout")] = "sample",
+    edh_url: Annotated[str | None, typer.Option(
+        "--edh-url", envvar="SR_EDGE_EDH_URL", help="Earth Data Hub base URL "
+        "[default: https://api.earthdatahub.destine.eu/climate-dt-2]")] = None,
     bbox: Annotated[str | None, typer.Option(
         "--bbox", help="W,S,E,N in degrees [default: the whole source grid]")] = None,
+    whole_globe: Annotated[bool, typer.Option(
+        "--global", help="The whole source grid (excludes --bbox)")] = False,
     backend: Annotated[str, typer.Option(
         "--backend", help="auto, onnxruntime, torch, or a GPU backend")] = "auto",
     config: Annotated[Path | None, typer.Option(
         "--config", help="The demo's config.json, for --backend torch with a demo checkpoint")
     ] = None,
     lr_out: Annotated[Path | None, typer.Option("--lr-out", help="Also write the LR input "
-                                                "as a COG")] = None,
+                                                "as a COG (path or template)")] = None,
     units: Annotated[str, typer.Option("--units", help="K or degC")] = "K",
-    nearest: Annotated[bool, typer.Option("--nearest", help="Snap --time to the closest "
-                                          "step")] = False,
+    nearest: Annotated[bool, typer.Option("--nearest", help="Snap --time (or each step of a "
+                                          "range) to the closest step")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing "
                                             "outputs")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Keep completed steps of existing "
+                                         "outputs and write the rest")] = False,
+    max_memory: Annotated[float | None, typer.Option(
+        "--max-memory", help="Engine working-set budget in MB; larger fields run in halo "
+        "tiles [default: 1024]")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Run steps on N local Dask workers")] = None,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Run steps on a Dask cluster (tcp://HOST:PORT)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress or messages")] = False,
+    json_summary: Annotated[bool, typer.Option(
+        "--json", help="Print a JSON summary on stdout (steps, time, throughput, backend, "
+        "outputs)")] = False,
 ) -> None:
-    """Super-resolve one time step of a DataCube and write a Cloud-Optimized GeoTIFF."""
-    from sr_runtime.runner import RunOptions, run_single
+    """Super-resolve time steps of a DataCube into Cloud-Optimized GeoTIFFs or a Zarr store."""
+    from sr_runtime.runner import RunOptions
+    from sr_runtime.runner import run as run_steps
 
-    run_single(RunOptions(time=time, out=out, model=model, source=source, bbox=bbox,
-                          backend=backend, config=config, lr_out=lr_out, units=units,
-                          nearest=nearest, overwrite=overwrite), console)
+    summary = run_steps(RunOptions(
+        out=Path(out), time=time, start=start, end=end, every=every, model=model, source=source,
+        edh_url=edh_url, bbox=bbox, whole_globe=whole_globe, backend=backend, config=config,
+        lr_out=lr_out, units=units, nearest=nearest, overwrite=overwrite, resume=resume,
+        max_memory=max_memory, workers=workers, scheduler=scheduler, quiet=quiet), console)
+    if json_summary:
+        typer.echo(json.dumps(summary.to_dict()))
 
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from sr_runtime.engines.base import Engine
 from sr_runtime.errors import ModelMismatchError, SourceError, UsageError, VariableError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, grid_step, hr_axis, region_slices, select_time
+from sr_runtime.tiling import infer_tiled
 
 KELVIN_OFFSET = 273.15
 UNITS = ("K", "degC")
@@ -64,10 +65,42 @@ def to_units(values: np.ndarray, units: str, wanted: str) -> tuple[np.ndarray, s
     return values + np.float32(offset), wanted
 
 
+def check_missing(lr: np.ndarray, valid_time: np.datetime64, source_label: str) -> None:
+    missing = int(np.count_nonzero(~np.isfinite(lr)))
+    if missing:
+        raise SourceError(f"{source_label}: {missing} of {lr.size} input values are missing "
+                          f"(NaN) at {np.datetime_as_string(valid_time, 'm')}; choose another "
+                          "time or region")
+
+
+def output_units(description: ModelDescription, units: str) -> str:
+    native = description.variables[0].units
+    return units if native in UNITS else native
+
+
+def build_fields(lr: np.ndarray, hr: np.ndarray, lat: np.ndarray, lon: np.ndarray,
+                 valid_time: np.datetime64, description: ModelDescription, backend: str,
+                 units: str, source_label: str) -> tuple[GeoField, GeoField]:
+    """The LR input and SR output of a step as georeferenced fields in ``units``."""
+    dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
+    var = description.variables[0]
+    hr_values, out_units = to_units(hr[0], var.units, units)
+    lr_values, _ = to_units(lr[0], var.units, units)
+    tags = {"source": source_label, "model_sha256": description.checkpoint_sha256,
+            "backend": backend, "scale": str(description.scale)}
+    lr_field = GeoField(lr_values, lat, lon, valid_time, var.name, out_units,
+                        {**tags, "resolution": "LR input"})
+    sr_field = GeoField(hr_values, hr_axis(lat, description.scale, dlat),
+                        hr_axis(lon, description.scale, dlon), valid_time, var.name, out_units,
+                        {**tags, "resolution": f"SR x{description.scale}"})
+    return lr_field, sr_field
+
+
 def super_resolve_step(ds: xr.Dataset, engine: Engine, time: np.datetime64, *,
                        bbox: BBox | None = None, units: str = "K", nearest: bool = False,
-                       source_label: str = "") -> StepResult:
-    """Run one time step of ``ds`` (canonical layout) through ``engine``."""
+                       source_label: str = "", tile: int | None = None) -> StepResult:
+    """Run one time step of ``ds`` (canonical layout) through ``engine`` (in halo tiles of
+    ``tile`` LR cells when given, see :mod:`sr_runtime.tiling`)."""
     description = engine.description
     check_compatible(ds, description, source_label or "the source")
     index = select_time(ds.time.values, np.datetime64(time, "ns"), nearest)
@@ -76,25 +109,13 @@ def super_resolve_step(ds: xr.Dataset, engine: Engine, time: np.datetime64, *,
     started = clock.perf_counter()
     lr, lat, lon = read_lr(ds, description, index, bbox)
     read_s = clock.perf_counter() - started
-    missing = int(np.count_nonzero(~np.isfinite(lr)))
-    if missing:
-        raise SourceError(f"{source_label}: {missing} of {lr.size} input values are missing "
-                          f"(NaN) at {np.datetime_as_string(valid_time, 'm')}; choose another "
-                          "time or region")
-    dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
+    check_missing(lr, valid_time, source_label)
+    for coords, name in ((lat, "latitude"), (lon, "longitude")):
+        grid_step(coords, name)  # a single-cell region fails here, before inference
 
     started = clock.perf_counter()
-    hr = engine.infer(lr[None])[0]
+    hr = infer_tiled(engine, lr, tile)
     infer_s = clock.perf_counter() - started
-
-    var = description.variables[0]
-    hr_values, out_units = to_units(hr[0], var.units, units)
-    lr_values, _ = to_units(lr[0], var.units, units)
-    tags = {"source": source_label, "model_sha256": description.checkpoint_sha256,
-            "backend": engine.name, "scale": str(description.scale)}
-    lr_field = GeoField(lr_values, lat, lon, valid_time, var.name, out_units,
-                        {**tags, "resolution": "LR input"})
-    sr_field = GeoField(hr_values, hr_axis(lat, description.scale, dlat),
-                        hr_axis(lon, description.scale, dlon), valid_time, var.name, out_units,
-                        {**tags, "resolution": f"SR x{description.scale}"})
+    lr_field, sr_field = build_fields(lr, hr, lat, lon, valid_time, description, engine.name,
+                                      units, source_label)
     return StepResult(lr_field, sr_field, {"read": read_s, "infer": infer_s})

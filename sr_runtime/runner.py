@@ -5,22 +5,38 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 from rich.console import Console
 
 from sr_runtime.defaults import DEFAULT_MODEL
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.errors import UsageError
-from sr_runtime.grid import parse_bbox, parse_time
+from sr_runtime.grid import hr_axis, parse_bbox, parse_time, region_slices, select_time
 from sr_runtime.paths import check_output
-from sr_runtime.pipeline import UNITS, StepResult, super_resolve_step
-from sr_runtime.sinks.cog import write_cog
+from sr_runtime.pipeline import UNITS, check_compatible, output_units
+from sr_runtime.sinks.templates import is_template, render_all
+from sr_runtime.sinks.zarr_store import ZarrSink, is_zarr_path
 from sr_runtime.sources.registry import resolve_source
+from sr_runtime.stream import (
+    CogSteps,
+    StepOutcome,
+    StepWorker,
+    StreamSummary,
+    check_no_overlap,
+    distributed_client,
+    parse_every,
+    run_distributed,
+    run_stream,
+    select_range,
+)
+from sr_runtime.tiling import tile_for_budget
 
 
 @dataclass
 class RunOptions:
-    time: str
     out: Path
+    time: str | None = None
     model: Path | None = None
     source: str = "sample"
     bbox: str | None = None
@@ -30,6 +46,16 @@ class RunOptions:
     units: str = "K"
     nearest: bool = False
     overwrite: bool = False
+    start: str | None = None
+    end: str | None = None
+    every: str = "1h"
+    whole_globe: bool = False
+    max_memory: float | None = None
+    resume: bool = False
+    quiet: bool = False
+    edh_url: str | None = None
+    workers: int | None = None
+    scheduler: str | None = None
 
 
 def resolve_model(model: Path | None, console: Console) -> Path:
@@ -42,36 +68,166 @@ def resolve_model(model: Path | None, console: Console) -> Path:
     return DEFAULT_MODEL
 
 
-def run_single(options: RunOptions, console: Console) -> StepResult:
-    """Validate everything cheap first, then read, infer and write one step."""
-    wanted = parse_time(options.time)
+class Reporter:
+    """A rich progress bar (steps, HR Mpix/s, ETA) on a terminal, plain lines otherwise."""
+
+    def __init__(self, console: Console, total: int, quiet: bool) -> None:
+        self.console, self.total, self.quiet = console, total, quiet
+        self.bar = None
+        self.task = None
+
+    def __enter__(self) -> Reporter:
+        if not self.quiet and self.console.is_terminal and self.total > 1:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self.bar = Progress(TextColumn("super-resolving"), BarColumn(), MofNCompleteColumn(),
+                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                                console=self.console, transient=False)
+            self.bar.start()
+            self.task = self.bar.add_task("steps", total=self.total, rate="")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+    def __call__(self, outcome: StepOutcome, summary: StreamSummary) -> None:
+        if self.quiet or self.total == 1:
+            return
+        rate = f"{summary.hr_mpix_per_s:.1f} HR Mpix/s"
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, rate=rate)
+            return
+        when = pd.Timestamp(outcome.time).strftime("%Y-%m-%dT%H:%M")
+        done = summary.steps + summary.skipped
+        self.console.print(f"[{done}/{self.total}] {when}: wrote {', '.join(outcome.outputs)} "
+                           f"({rate})", soft_wrap=True)
+
+
+def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
+    if options.time and (options.start or options.end):
+        raise UsageError("give either --time or --start/--end, not both")
+    if not options.time and not (options.start and options.end):
+        raise UsageError("give --time for one step, or --start and --end for a range")
+    wanted = parse_time(options.time) if options.time else None
+    span = (parse_time(options.start), parse_time(options.end), parse_every(options.every)) if (
+        not options.time) else None
+    if options.whole_globe and options.bbox:
+        raise UsageError("--global and --bbox exclude each other; give one")
     bbox = parse_bbox(options.bbox) if options.bbox else None
     if options.units not in UNITS:
         raise UsageError(f"--units must be one of {', '.join(UNITS)}, not {options.units!r}")
-    outputs = [options.out] + ([options.lr_out] if options.lr_out else [])
-    for path in outputs:
-        check_output(path, options.overwrite)
+    if options.max_memory is not None and options.max_memory <= 0:
+        raise UsageError(f"--max-memory must be positive (MB), not {options.max_memory:g}")
+    if options.workers is not None and options.workers < 1:
+        raise UsageError(f"--workers must be at least 1, not {options.workers}")
+    if is_zarr_path(options.out) and options.lr_out:
+        raise UsageError("--lr-out works with COG outputs only; drop it or write COGs")
+    if options.overwrite and options.resume:
+        raise UsageError("--overwrite and --resume exclude each other; give one")
+    return wanted, span, bbox
 
-    source = resolve_source(options.source)
+
+def run(options: RunOptions, console: Console) -> StreamSummary:
+    """Validate everything cheap first, then stream the selected steps to the outputs."""
+    wanted, span, bbox = _validate(options)
+    zarr_out, template = is_zarr_path(options.out), is_template(options.out)
+    plain = [p for p in (options.out, options.lr_out) if p and not is_template(p)]
+    if not zarr_out:
+        for path in plain:
+            check_output(Path(path), options.overwrite or options.resume)
+
+    source = resolve_source(options.source, edh_url=options.edh_url)
+    say = (lambda text: None) if options.quiet else console.print  # noqa: E731
     if options.source == "sample":
-        console.print(f"using the embedded sample DataCube (pass --source to choose): "
-                      f"{source.label}")
+        say(f"using the embedded sample DataCube (pass --source to choose): {source.label}")
     model = resolve_model(options.model, console)
     selection = load_engine(options.backend, model, config=options.config)
     for name, reason in selection.skipped:
-        console.print(f"backend {name} skipped: {reason}")
-    console.print(f"backend: {selection.engine.name}")
+        say(f"backend {name} skipped: {reason}")
+    engine = selection.engine
+    say(f"backend: {engine.name}")
 
     dataset = source.open()
-    result = super_resolve_step(dataset, selection.engine, wanted, bbox=bbox,
-                                units=options.units, nearest=options.nearest,
-                                source_label=source.label)
-    write_cog(result.sr, options.out)
-    console.print(f"wrote {options.out}: SR {result.sr.data.shape[0]}x{result.sr.data.shape[1]} "
-                  f"{result.sr.variable} [{result.sr.units}] at "
-                  f"{result.sr.tags.get('resolution')}")
-    if options.lr_out:
-        write_cog(result.lr, options.lr_out)
-        console.print(f"wrote {options.lr_out}: LR input {result.lr.data.shape[0]}x"
-                      f"{result.lr.data.shape[1]}")
-    return result
+    description = engine.description
+    check_compatible(dataset, description, source.label)
+    times = dataset.time.values
+    if wanted is not None:
+        indices = [select_time(times, wanted, options.nearest)]
+    else:
+        indices = select_range(times, *span, nearest=options.nearest)
+    step_times = np.asarray(times[indices], dtype="datetime64[ns]")
+    if len(indices) > 1 and not (zarr_out or template):
+        raise UsageError(f"{len(indices)} time steps need one output each: use a name template "
+                         "such as --out 'sr_{time:%Y%m%dT%H}.tif' or one store --out sr.zarr")
+
+    lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values, bbox)
+    lat = dataset.latitude.values[lat_slice].astype(np.float64)
+    lon = dataset.longitude.values[lon_slice].astype(np.float64)
+    tile = tile_for_budget(description, options.max_memory)
+    tile_arg = None if tile >= max(lat.size, lon.size) else tile
+
+    units = output_units(description, options.units)
+    lr_sink = None
+    if zarr_out:
+        from sr_runtime.grid import grid_step
+
+        scale = description.scale
+        sink = ZarrSink(options.out, step_times,
+                        hr_axis(lat, scale, grid_step(lat, "latitude")),
+                        hr_axis(lon, scale, grid_step(lon, "longitude")),
+                        description.variables[0].name, units,
+                        {"source": source.label, "backend": engine.name,
+                         "model_sha256": description.checkpoint_sha256,
+                         "resolution": f"SR x{scale}"})
+    else:
+        paths = render_all(options.out, step_times, description.variables[0].name)
+        sink = CogSteps(paths)
+        if options.lr_out:
+            lr_paths = render_all(options.lr_out, step_times, description.variables[0].name)
+            check_no_overlap(paths, lr_paths)
+            lr_sink = CogSteps(lr_paths)
+    for each in (sink, lr_sink):
+        if each is not None:
+            each.check(options.overwrite, options.resume)
+    skip = sink.prepare(options.overwrite, options.resume)
+    if lr_sink is not None:
+        skip &= lr_sink.prepare(options.overwrite, options.resume)
+    if skip:
+        say(f"--resume: {len(skip)} of {len(indices)} steps already written, skipping them")
+
+    worker = StepWorker(bbox, options.units, tile_arg, source.label, sink, lr_sink)
+    with Reporter(console, len(indices), options.quiet) as reporter:
+        if options.workers or options.scheduler:
+            client = distributed_client(options.workers, options.scheduler)
+            try:
+                summary = run_distributed(client, source, model, engine.name, options.config,
+                                          worker, indices, skip=skip, progress=reporter)
+            finally:
+                client.close()
+                if not options.scheduler and client.cluster is not None:
+                    client.cluster.close()
+        else:
+            summary = run_stream(dataset, engine, worker, indices, skip=skip,
+                                 progress=reporter)
+    if len(indices) == 1 and not zarr_out and summary.steps == 1:
+        hr_h, hr_w = lat.size * description.scale, lon.size * description.scale
+        say(f"wrote {summary.outputs[0]}: SR {hr_h}x{hr_w} {description.variables[0].name} "
+            f"[{units}] at SR x{description.scale}")
+        if lr_sink is not None:
+            say(f"wrote {summary.outputs[1]}: LR input {lat.size}x{lon.size}")
+    else:
+        say(f"done: {summary.steps} steps written, {summary.skipped} skipped, "
+            f"{summary.seconds:.1f} s, {summary.hr_mpix_per_s:.1f} HR Mpix/s")
+    return summary
+
+
+def run_single(options: RunOptions, console: Console) -> StreamSummary:
+    """One step (``options.time``): kept for callers of the first API."""
+    return run(options, console)

@@ -1,4 +1,4 @@
-"""``--source`` values by name: ``sample``, a Zarr path, or a URL."""
+"""``--source`` values by name: ``sample``, ``edh[:MODEL/EXP/VARIANT]``, a Zarr path, or a URL."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from collections.abc import Callable
 from sr_runtime.defaults import sample_lr_store
 from sr_runtime.errors import SourceError
 from sr_runtime.sources.base import DataSource
+from sr_runtime.sources.edh import EdhSource, HttpZarrSource, parse_edh_spec
 from sr_runtime.sources.zarr_store import ZarrSource
 
 
-def _sample() -> DataSource:
+def _sample(**_: object) -> DataSource:
     store = sample_lr_store()
     if not store.exists():
         raise SourceError(f"the embedded sample is missing from this installation ({store}); "
@@ -18,15 +19,28 @@ def _sample() -> DataSource:
     return ZarrSource(store, label="sample (embedded DataCube derived from real terrain)")
 
 
-NAMED_SOURCES: dict[str, Callable[[], DataSource]] = {"sample": _sample}
+def _edh(spec: str = "edh", edh_url: str | None = None, **_: object) -> DataSource:
+    model, experiment, variant = parse_edh_spec(spec)
+    return EdhSource(model, experiment, variant, base_url=edh_url)
 
 
-def register_source(name: str, factory: Callable[[], DataSource]) -> None:
+# A factory gets the full ``--source`` text as ``spec`` and the other source options
+NAMED_SOURCES: dict[str, Callable[..., DataSource]] = {"sample": _sample, "edh": _edh}
+
+
+def register_source(name: str, factory: Callable[..., DataSource]) -> None:
     NAMED_SOURCES[name] = factory
 
 
-def resolve_source(spec: str) -> DataSource:
-    """A named source, else a Zarr path or URL."""
-    if spec in NAMED_SOURCES:
-        return NAMED_SOURCES[spec]()
+def source_names() -> list[str]:
+    return list(NAMED_SOURCES)
+
+
+def resolve_source(spec: str, *, edh_url: str | None = None) -> DataSource:
+    """A named source (``name`` or ``name:details``), else a Zarr path or HTTP(S) URL."""
+    name = spec.split(":", 1)[0] if not spec.startswith(("http://", "https://")) else ""
+    if name in NAMED_SOURCES and (spec == name or spec.startswith(f"{name}:")):
+        return NAMED_SOURCES[name](spec=spec, edh_url=edh_url)
+    if spec.startswith(("http://", "https://")):
+        return HttpZarrSource(spec)
     return ZarrSource(spec)

@@ -1,0 +1,143 @@
+"""One Zarr v3 store for a whole run, in the Earth Data Hub layout (time, latitude, longitude).
+
+The store's skeleton (coordinates, metadata, consolidated) is built under a temporary name and
+renamed into place, then each step is written as a region of whole chunks and marked done in
+``step_complete``. Chunks are one step deep, so a step never rewrites another step's chunks: an
+interrupted run leaves completed steps intact, and ``--resume`` redoes only unmarked steps.
+Spatial chunks of 256 x 256 keep a map read to a few chunks and a point's time series to one
+small chunk per step.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sr_runtime.errors import OutputError
+from sr_runtime.fields import GeoField
+
+DONE = "step_complete"
+SPATIAL_CHUNK = 256
+
+
+def is_zarr_path(out: str | Path) -> bool:
+    return str(out).rstrip("/").endswith(".zarr")
+
+
+def _looks_like_zarr(path: Path) -> bool:
+    return any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+class ZarrSink:
+    """Writes step ``i`` of ``times`` into ``path`` (picklable: workers can write regions)."""
+
+    def __init__(self, path: str | Path, times: Sequence[np.datetime64], latitude: np.ndarray,
+                 longitude: np.ndarray, variable: str, units: str,
+                 attrs: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self.times = np.asarray(times, dtype="datetime64[ns]")
+        self.latitude = np.asarray(latitude, dtype=np.float64)
+        self.longitude = np.asarray(longitude, dtype=np.float64)
+        self.variable, self.units = variable, units
+        self.attrs = dict(attrs or {})
+
+    @property
+    def chunks(self) -> tuple[int, int, int]:
+        return (1, min(SPATIAL_CHUNK, self.latitude.size), min(SPATIAL_CHUNK, self.longitude.size))
+
+    def check(self, overwrite: bool, resume: bool) -> None:
+        """Before any work: the folder exists, and an existing store may be replaced/resumed."""
+        if not self.path.parent.exists():
+            raise OutputError(f"output folder {self.path.parent} does not exist; create it first "
+                              f"(mkdir -p {self.path.parent})")
+        if self.path.exists() and not (overwrite or resume):
+            raise OutputError(f"{self.path} already exists; pass --resume to complete it or "
+                              "--overwrite to replace it")
+        if self.path.exists() and not _looks_like_zarr(self.path):
+            raise OutputError(f"{self.path} exists and is not a Zarr store; choose another --out")
+
+    def prepare(self, overwrite: bool, resume: bool) -> set[int]:
+        """Create the store (or reuse it with ``resume``); the indices of steps already done."""
+        if self.path.exists() and resume:
+            return self._done_steps()
+        if self.path.exists() and overwrite:
+            shutil.rmtree(self.path)
+        self._create()
+        return set()
+
+    def _create(self) -> None:
+        import xarray as xr
+        import zarr
+
+        staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part",
+                                        dir=self.path.parent))
+        try:
+            coords = xr.Dataset(coords={"time": self.times, "latitude": self.latitude,
+                                        "longitude": self.longitude})
+            coords.latitude.attrs.update(units="degrees_north", standard_name="latitude")
+            coords.longitude.attrs.update(units="degrees_east", standard_name="longitude")
+            coords.attrs.update(self.attrs)
+            coords.to_zarr(staging, mode="w", zarr_format=3, consolidated=False)
+            root = zarr.open_group(staging, mode="r+")
+            shape = (self.times.size, self.latitude.size, self.longitude.size)
+            root.create_array(
+                self.variable, shape=shape, chunks=self.chunks, dtype="float32",
+                fill_value=float("nan"), dimension_names=("time", "latitude", "longitude"),
+                attributes={"units": self.units,
+                            "grid_mapping_note": "regular lat/lon, cell centres, EPSG:4326"})
+            root.create_array(DONE, shape=(self.times.size,), chunks=(1,), dtype="int8",
+                              fill_value=0, dimension_names=("time",),
+                              attributes={"long_name": "1 when the step is completely written"})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "consolidated metadata is not in the v3 spec"
+                zarr.consolidate_metadata(str(staging))
+            os.rename(staging, self.path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+
+    def _done_steps(self) -> set[int]:
+        import zarr
+
+        try:
+            root = zarr.open_group(str(self.path), mode="r")
+            stored = np.asarray(root["time"][:])
+            flags = np.asarray(root[DONE][:])
+            shape = root[self.variable].shape
+        except Exception as exc:
+            raise OutputError(f"{self.path} cannot be resumed ({type(exc).__name__}: {exc}); "
+                              "pass --overwrite to start it again") from None
+        import xarray as xr
+
+        times = xr.open_zarr(self.path, consolidated=True).time.values
+        if (shape != (self.times.size, self.latitude.size, self.longitude.size)
+                or stored.size != self.times.size or not np.array_equal(times, self.times)):
+            raise OutputError(f"{self.path} was made for other times or another region than this "
+                              "run; give the same options as before, another --out, or "
+                              "--overwrite")
+        return {int(i) for i in np.flatnonzero(flags == 1)}
+
+    def __getstate__(self) -> dict[str, object]:
+        return {k: v for k, v in self.__dict__.items() if k != "_arrays"}  # reopened by workers
+
+    def write_step(self, index: int, field: GeoField) -> str:
+        """Write step ``index`` (whole chunks), then mark it complete."""
+        arrays = self.__dict__.get("_arrays")
+        if arrays is None:
+            import zarr
+
+            root = zarr.open_group(str(self.path), mode="r+")
+            arrays = self._arrays = (root[self.variable], root[DONE])
+        if field.data.shape != arrays[0].shape[1:]:
+            raise OutputError(f"step {pd.Timestamp(self.times[index])} has shape "
+                              f"{field.data.shape}, {self.path} expects {arrays[0].shape[1:]}")
+        arrays[0][index] = np.asarray(field.data, dtype=np.float32)
+        arrays[1][index] = 1
+        return str(self.path)

@@ -1,0 +1,151 @@
+"""A local Earth Data Hub: EDH-layout stores over HTTP on 127.0.0.1 with Basic auth, no folder
+listings, and faults injected on demand (5xx, slow answers, dropped connections, 401/403/429)."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from sr_runtime.sources import http
+from sr_runtime.sources.http import RetryPolicy
+from tests.conftest import write_edh_store
+
+API_KEY = "edh_key_TESTSECRET0123456789"
+LR_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"
+FAST_RETRY = RetryPolicy(attempts=4, base_s=0.01, max_wait_s=0.05, deadline_s=20.0,
+                         timeout_s=0.5)
+
+
+@dataclass
+class Faults:
+    errors: int = 0        # answer 503 to the next N requests
+    slow: int = 0          # answer the next N requests after `delay` s (beyond the timeout)
+    drop: int = 0          # cut the next N responses in the middle of the body
+    status: int | None = None  # answer every request with this status (401, 403, 429...)
+    delay: float = 1.5
+
+
+class EdhServer:
+    def __init__(self, root: Path, key: str = API_KEY) -> None:
+        self.root, self.key = root, key
+        self.faults = Faults()
+        self.lock = threading.Lock()
+        self.served: list[tuple[str, int]] = []
+        self.auth_headers: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_HEAD(self) -> None:
+                self.answer(body=False)
+
+            def do_GET(self) -> None:
+                self.answer(body=True)
+
+            def send_status(self, status: int) -> None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                server.served.append((self.path, status))
+
+            def answer(self, body: bool) -> None:
+                faults = server.faults
+                with server.lock:
+                    server.auth_headers.append(self.headers.get("Authorization", ""))
+                    action = None
+                    if faults.status:
+                        action = faults.status
+                    elif faults.errors > 0:
+                        faults.errors -= 1
+                        action = 503
+                    elif faults.drop > 0:
+                        faults.drop -= 1
+                        action = "drop"
+                    elif faults.slow > 0:
+                        faults.slow -= 1
+                        action = "slow"
+                if isinstance(action, int):
+                    return self.send_status(action)
+                expected = "Basic " + base64.b64encode(f"edh:{server.key}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    return self.send_status(401)
+                path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
+                found = server.root.resolve() in path.parents and path.is_file()
+                data = path.read_bytes() if found else b"not found"
+                if action == "slow":
+                    time.sleep(faults.delay)
+                if action == "drop":
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(len(data) + 100))
+                    self.end_headers()
+                    self.wfile.write(data[: len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    server.served.append((self.path, -1))
+                    return None
+                if not found:
+                    return self.send_status(404)  # no folder listings, ever
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Content-Type", "application/octet-stream")
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+                server.served.append((self.path, 200))
+                return None
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+            block_on_close = False
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # clients hanging up early (timeouts, cancelled reads) are expected
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.httpd.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/climate-dt-2"
+
+    def __enter__(self) -> EdhServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def edh_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("edh")
+    folder = root / "climate-dt-2"
+    folder.mkdir()
+    write_edh_store(folder / LR_NAME)
+    write_edh_store(folder / "IFS-NEMO-hist-sfc-hourly-standard-v0.zarr", zarr_format=2)
+    write_edh_store(folder / "unconsolidated.zarr", consolidated=False)
+    return root
+
+
+@pytest.fixture
+def edh_server(edh_root, monkeypatch, tmp_path):
+    """The server, a fast retry policy, the key in $EDH_API_KEY and no ~/.netrc."""
+    monkeypatch.setattr(http, "DEFAULT_RETRY", FAST_RETRY)
+    monkeypatch.setenv("EDH_API_KEY", API_KEY)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.delenv("SR_EDGE_EDH_URL", raising=False)
+    with EdhServer(edh_root) as server:
+        yield server
