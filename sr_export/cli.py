@@ -28,6 +28,8 @@ def to_onnx(
                                              "(default: next to the checkpoint)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
+    optimize: Annotated[bool, typer.Option(help="Apply the exact graph rewrites (checked "
+                                           "against the original network)")] = True,
 ) -> None:
     """Export a checkpoint to a self-describing ONNX model, checked against PyTorch."""
     from sr_export.checkpoints import load_checkpoint
@@ -41,7 +43,7 @@ def to_onnx(
     console.print(f"loaded {loaded.source_format} checkpoint {checkpoint} "
                   f"(x{loaded.description.scale}, {dict(loaded.description.arch_params)})")
     with console.status("exporting to ONNX and checking against PyTorch"):
-        report = export_onnx(loaded, out, opset=opset)
+        report = export_onnx(loaded, out, opset=opset, optimize=optimize)
     console.print(report.summary(loaded.description.variables[0].units))
     console.print(f"wrote {out}")
 
@@ -60,7 +62,8 @@ def inspect(model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model")
 def train(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder (logs, model.ckpt)")] =
     Path("runs/train"),
-    minutes: Annotated[float, typer.Option(help="Wall-clock training budget")] = 25.0,
+    cpu_minutes: Annotated[float, typer.Option(help="Training budget in CPU-minutes (process "
+                                               "CPU time, all threads)")] = 40.0,
     channels: Annotated[int, typer.Option(help="SRResNet n_channels")] = 32,
     blocks: Annotated[int, typer.Option(help="SRResNet n_blocks")] = 8,
     batch_size: Annotated[int, typer.Option(help="Batch size")] = 16,
@@ -76,7 +79,7 @@ def train(
     from sr_runtime.sample import training_times
 
     config = SRResNetConfig(n_channels=channels, n_blocks=blocks)
-    checkpoint = train_model(config, out_dir, minutes=minutes, times=training_times(),
+    checkpoint = train_model(config, out_dir, cpu_minutes=cpu_minutes, times=training_times(),
                              batch_size=batch_size, learning_rate=learning_rate,
                              seed=seed, threads=threads, crop_lr=crop)
     console.print(f"wrote {checkpoint}; export it with: sr-export to-onnx {checkpoint}")
@@ -154,6 +157,79 @@ def to_trt(
                   f"profile {result.record.fingerprint.profile.describe()}")
     console.print(f"wrote {result.engine} (fingerprint {result.record.fingerprint.key()[:12]} "
                   f"in {result.engine.name}.json)")
+
+
+
+@app.command()
+@friendly_errors
+def quantize(
+    model: Annotated[Path, typer.Argument(help="FP32 model exported by `sr-export to-onnx`")],
+    source: Annotated[str, typer.Option(help="LR DataCube to calibrate on ('sample', a Zarr "
+                                        "path or URL, or 'synthetic')")] = "sample",
+    calib_times: Annotated[str | None, typer.Option(
+        "--calib-times", help="Comma-separated ISO times to calibrate on [default: 24 hours "
+        "spread over the sample's training period]")] = None,
+    truth: Annotated[str | None, typer.Option(help="HR truth DataCube for the PSNR gate "
+                                              "[default: the sample's, with --source "
+                                              "sample]")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output [default: "
+                                             "MODEL.int8.onnx]")] = None,
+    max_rmse: Annotated[float, typer.Option(help="Gate: RMSE vs FP32 limit (K)")] = 0.05,
+    max_psnr_drop: Annotated[float, typer.Option(help="Gate: PSNR drop vs HR truth limit "
+                                                 "(dB)")] = 0.1,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
+) -> None:
+    """Make an INT8 variant for CPUs, written only if it passes the accuracy gate."""
+    from sr_export.quantize import (
+        default_output,
+        load_calibration,
+        load_gate_data,
+        parse_times,
+        quantize_int8,
+    )
+    from sr_runtime.engines.onnxruntime import read_description
+    from sr_runtime.paths import check_output
+
+    out = out or default_output(model)
+    check_output(out, overwrite)
+    description = read_description(model)
+    fields, label = load_calibration(source, description, parse_times(calib_times))
+    gate_data = load_gate_data(source, description, truth)
+    with console.status(f"quantizing {model.name} on {len(fields)} calibration fields"):
+        report = quantize_int8(model, out, fields, gate_data, max_rmse=max_rmse,
+                               max_psnr_drop=max_psnr_drop, calibration_label=label)
+    console.print(f"calibrated on {label}")
+    console.print(f"accuracy gate: {report.gate.summary(description.variables[0].units)}")
+    if report.speedup:
+        console.print(f"speed: {report.speedup:.2f}x the FP32 model on this machine")
+    console.print(f"wrote {out}")
+
+
+@app.command()
+@friendly_errors
+def tune(
+    model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model (its variants beside "
+                                            "it are timed too)")],
+    tiles: Annotated[str | None, typer.Option(help="Comma-separated LR tile sizes [default: "
+                                              "32..256 within the memory budget]")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per tile and variant")] = 2,
+    max_memory: Annotated[float | None, typer.Option(help="Memory budget in MB for the tile "
+                                                     "candidates")] = None,
+    profile: Annotated[bool, typer.Option(help="Also print the per-node time split")] = False,
+) -> None:
+    """Find the fastest tile and variant on this machine; store MODEL.tune.json beside it."""
+    from sr_export.tune import parse_tiles, profile_nodes, summary, tune_model, write_tune
+    from sr_runtime.engines.onnxruntime import read_description
+
+    record = tune_model(model, tiles=parse_tiles(tiles), repeats=repeats, max_memory_mb=max_memory,
+                        progress=console.print)
+    typer.echo(summary(record))
+    if profile:
+        from sr_export.onnx_export import sample_input
+
+        lr = sample_input(read_description(model), shape=(32, 32), batch=1)
+        typer.echo(profile_nodes(model, lr).table())
+    console.print(f"wrote {write_tune(record, model)}")
 
 
 def main() -> None:

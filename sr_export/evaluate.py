@@ -16,9 +16,9 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
-from sr_runtime.metrics import Scores, psnr, rmse, ssim
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import UsageError
+from sr_runtime.metrics import Scores, psnr, rmse, ssim
 
 LAPSE_RATE_K_PER_M = -0.0065
 

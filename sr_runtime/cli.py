@@ -61,6 +61,15 @@ def run(
         "--workers", help="Run steps on N local Dask workers")] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Run steps on a Dask cluster (tcp://HOST:PORT)")] = None,
+    preview: Annotated[Path | None, typer.Option(
+        "--preview", help="Write a quick-look PNG: LR | SR | HR truth (when the source has it)")
+    ] = None,
+    report: Annotated[bool, typer.Option(
+        "--report", help="Print RMSE/PSNR/SSIM against HR truth (needs HR truth at --time)")
+    ] = False,
+    truth: Annotated[str | None, typer.Option(
+        "--truth", help="HR truth DataCube for --preview/--report [default: the sample's, with "
+        "--source sample]")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress or messages")] = False,
     json_summary: Annotated[bool, typer.Option(
         "--json", help="Print a JSON summary on stdout (steps, time, throughput, backend, "
@@ -74,7 +83,8 @@ def run(
         out=Path(out), time=time, start=start, end=end, every=every, model=model, source=source,
         edh_url=edh_url, bbox=bbox, whole_globe=whole_globe, backend=backend, config=config,
         lr_out=lr_out, units=units, nearest=nearest, overwrite=overwrite, resume=resume,
-        max_memory=max_memory, workers=workers, scheduler=scheduler, quiet=quiet), console)
+        max_memory=max_memory, workers=workers, scheduler=scheduler, quiet=quiet,
+        preview=preview, report=report, truth=truth), console)
     if json_summary:
         typer.echo(json.dumps(summary.to_dict()))
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sr_runtime.errors import OutputError
@@ -15,3 +19,25 @@ def check_output(path: Path, overwrite: bool) -> None:
     if not path.parent.exists():
         raise OutputError(f"output folder {path.parent} does not exist; create it first "
                           f"(mkdir -p {path.parent})")
+
+
+@contextmanager
+def atomic_output(out: Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside ``out``; rename it to ``out`` only if the block succeeds.
+
+    A failed or interrupted write leaves nothing at ``out`` and no temporary file behind.
+    """
+    out = Path(out)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=f".part{suffix}",
+                                    dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # mkstemp makes 0600; outputs get the usual permissions
+    try:
+        yield tmp
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

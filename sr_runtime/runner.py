@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from sr_runtime.defaults import DEFAULT_MODEL
+from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.errors import UsageError
+from sr_runtime.fields import GeoField
 from sr_runtime.grid import hr_axis, parse_bbox, parse_time, region_slices, select_time
 from sr_runtime.paths import check_output
-from sr_runtime.pipeline import UNITS, check_compatible, output_units
+from sr_runtime.pipeline import KELVIN_OFFSET, UNITS, check_compatible, output_units, read_lr
 from sr_runtime.sinks.templates import is_template, render_all
 from sr_runtime.sinks.zarr_store import ZarrSink, is_zarr_path
 from sr_runtime.sources.registry import resolve_source
@@ -56,6 +57,9 @@ class RunOptions:
     edh_url: str | None = None
     workers: int | None = None
     scheduler: str | None = None
+    preview: Path | None = None
+    report: bool = False
+    truth: str | None = None
 
 
 def resolve_model(model: Path | None, console: Console) -> Path:
@@ -131,6 +135,12 @@ def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
         raise UsageError("--lr-out works with COG outputs only; drop it or write COGs")
     if options.overwrite and options.resume:
         raise UsageError("--overwrite and --resume exclude each other; give one")
+    if (options.preview or options.report) and (
+            not options.time or is_zarr_path(options.out) or is_template(options.out)):
+        raise UsageError("--preview and --report look at one result: use them with --time and "
+                         "a single COG --out")
+    if options.preview:
+        check_output(options.preview, options.overwrite)
     return wanted, span, bbox
 
 
@@ -225,7 +235,49 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
     else:
         say(f"done: {summary.steps} steps written, {summary.skipped} skipped, "
             f"{summary.seconds:.1f} s, {summary.hr_mpix_per_s:.1f} HR Mpix/s")
+    if options.preview or options.report:
+        look_at_result(options, dataset, engine.description, indices[0], bbox, units, console)
     return summary
+
+
+def truth_location(options: RunOptions) -> str | None:
+    """``--truth``, else the sample's HR store when the source is the sample."""
+    if options.truth:
+        return options.truth
+    return str(sample_hr_store()) if options.source == "sample" else None
+
+
+def look_at_result(options: RunOptions, dataset, description, index: int, bbox,  # type: ignore[no-untyped-def]
+                   units: str, console: Console) -> None:
+    """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step."""
+    from sr_runtime.pipeline import to_units
+    from sr_runtime.quicklook import align_truth, read_cog_field, render_preview, report_scores
+
+    variable = description.variables[0]
+    valid_time = np.datetime64(dataset.time.values[index], "ns")
+    sr = read_cog_field(options.out, valid_time, variable.name)
+    lr_values, lat, lon = read_lr(dataset, description, index, bbox)
+    lr = GeoField(to_units(lr_values[0], variable.units, units)[0], lat, lon, valid_time,
+                  variable.name, units)
+    location = truth_location(options)
+    truth = None
+    if location is not None:
+        offset = -KELVIN_OFFSET if units == "degC" and variable.units == "K" else 0.0
+        truth = align_truth(resolve_source(location).open(), sr, offset)
+    when = pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M")
+    if options.report:
+        if truth is None:
+            raise UsageError(f"--report needs HR truth at {when}: "
+                             + (f"{location} has none for that time" if location else
+                                "pass --truth with the matching high-resolution store"))
+        scores = report_scores(sr, truth)
+        console.print(f"skill at {when} vs HR truth: RMSE {scores.rmse:.3f} {units}, PSNR "
+                      f"{scores.psnr:.2f} dB, SSIM {scores.ssim:.4f} (data range "
+                      f"{scores.data_range:.2f} {units})")
+    if options.preview:
+        render_preview(options.preview, lr, sr, truth)
+        panels = "LR | SR | HR" if truth is not None else "LR | SR (no HR truth at this time)"
+        console.print(f"wrote {options.preview}: {panels}")
 
 
 def run_single(options: RunOptions, console: Console) -> StreamSummary:

@@ -7,8 +7,6 @@ values are and where they came from. Written to a temporary name and renamed whe
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from rio_cogeo.profiles import cog_profiles
 
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import grid_step
+from sr_runtime.paths import atomic_output
 
 
 def field_transform(field: GeoField) -> rasterio.Affine:
@@ -60,23 +59,16 @@ def write_cog(field: GeoField, out: Path, blocksize: int | None = None) -> Path:
     north_up = np.ascontiguousarray(field.data[::-1], dtype=np.float32)
     tags = cog_tags(field)
 
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part.tif", dir=out.parent)
-    os.close(fd)
-    try:
-        with MemoryFile() as memory:
-            with memory.open(**profile) as staging:
-                staging.write(north_up, 1)
-                staging.set_band_description(1, field.variable)
-                staging.set_band_unit(1, field.units)
-            with memory.open() as src:
-                cog_translate(src, tmp_name, dst_profile, nodata=float("nan"),
-                              overview_level=overview_levels(height, width, block),
-                              overview_resampling="average", in_memory=True, quiet=True,
-                              additional_cog_metadata=tags, use_cog_driver=False)
-        os.replace(tmp_name, out)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_output(out, ".tif") as tmp_name, MemoryFile() as memory:
+        with memory.open(**profile) as staging:
+            staging.write(north_up, 1)
+            staging.set_band_description(1, field.variable)
+            staging.set_band_unit(1, field.units)
+        with memory.open() as src:
+            cog_translate(src, str(tmp_name), dst_profile, nodata=float("nan"),
+                          overview_level=overview_levels(height, width, block),
+                          overview_resampling="average", in_memory=True, quiet=True,
+                          additional_cog_metadata=tags, use_cog_driver=False)
     return out
 
 

@@ -1,0 +1,125 @@
+"""Look at one result: LR | SR | HR truth side by side, and scores against the truth.
+
+The preview uses one colour scale for all panels, a colour bar, a coastline from the land-sea
+mask, latitude/longitude axes and the valid time in the title. Scores are RMSE, PSNR and SSIM
+in physical units with the data range stated (HR truth max - min).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import rasterio
+import xarray as xr
+
+from sr_runtime.errors import UsageError
+from sr_runtime.fields import GeoField
+from sr_runtime.metrics import Scores, score
+from sr_runtime.paths import atomic_output
+
+
+@dataclass
+class Truth:
+    """HR truth aligned with an SR raster, and the land-sea mask on that grid (if known)."""
+
+    data: np.ndarray
+    land_sea: np.ndarray | None
+
+
+def read_cog_field(path: Path, time: np.datetime64, variable: str) -> GeoField:
+    """A COG written by sr-edge back as a GeoField (ascending latitude)."""
+    with rasterio.open(path) as cog:
+        data = cog.read(1)[::-1].astype(np.float32)
+        transform, units = cog.transform, cog.tags().get("units", "")
+        height, width = cog.height, cog.width
+    lon = transform.c + (np.arange(width) + 0.5) * transform.a
+    lat = transform.f + (np.arange(height) + 0.5) * transform.e
+    return GeoField(data, lat[::-1].copy(), lon, time, variable, units)
+
+
+def align_truth(truth: xr.Dataset, sr: GeoField, offset: float = 0.0) -> Truth | None:
+    """The HR truth cells matching the SR grid at the SR time, or None when there is none."""
+    if sr.variable not in truth or np.datetime64(sr.time, "ns") not in truth.time.values:
+        return None
+    rows = _matching_cells(truth.latitude.values, sr.latitude)
+    cols = _matching_cells(truth.longitude.values, sr.longitude)
+    if rows is None or cols is None:
+        raise UsageError(f"the HR truth grid does not align with the SR output "
+                         f"{sr.data.shape[0]}x{sr.data.shape[1]} in this region; use the "
+                         "matching high-resolution store")
+    window = truth.isel(latitude=rows, longitude=cols)
+    data = window[sr.variable].sel(time=np.datetime64(sr.time, "ns")).values.astype(np.float32)
+    land_sea = window["lsm"].values.astype(np.float32) if "lsm" in window else None
+    return Truth(data + np.float32(offset), land_sea)
+
+
+def _matching_cells(truth: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:
+    """Index of the nearest truth cell for each wanted centre, if each is within ~half a cell.
+
+    The EDH high-resolution grid is not nested in the standard one: its centres can sit up to
+    half an HR cell from the SR centres (see the sample's README), which still pairs one to one.
+    """
+    if truth.size < 2 or wanted.size < 2:
+        return None
+    step = abs(float(np.diff(wanted).mean()))
+    first = int(np.searchsorted(truth, wanted[0]))
+    best, best_distance = None, np.inf
+    for start in (first - 1, first):
+        if start < 0 or start + wanted.size > truth.size:
+            continue
+        distance = float(np.abs(truth[start:start + wanted.size] - wanted).max())
+        if distance < best_distance:
+            best, best_distance = start, distance
+    if best is None or best_distance > 0.51 * step:
+        return None
+    index = np.arange(best, best + wanted.size)
+    return index
+
+
+def report_scores(sr: GeoField, truth: Truth) -> Scores:
+    return score(sr.data, truth.data, float(truth.data.max() - truth.data.min()))
+
+
+def render_preview(out: Path, lr: GeoField, sr: GeoField, truth: Truth | None,
+                   land_sea: np.ndarray | None = None) -> Path:
+    """Write the LR | SR | HR quick-look PNG (temporary name, renamed when complete)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    panels = [("LR input", lr), ("SR (sr-edge)", sr)]
+    if truth is not None:
+        panels.append(("HR truth", GeoField(truth.data, sr.latitude, sr.longitude, sr.time,
+                                            sr.variable, sr.units)))
+    values = np.concatenate([p.data[np.isfinite(p.data)].ravel() for _, p in panels])
+    vmin, vmax = np.percentile(values, [0.5, 99.5])
+    mask = truth.land_sea if truth is not None and truth.land_sea is not None else land_sea
+    figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1, 4.4),
+                                constrained_layout=True, squeeze=False)
+    image = None
+    for axis, (title, panel) in zip(axes[0], panels, strict=True):
+        (dlat, dlon) = panel.resolution
+        extent = (panel.longitude[0] - dlon / 2, panel.longitude[-1] + dlon / 2,
+                  panel.latitude[0] - dlat / 2, panel.latitude[-1] + dlat / 2)
+        image = axis.imshow(panel.data, origin="lower", extent=extent, cmap="RdYlBu_r",
+                            vmin=vmin, vmax=vmax, interpolation="nearest")
+        if mask is not None and mask.shape == sr.data.shape:
+            axis.contour(sr.longitude, sr.latitude, mask, levels=[0.5], colors="black",
+                         linewidths=0.6)
+        axis.set_title(f"{title} {panel.data.shape[0]}x{panel.data.shape[1]}")
+        axis.set_xlabel("longitude (deg E)")
+        axis.set_ylabel("latitude (deg N)")
+    figure.colorbar(image, ax=axes[0].tolist(), shrink=0.85, label=f"{sr.variable} ({sr.units})")
+    when = pd.Timestamp(sr.time).strftime("%Y-%m-%d %H:%M UTC")
+    figure.suptitle(f"{sr.variable} {when}")
+
+    try:
+        with atomic_output(out, ".png") as tmp:
+            figure.savefig(tmp, dpi=100, format="png")
+    finally:
+        plt.close(figure)
+    return out
