@@ -25,11 +25,10 @@ import numpy as np
 import xarray as xr
 from zarr.codecs import BloscCodec
 
+from sr_runtime.defaults import SAMPLE_DIR
 from sr_runtime.sample.metadata import HR_STORE_NAME, LR_STORE_NAME, Resolution, global_attrs
 from sr_runtime.sample.times import DEFAULT_HR_TIMES, MONTH_START, month_times
 from sr_runtime.sample.weather import DEFAULT_SEED, synthesize
-
-SAMPLE_DIR = Path(__file__).parent.parent / "data" / "sample"
 
 #: float32 mantissa bits kept in t2m: ulp 2**-6 K between 256 and 512 K, so |error| <= 0.0078 K.
 KEEP_MANTISSA_BITS = 14

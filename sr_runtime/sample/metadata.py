@@ -11,10 +11,12 @@ from typing import Literal
 
 import numpy as np
 
+from sr_runtime.defaults import HR_STORE_NAME, LR_STORE_NAME
+
+__all__ = ["HR_STORE_NAME", "LR_STORE_NAME", "Resolution"]
+
 Resolution = Literal["standard", "high"]
 
-LR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"
-HR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-high-maps-v0.zarr"
 
 SAMPLE_NOTICE = (
     "SYNTHETIC SAMPLE derived from real terrain (GLOBE 30-arc-second elevation and land mask); "
