@@ -200,20 +200,12 @@ class GateReport:
 
 
 def _ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float | None:
-    try:
-        from skimage.metrics import structural_similarity
-    except ImportError:
+    """Mean SSIM (``sr_runtime.metrics``); None for fields smaller than its window."""
+    from sr_runtime.metrics import SSIM_WINDOW, ssim
+
+    if min(reference.shape[-2:]) < SSIM_WINDOW:
         return None
-    scores = []
-    for ref_img, cand_img in zip(reference.reshape(-1, *reference.shape[-2:]),
-                                 candidate.reshape(-1, *candidate.shape[-2:]), strict=True):
-        side = min(ref_img.shape)
-        if side < 3:
-            continue
-        window = min(7, side if side % 2 else side - 1)
-        scores.append(structural_similarity(ref_img, cand_img, data_range=data_range,
-                                            win_size=window))
-    return float(np.mean(scores)) if scores else None
+    return ssim(candidate, reference, data_range)
 
 
 def compare_outputs(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> GateMetrics:
@@ -322,17 +314,17 @@ def _make_progress_monitor(trt, report: Report, cancel: threading.Event):
             trt.IProgressMonitor.__init__(self)
             self._phases: dict[str, tuple[int, int]] = {}
 
-        def phase_start(self, phase_name, parent_phase, num_steps) -> None:  # noqa: ANN001
+        def phase_start(self, phase_name, parent_phase, num_steps) -> None:
             self._phases[phase_name] = (0, int(num_steps))
             self._show(phase_name)
 
-        def step_complete(self, phase_name, step) -> bool:  # noqa: ANN001
+        def step_complete(self, phase_name, step) -> bool:
             total = self._phases.get(phase_name, (0, 0))[1]
             self._phases[phase_name] = (int(step) + 1, total)
             self._show(phase_name)
             return not cancel.is_set()
 
-        def phase_finish(self, phase_name) -> None:  # noqa: ANN001
+        def phase_finish(self, phase_name) -> None:
             self._phases.pop(phase_name, None)
 
         def _show(self, phase: str) -> None:
@@ -387,8 +379,12 @@ def _write_fp16_onnx(onnx_path: Path, folder: Path, keep_final_conv: bool) -> Pa
 
 def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe, profile: ShapeProfile, *,
                workspace_mb: int | None = None, timing_cache: Path | None = None,
-               report: Report = lambda _: None) -> bytes:
-    """One TensorRT build (no accuracy check). Parses from the file path (external data)."""
+               report: Report = lambda _: None, notice: Report | None = None) -> bytes:
+    """One TensorRT build (no accuracy check). Parses from the file path (external data).
+
+    ``report`` gets transient progress lines, ``notice`` the warnings worth keeping.
+    """
+    notice = notice or report
     from sr_runtime.engines.tensorrt import make_logger
 
     logger = make_logger(trt)
@@ -414,7 +410,7 @@ def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe, profile: ShapeProf
             config.set_flag(trt.BuilderFlag.FP16)
             config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
             _pin_fp32_layers(trt, network, _fp32_tensor_names(onnx_path, recipe.keep_final_conv),
-                             report)
+                             notice)
         optimization = builder.create_optimization_profile()
         optimization.set_shape(LR_INPUT, profile.min, profile.opt, profile.max)
         config.add_optimization_profile(optimization)
@@ -424,16 +420,19 @@ def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe, profile: ShapeProf
             data = timing_cache.read_bytes() if timing_cache.is_file() else b""
             cache = config.create_timing_cache(data)
             if not config.set_timing_cache(cache, False):
-                report(f"warning: timing cache {timing_cache} is from another TensorRT or GPU; "
+                notice(f"warning: timing cache {timing_cache} is from another TensorRT or GPU; "
                        "starting a new one")
                 cache = config.create_timing_cache(b"")
                 config.set_timing_cache(cache, False)
+        monitor = None  # referenced here so it lives as long as the build
         if hasattr(trt, "IProgressMonitor"):
-            config.progress_monitor = _make_progress_monitor(trt, report, cancel)
+            monitor = _make_progress_monitor(trt, report, cancel)
+            config.progress_monitor = monitor
         else:
             report("building TensorRT engine (this TensorRT reports no progress)")
         try:
             plan = builder.build_serialized_network(network, config)
+            del monitor
         except KeyboardInterrupt:
             cancel.set()
             raise
@@ -462,8 +461,10 @@ def build_verified(onnx_path: Path, description: ModelDescription, profile: Shap
                    reference: Reference, reference_name: str, environment: BuildEnvironment,
                    recipes: Sequence[PrecisionRecipe], workspace_mb: int | None = None,
                    timing_cache: Path | None = None, rmse_limit: float = RMSE_LIMIT_K,
-                   report: Report = lambda _: None) -> VerifiedBuild:
+                   report: Report = lambda _: None,
+                   notice: Report | None = None) -> VerifiedBuild:
     """Build with each recipe in turn until one passes the gate; raise if none does."""
+    notice = notice or report
     from sr_runtime.engines.gpu_backends import require_tensorrt
     from sr_runtime.engines.tensorrt import TensorRTEngine
 
@@ -472,10 +473,10 @@ def build_verified(onnx_path: Path, description: ModelDescription, profile: Shap
     inputs = gate_inputs(description, profile)
     expected = [reference(lr) for lr in inputs]
     failures = []
-    for recipe in recipes:
+    for attempt, recipe in enumerate(recipes, 1):
         start = time.perf_counter()
         plan = build_plan(trt, onnx_path, recipe, profile, workspace_mb=workspace_mb,
-                          timing_cache=timing_cache, report=report)
+                          timing_cache=timing_cache, report=report, notice=notice)
         seconds = time.perf_counter() - start
         report(f"checking the engine ({recipe.precision}) against {reference_name}")
         engine = TensorRTEngine(plan, description, origin="the new engine")
@@ -491,7 +492,9 @@ def build_verified(onnx_path: Path, description: ModelDescription, profile: Shap
         failures.append(f"{recipe.precision}: {gate.summary(description.variables[0].units)}")
         if gate.metrics.nonfinite:
             break
-        report(f"{recipe.precision} failed the gate ({gate.reason}); retrying")
+        if attempt < len(recipes):
+            notice(f"{recipe.precision} failed the accuracy gate ({gate.reason}); trying "
+                   f"{recipes[attempt].precision}")
     raise AccuracyGateError("no TensorRT engine passed the accuracy gate, nothing was written: "
                             + " | ".join(failures))
 
@@ -646,7 +649,7 @@ def to_trt(source: Path, *, config: Path | None = None, out: Path | None = None,
     build = build_verified(onnx_path, description, profile, reference=reference,
                            reference_name=reference_name, environment=environment,
                            recipes=recipes, workspace_mb=workspace_mb, timing_cache=timing_cache,
-                           rmse_limit=rmse_limit, report=progress)
+                           rmse_limit=rmse_limit, report=progress, notice=info)
     record = write_engine(out, build, description, onnx_path)
     return TrtResult(out, onnx_path, record, build.recipe, build.report, build.build_seconds,
                      exported)

@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""One command for a GPU machine: the GPU tests, then benchmarks, into ONE JSON report.
+
+    python benchmarks/gpu_check.py [--out report.json]  # CUDA; default $OUT/gpu_report.json
+    python benchmarks/gpu_check.py --allow-cpu          # dry run on CPU with tiny sizes
+
+Backends (each skipped with its reason when absent): PyTorch CUDA FP32 eager NCHW (the demo's
+way, TF32 off: the reference), FP32 channels_last, FP16 channels_last (autocast inside the
+network only: the kelvin normalization stays FP32), ONNX Runtime CUDA, TensorRT FP16 (built and
+gated by sr_export.tensorrt_build). Cases: 32x32 and 128x128 LR tiles and the global step
+(512 x 1025 LR -> 4096 x 8200 network output; the HR grid is 4096 x 8193), for SRResNetConfig()
+(64 channels, 16 blocks) with random weights and the shipped default model if sr_runtime/data has
+one. Times are host-to-host medians (numpy in, numpy out, CUDA-synchronized) after warm-up;
+PyTorch also reports device-only compute. Needs only torch + numpy (+ onnxruntime / tensorrt when
+present); runs from a checkout without installing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# The demo's normalization (deg C in the demo, here in kelvin).
+DEMO_NORM = (283.1572, 4.3036, 283.2442, 4.2342)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    batch: int
+    height: int
+    width: int
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    default_out = Path(os.environ["OUT"]) / "gpu_report.json" if os.environ.get("OUT") \
+        else Path("gpu_report.json")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=default_out, help="JSON report path")
+    parser.add_argument("--allow-cpu", action="store_true",
+                        help="dry run on CPU with tiny sizes (same code paths)")
+    parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu")
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    parser.add_argument("--budget", type=float, default=330.0,
+                        help="seconds; later steps are skipped (and listed) once exceeded")
+    return parser.parse_args(argv)
+
+
+class Report:
+    def __init__(self, path: Path, budget: float) -> None:
+        self.path = path
+        self.start = time.perf_counter()
+        self.budget = budget
+        self.data: dict[str, object] = {"schema": "sr-edge-gpu-check/1", "skipped": [],
+                                        "errors": [], "results": []}
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def over_budget(self, what: str, reserve: float = 0.0) -> bool:
+        if self.elapsed() + reserve > self.budget:
+            self.skip(what, f"time budget of {self.budget:.0f} s reached "
+                            f"({self.elapsed():.0f} s used)")
+            return True
+        return False
+
+    def skip(self, what: str, reason: str) -> None:
+        print(f"skipped {what}: {reason}", flush=True)
+        self.data["skipped"].append({"what": what, "reason": reason})  # type: ignore[union-attr]
+
+    def error(self, what: str, exc: BaseException) -> None:
+        text = str(exc).strip()
+        line = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        print(f"ERROR {what}: {line}", flush=True)
+        self.data["errors"].append({"what": what, "error": line,  # type: ignore[union-attr]
+                                    "traceback": traceback.format_exc()[-3000:]})
+
+    def write(self) -> None:
+        self.data["elapsed_s"] = round(self.elapsed(), 1)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".part")
+        tmp.write_text(json.dumps(self.data, indent=2, default=str))
+        os.replace(tmp, self.path)
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def versions(torch) -> dict[str, object]:
+    found: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__,
+                                "torch_cuda": torch.version.cuda, "numpy": np.__version__,
+                                "platform": platform.platform()}
+    if torch.backends.cudnn.is_available():
+        found["cudnn"] = torch.backends.cudnn.version()
+    for module in ("onnxruntime", "onnx", "tensorrt"):
+        try:
+            found[module] = __import__(module).__version__
+        except Exception as exc:
+            found[module] = f"absent ({type(exc).__name__})"
+    try:
+        from sr_runtime.engines.gpu_backends import probe_cuda
+
+        device = probe_cuda()
+        found["cuda_driver"] = device if isinstance(device, str) else device.driver_version
+    except Exception as exc:
+        found["cuda_driver"] = f"unknown ({exc})"
+    return found
+
+
+def run_gpu_tests(report: Report, timeout: float) -> None:
+    """pytest -m gpu over tests/; collection errors of unrelated modules are only listed."""
+    with tempfile.TemporaryDirectory() as scratch:
+        junit = Path(scratch) / "junit.xml"
+        command = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs", "-p",
+                   "no:cacheprovider", "--continue-on-collection-errors",
+                   f"--junitxml={junit}", str(ROOT / "tests")]
+        env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        start = time.perf_counter()
+        try:
+            done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            report.data["tests"] = {"status": "timeout", "timeout_s": timeout}
+            return
+        result: dict[str, object] = {"returncode": done.returncode,
+                                     "seconds": round(time.perf_counter() - start, 1),
+                                     "output_tail": (done.stdout + done.stderr)[-4000:]}
+        failed, collection_errors, counts = [], [], {"passed": 0, "failed": 0, "skipped": 0}
+        if junit.is_file():
+            for case in ET.parse(junit).getroot().iter("testcase"):
+                name = (f"{case.get('classname')}::{case.get('name')}"
+                        if case.get("classname") else str(case.get("name")))
+                if case.find("failure") is not None:
+                    failed.append(name)
+                    counts["failed"] += 1
+                elif case.find("error") is not None:  # classname "": a module did not import
+                    (failed if case.get("classname") else collection_errors).append(name)
+                elif case.find("skipped") is not None:
+                    counts["skipped"] += 1
+                else:
+                    counts["passed"] += 1
+        result.update(counts, failed_tests=failed, collection_errors=collection_errors,
+                      status="failed" if failed else "ok")
+        report.data["tests"] = result
+        print(f"gpu tests: {result['status']} ({counts})", flush=True)
+
+
+# ----------------------------------------------------------------------------- models
+
+
+def demo_variables():
+    from sr_runtime.description import VariableSpec
+
+    lr_mean, lr_std, hr_mean, hr_std = DEMO_NORM
+    return (VariableSpec("t2m", "K", lr_mean, lr_std, hr_mean, hr_std),)
+
+
+def random_model(config, seed: int = 0):
+    import torch
+
+    from sr_export.checkpoints import LoadedCheckpoint
+    from sr_export.model import SRResNet
+    from sr_runtime.description import ModelDescription
+
+    torch.manual_seed(seed)
+    network = SRResNet(config).eval()
+    description = ModelDescription(scale=config.scaling_factor, variables=demo_variables(),
+                                   arch_params=config.to_dict(), halo_lr=config.halo_lr())
+    return LoadedCheckpoint(network, description, "random")
+
+
+def shipped_models() -> list[Path]:
+    data = ROOT / "sr_runtime" / "data"
+    return sorted(p for p in data.glob("**/*") if p.suffix in (".ckpt", ".pt"))
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def time_host(fn, inputs: list[np.ndarray], warmup: int, repeats: int, sync) -> list[float]:
+    for i in range(warmup):
+        fn(inputs[i % len(inputs)])
+    sync()
+    times = []
+    for i in range(repeats):
+        start = time.perf_counter()
+        fn(inputs[i % len(inputs)])
+        sync()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def accuracy(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    diff = candidate.astype(np.float64) - reference.astype(np.float64)
+    finite = bool(np.isfinite(diff).all())
+    return {"rmse_k": float(np.sqrt(np.mean(diff**2))) if finite else float("inf"),
+            "max_abs_k": float(np.max(np.abs(diff))) if finite else float("inf"),
+            "nonfinite": int((~np.isfinite(candidate)).sum())}
+
+
+def tiled(fn, lr: np.ndarray, scale: int, core: int, halo: int) -> np.ndarray:
+    """Run ``fn`` over overlapping tiles and keep each tile's core: equal to whole-field output."""
+    n, c, h, w = lr.shape
+    out = None
+    for y0 in range(0, h, core):
+        for x0 in range(0, w, core):
+            ya, xa = max(0, y0 - halo), max(0, x0 - halo)
+            yb, xb = min(h, y0 + core + halo), min(w, x0 + core + halo)
+            part = fn(np.ascontiguousarray(lr[:, :, ya:yb, xa:xb]))
+            if out is None:
+                out = np.empty((n, part.shape[1], h * scale, w * scale), dtype=part.dtype)
+            y1, x1 = min(h, y0 + core), min(w, x0 + core)
+            out[:, :, y0 * scale:y1 * scale, x0 * scale:x1 * scale] = part[
+                :, :, (y0 - ya) * scale:(y1 - ya) * scale, (x0 - xa) * scale:(x1 - xa) * scale]
+    return out  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- backends
+
+
+class TorchBackend:
+    def __init__(self, name: str, loaded, device: str, channels_last: bool, fp16: bool) -> None:
+        import torch
+
+        from sr_export.onnx_export import fold_batchnorm
+
+        self.name, self.torch, self.device, self.fp16 = name, torch, device, fp16
+        self.format = torch.channels_last if channels_last else torch.contiguous_format
+        self.network = fold_batchnorm(loaded.model).to(device).to(memory_format=self.format)
+        variables = loaded.description.variables
+
+        def buffer(values: list[float]):
+            return torch.tensor(values, dtype=torch.float32, device=device).reshape(1, -1, 1, 1)
+
+        self.lr_mean = buffer([v.lr_mean for v in variables])
+        self.lr_std = buffer([v.lr_std for v in variables])
+        self.hr_mean = buffer([v.hr_mean for v in variables])
+        self.hr_std = buffer([v.hr_std for v in variables])
+
+    def forward(self, x):
+        torch = self.torch
+        normalized = ((x - self.lr_mean) / self.lr_std).contiguous(memory_format=self.format)
+        if self.fp16:  # FP16 inside the network only; kelvin in and out stay FP32
+            with torch.autocast(device_type=self.device, dtype=torch.float16):
+                y = self.network(normalized)
+            y = y.float()
+        else:
+            y = self.network(normalized)
+        return y * self.hr_std + self.hr_mean
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(lr).to(self.device, non_blocking=False)
+            return self.forward(x).contiguous().cpu().numpy()
+
+    def compute_ms(self, lr: np.ndarray, warmup: int, repeats: int, sync) -> float:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(lr).to(self.device)
+            times = time_host(lambda _: self.forward(x), [lr], warmup, repeats, sync)
+        return statistics.median(times)
+
+
+def onnx_for(loaded, folder: Path) -> Path:
+    from sr_export.onnx_export import export_onnx
+
+    path = folder / "model.onnx"
+    if not path.is_file():
+        export_onnx(loaded, path)
+    return path
+
+
+def ort_session(onnx_path: Path, provider: str):
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=[provider, "CPUExecutionProvider"])
+    if session.get_providers()[0] != provider:
+        raise RuntimeError(f"{provider} did not load (active: {session.get_providers()})")
+    return lambda lr: session.run(None, {"lr": lr})[0]
+
+
+def tensorrt_engine(onnx_path: Path, loaded, case: Case, reference, cache: Path):
+    """A static FP16 engine for the case's shape, gated against the FP32 reference backend."""
+    from sr_export.tensorrt_build import build_environment, build_verified, choose_recipes
+    from sr_runtime.engines.fingerprint import ShapeProfile
+    from sr_runtime.engines.tensorrt import TensorRTEngine
+
+    environment = build_environment()
+    shape = (case.batch, len(loaded.description.variables), case.height, case.width)
+    build = build_verified(onnx_path, loaded.description, ShapeProfile(shape, shape, shape),
+                           reference=reference, reference_name="PyTorch CUDA FP32",
+                           environment=environment,
+                           recipes=choose_recipes(environment.tensorrt_version),
+                           timing_cache=cache / "timing.cache", report=lambda _: None)
+    engine = TensorRTEngine(build.plan, loaded.description)
+    return engine, build
+
+
+# ----------------------------------------------------------------------------- main loop
+
+
+def bench_model(label: str, loaded, cases: list[Case], device: str, args, report: Report,
+                scratch: Path) -> None:
+    import torch
+
+    from sr_export.tensorrt_build import sample_tiles
+    from sr_runtime.engines.gpu_backends import onnxruntime_provider_reason, tensorrt_reason
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    scale = loaded.description.scale
+    halo = loaded.description.halo_lr
+    backends = {
+        "torch-fp32-nchw": TorchBackend("torch-fp32-nchw", loaded, device, False, False),
+        "torch-fp32-channels-last": TorchBackend("torch-fp32-cl", loaded, device, True, False),
+        "torch-fp16-channels-last": TorchBackend("torch-fp16-cl", loaded, device, True, True),
+    }
+    onnx_path = None
+    if device == "cuda":
+        ort_name, provider = "ort-cuda", "CUDAExecutionProvider"
+        ort_reason = onnxruntime_provider_reason(provider)
+        trt_reason = tensorrt_reason()
+    else:  # the dry run takes the same export/session path with the CPU provider
+        ort_name, provider, ort_reason = "ort-cpu-dry-run", "CPUExecutionProvider", None
+        trt_reason = "dry run on CPU"
+    if ort_reason is None or trt_reason is None:
+        (scratch / label).mkdir(parents=True, exist_ok=True)
+        onnx_path = onnx_for(loaded, scratch / label)
+    if ort_reason is None:
+        try:
+            backends[ort_name] = ort_session(onnx_path, provider)  # type: ignore[arg-type]
+        except Exception as exc:
+            report.error(f"{label} {ort_name}", exc)
+    else:
+        report.skip(f"{label} ort-cuda", ort_reason)
+    if trt_reason is not None:
+        report.skip(f"{label} tensorrt", trt_reason)
+
+    reference = backends["torch-fp32-nchw"]
+    for case in cases:
+        if report.over_budget(f"{label} {case.name}"):
+            continue
+        inputs = [sample_tiles(loaded.description, (case.height, case.width), case.batch, seed)
+                  for seed in (11, 12)]
+        per_case = dict(backends)
+        if trt_reason is None and not report.over_budget(f"{label} {case.name} tensorrt",
+                                                         reserve=60):
+            try:
+                engine, build = tensorrt_engine(onnx_path, loaded, case, reference,  # type: ignore[arg-type]
+                                                scratch)
+                per_case["tensorrt-fp16"] = engine
+                report.data.setdefault("tensorrt_builds", []).append(  # type: ignore[union-attr]
+                    {"model": label, "case": case.name, "build_s": round(build.build_seconds, 1),
+                     "precision": build.recipe.precision, "gate": build.report.to_dict()})
+            except Exception as exc:
+                report.error(f"{label} {case.name} tensorrt", exc)
+        expected = None
+        for name, backend in per_case.items():
+            fn = backend.infer if hasattr(backend, "infer") else backend
+            whole = True
+            try:
+                try:
+                    out = fn(inputs[0])
+                except torch.cuda.OutOfMemoryError:
+                    torch.cuda.empty_cache()
+                    whole = False
+                    fn = (lambda f: lambda lr: tiled(f, lr, scale, 256, halo))(fn)
+                    out = fn(inputs[0])
+                if expected is None:
+                    expected = out  # torch-fp32-nchw comes first
+                times = time_host(fn, inputs, args.warmup, args.repeats, sync)
+                median = statistics.median(times)
+                hr_pixels = out.shape[0] * out.shape[2] * out.shape[3]
+                row = {"model": label, "case": case.name, "backend": name,
+                       "lr_shape": list(inputs[0].shape), "hr_shape": list(out.shape),
+                       "whole_field": whole, "ms_median": round(median, 3),
+                       "ms_min": round(min(times), 3), "runs": len(times),
+                       "hr_mpix_per_s": round(hr_pixels / 1e6 / (median / 1e3), 3),
+                       **accuracy(expected, out)}
+                if isinstance(backend, TorchBackend) and whole:
+                    row["compute_ms_median"] = round(backend.compute_ms(
+                        inputs[0], args.warmup, args.repeats, sync), 3)
+                report.data["results"].append(row)  # type: ignore[union-attr]
+                print(f"{label:12s} {case.name:8s} {name:26s} {median:10.2f} ms "
+                      f"{row['hr_mpix_per_s']:9.2f} HR Mpix/s  rmse {row['rmse_k']:.2e} K",
+                      flush=True)
+            except Exception as exc:
+                report.error(f"{label} {case.name} {name}", exc)
+            finally:
+                if hasattr(backend, "close") and name == "tensorrt-fp16":
+                    backend.close()
+        if device == "cuda":
+            torch.cuda.empty_cache()
+
+
+def speed_ratios(results: list[dict]) -> list[dict]:
+    base = {(r["model"], r["case"]): r["ms_median"] for r in results
+            if r["backend"] == "torch-fp32-nchw"}
+    ratios = []
+    for r in results:
+        ref = base.get((r["model"], r["case"]))
+        if ref:
+            ratios.append({"model": r["model"], "case": r["case"], "backend": r["backend"],
+                           "speedup_vs_torch_fp32_eager": round(ref / r["ms_median"], 2)})
+    return ratios
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        print("error: PyTorch is required: pip install torch (or 'sr-edge[export]')",
+              file=sys.stderr)
+        return 2
+    if not torch.cuda.is_available() and not args.allow_cpu:
+        print("error: no CUDA GPU visible to PyTorch (torch.cuda.is_available() is False); run "
+              "this on a GPU machine, or pass --allow-cpu for a dry run", file=sys.stderr)
+        return 2
+    device = "cuda" if torch.cuda.is_available() and not args.allow_cpu else "cpu"
+    report = Report(args.out, args.budget)
+
+    from sr_export.checkpoints import load_checkpoint
+    from sr_export.model import SRResNetConfig
+
+    if device == "cpu":
+        args.repeats, args.warmup = min(args.repeats, 2), min(args.warmup, 1)
+    torch.backends.cudnn.benchmark = device == "cuda"
+    torch.backends.cudnn.allow_tf32 = False  # "FP32" means FP32: TF32 convs would be 10-bit
+    torch.backends.cuda.matmul.allow_tf32 = False
+    report.data.update(device=torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+                       mode="gpu" if device == "cuda" else "dry-run-cpu",
+                       versions=versions(torch),
+                       settings={"warmup": args.warmup, "repeats": args.repeats,
+                                 "tf32": False, "cudnn_benchmark": device == "cuda",
+                                 "timing": "host-to-host median, CUDA-synchronized",
+                                 "normalization_k": DEMO_NORM})
+    if device == "cuda":
+        major, minor = torch.cuda.get_device_capability(0)
+        report.data["compute_capability"] = f"{major}.{minor}"
+    if args.skip_tests:
+        report.skip("gpu tests", "--skip-tests")
+    else:
+        run_gpu_tests(report, timeout=120 if device == "cuda" else 300)
+
+    if device == "cuda":
+        config = SRResNetConfig()
+        cases = [Case("tile32", 1, 32, 32), Case("tile128", 1, 128, 128),
+                 Case("global", 1, 512, 1025)]
+    else:  # same paths, tiny sizes
+        config = SRResNetConfig(n_channels=8, n_blocks=1)
+        cases = [Case("tile32", 1, 8, 8), Case("tile128", 1, 16, 16), Case("global", 1, 24, 41)]
+    report.data["cases"] = [c.__dict__ for c in cases]
+    models = [(f"demo-random-{config.n_channels}ch-{config.n_blocks}b", random_model(config))]
+    shipped = shipped_models()
+    if not shipped:
+        report.skip("shipped default model", "sr_runtime/data holds no .ckpt/.pt")
+    for path in shipped:
+        try:
+            models.append((f"shipped-{path.stem}", load_checkpoint(path)))
+        except Exception as exc:
+            report.error(f"load {path.name}", exc)
+    report.data["models"] = [{"label": label, "arch": dict(m.description.arch_params)}
+                             for label, m in models]
+
+    with tempfile.TemporaryDirectory(prefix="sr-edge-gpu-check-") as scratch:
+        for label, loaded in models:
+            try:
+                bench_model(label, loaded, cases, device, args, report, Path(scratch))
+            except Exception as exc:
+                report.error(label, exc)
+            report.write()
+    report.data["speed_ratios"] = speed_ratios(report.data["results"])  # type: ignore[arg-type]
+    report.write()
+    print(f"wrote {args.out} ({report.elapsed():.0f} s)", flush=True)
+    tests_failed = report.data.get("tests", {}).get("status") not in (None, "ok")  # type: ignore[union-attr]
+    return 1 if report.data["errors"] or tests_failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,375 @@
+"""TensorRT runtime: a fingerprint-checked plan run on a CUDA stream, and ORT's TensorRT provider.
+
+``TensorRTEngine`` keeps two slots, each with its own execution context, CUDA stream, pinned host
+buffers and device buffers sized for the profile's largest shape. A batch larger than the profile
+allows is cut into chunks that alternate between the slots, so the copies of one chunk overlap the
+compute of the other. Inputs must lie within the optimization profile (a static tile shape for
+engines built with ``--tile``); a smaller batch is padded to the profile's minimum.
+
+CUDA is used through cuda-python (``cuda.bindings.runtime``); nothing here needs torch, and this
+module is only imported when a TensorRT backend is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import importlib.metadata
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
+from sr_runtime.engines.fingerprint import (
+    EngineMismatchError,
+    ShapeProfile,
+    current_environment,
+    default_cache_dir,
+    format_shape,
+    mismatch_message,
+    read_checked_plan,
+    read_record,
+    runtime_profile,
+    sha256_file,
+)
+from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
+from sr_runtime.errors import EngineUnavailableError, ModelMismatchError, UsageError
+
+LOG = logging.getLogger(__name__)
+
+
+def make_logger(trt):
+    """A TensorRT ILogger that keeps error messages, so failures can be reported in one line."""
+
+    class _Logger(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity, msg) -> None:
+            if int(severity) <= int(trt.ILogger.Severity.ERROR):
+                self.errors.append(str(msg))
+            elif int(severity) == int(trt.ILogger.Severity.WARNING):
+                LOG.debug("TensorRT: %s", msg)
+
+    return _Logger()
+
+
+def _cudart():
+    try:
+        from cuda.bindings import runtime as cudart
+    except ImportError:
+        try:
+            from cuda import cudart  # cuda-python < 12.6
+        except ImportError as exc:
+            raise EngineUnavailableError(cuda_python_reason() or str(exc)) from exc
+    return cudart
+
+
+class _Cuda:
+    """Error-checked calls into the CUDA runtime (cuda-python returns (error, *values))."""
+
+    def __init__(self) -> None:
+        self.rt = _cudart()
+
+    def __call__(self, what: str, result: object) -> object:
+        values = result if isinstance(result, tuple) else (result,)
+        err = values[0]
+        if err != self.rt.cudaError_t.cudaSuccess:
+            text = self.rt.cudaGetErrorString(err)
+            text = text[-1] if isinstance(text, tuple) else text
+            text = text.decode() if isinstance(text, bytes) else str(text)
+            raise EngineUnavailableError(f"CUDA {what} failed: {text} ({err})")
+        rest = values[1:]
+        return rest[0] if len(rest) == 1 else None
+
+
+def _pinned_array(cuda: _Cuda, count: int) -> tuple[int, np.ndarray]:
+    pointer = int(cuda("cudaMallocHost", cuda.rt.cudaMallocHost(count * 4)))
+    buffer = (ctypes.c_float * count).from_address(pointer)
+    return pointer, np.ctypeslib.as_array(buffer)
+
+
+class _Slot:
+    """One execution context with its stream and buffers: the unit of double buffering."""
+
+    def __init__(self, cuda: _Cuda, engine: object, in_count: int, out_count: int) -> None:
+        self.cuda = cuda
+        self.context = engine.create_execution_context()  # type: ignore[attr-defined]
+        if self.context is None:
+            raise EngineUnavailableError("TensorRT could not create an execution context (GPU "
+                                         "memory full?)")
+        self.stream = cuda("cudaStreamCreate", cuda.rt.cudaStreamCreate())
+        self.host_in_ptr, self.host_in = _pinned_array(cuda, in_count)
+        self.host_out_ptr, self.host_out = _pinned_array(cuda, out_count)
+        self.dev_in = int(cuda("cudaMalloc", cuda.rt.cudaMalloc(in_count * 4)))
+        self.dev_out = int(cuda("cudaMalloc", cuda.rt.cudaMalloc(out_count * 4)))
+        self.context.set_tensor_address(LR_INPUT, self.dev_in)
+        self.context.set_tensor_address(HR_OUTPUT, self.dev_out)
+        self.shape: tuple[int, ...] | None = None
+        self.pending: tuple[np.ndarray, tuple[int, ...]] | None = None
+
+    def launch(self, chunk: np.ndarray, target: np.ndarray) -> None:
+        """Stage ``chunk`` and enqueue copy-in, compute and copy-out; ``target`` gets the result."""
+        rt = self.cuda.rt
+        np.copyto(self.host_in[:chunk.size], chunk.reshape(-1))
+        if chunk.shape != self.shape:
+            if not self.context.set_input_shape(LR_INPUT, chunk.shape):
+                raise UsageError(f"TensorRT refused input shape {format_shape(chunk.shape)}")
+            self.shape = chunk.shape
+        out_shape = tuple(self.context.get_tensor_shape(HR_OUTPUT))
+        if int(np.prod(out_shape)) > self.host_out.size:
+            raise ModelMismatchError(f"engine output {format_shape(out_shape)} exceeds its "
+                                     "buffers; the engine does not match its description")
+        self.cuda("cudaMemcpyAsync", rt.cudaMemcpyAsync(
+            self.dev_in, self.host_in_ptr, chunk.nbytes,
+            rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
+        if not self.context.execute_async_v3(self.stream):
+            raise EngineUnavailableError("TensorRT failed to enqueue inference")
+        out_bytes = int(np.prod(out_shape)) * 4
+        self.cuda("cudaMemcpyAsync", rt.cudaMemcpyAsync(
+            self.host_out_ptr, self.dev_out, out_bytes,
+            rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, self.stream))
+        self.pending = (target, out_shape)
+
+    def finish(self) -> None:
+        """Wait for this slot's work and copy its result out of the pinned buffer."""
+        if self.pending is None:
+            return
+        target, out_shape = self.pending
+        self.pending = None
+        self.cuda("cudaStreamSynchronize", self.cuda.rt.cudaStreamSynchronize(self.stream))
+        result = self.host_out[:int(np.prod(out_shape))].reshape(out_shape)
+        if result.shape[1:] != target.shape[1:]:
+            raise ModelMismatchError(f"engine output {format_shape(out_shape)} does not match "
+                                     f"the expected {format_shape(target.shape)}")
+        np.copyto(target, result[:target.shape[0]])
+
+    def close(self) -> None:
+        rt = self.cuda.rt
+        self.pending = None
+        rt.cudaStreamSynchronize(self.stream)
+        self.context = None
+        rt.cudaFree(self.dev_in)
+        rt.cudaFree(self.dev_out)
+        rt.cudaFreeHost(self.host_in_ptr)
+        rt.cudaFreeHost(self.host_out_ptr)
+        rt.cudaStreamDestroy(self.stream)
+
+
+class TensorRTEngine:
+    """A deserialized TensorRT plan; ``infer`` takes and returns physical units like every engine.
+
+    Attributes beyond the Engine protocol: ``profile`` (the accepted input shapes) and
+    ``tile_shape``/``max_batch`` (the shape the engine was tuned for, and the largest batch).
+    """
+
+    def __init__(self, plan: bytes, description: ModelDescription, *, name: str = "tensorrt",
+                 origin: str = "engine") -> None:
+        trt = require_tensorrt()
+        require_gpu()
+        self.name = name
+        self.description = description
+        self._logger = make_logger(trt)
+        self._runtime = trt.Runtime(self._logger)
+        self._engine = self._runtime.deserialize_cuda_engine(plan)
+        if self._engine is None:
+            detail = "; ".join(self._logger.errors[-2:]) or "no details from TensorRT"
+            raise EngineMismatchError(f"TensorRT {trt.__version__} cannot load {origin} "
+                                      f"({detail}); rebuild it with `sr-export to-trt MODEL.onnx "
+                                      "--overwrite`")
+        names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
+        if sorted(names) != sorted([LR_INPUT, HR_OUTPUT]):
+            raise ModelMismatchError(f"{origin} has inputs/outputs {names}; sr-edge engines have "
+                                     f"exactly {LR_INPUT!r} and {HR_OUTPUT!r}")
+        for tensor in names:
+            if self._engine.get_tensor_dtype(tensor) != trt.float32:
+                raise ModelMismatchError(f"{origin}: tensor {tensor!r} is "
+                                         f"{self._engine.get_tensor_dtype(tensor)}, not FP32")
+        low, opt, high = self._engine.get_tensor_profile_shape(LR_INPUT, 0)
+        self.profile = ShapeProfile(tuple(low), tuple(opt), tuple(high))  # type: ignore[arg-type]
+        if self.profile.channels != len(description.variables):
+            raise ModelMismatchError(f"{origin} takes {self.profile.channels} channels, its "
+                                     f"description lists {len(description.variables)} variables")
+        self.tile_shape = tuple(self.profile.opt[2:])
+        self.max_batch = self.profile.max[0]
+        scale = description.scale
+        n, c, h, w = self.profile.max
+        out_count = n * len(description.variables) * scale * h * scale * w
+        self._cuda = _Cuda()
+        self._slots: list[_Slot] = []
+        try:
+            for _ in range(2):
+                self._slots.append(_Slot(self._cuda, self._engine, n * c * h * w, out_count))
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        """Channels and tile size must lie in the profile; any batch is chunked or padded."""
+        low, high = self.profile.min, self.profile.max
+        if len(shape) != 4 or not all(lo <= d <= hi for lo, d, hi in
+                                      zip(low[1:], shape[1:], high[1:], strict=True)):
+            raise UsageError(
+                f"input {format_shape(shape)} does not fit this engine's profile "
+                f"({self.profile.describe()}); use tiles of {format_shape(self.profile.opt[2:])} "
+                "or rebuild with `sr-export to-trt --tile H,W` / `--min/--opt/--max`")
+
+    def infer(self, lr: np.ndarray) -> np.ndarray:
+        if not self._slots:
+            raise UsageError("this TensorRT engine was closed")
+        lr = np.ascontiguousarray(lr, dtype=np.float32)
+        self._check_shape(lr.shape)
+        n, _, h, w = lr.shape
+        s = self.description.scale
+        out = np.empty((n, len(self.description.variables), s * h, s * w), dtype=np.float32)
+        step, least = self.profile.max[0], self.profile.min[0]
+        try:
+            for i, start in enumerate(range(0, n, step)):
+                chunk = lr[start:start + step]
+                if len(chunk) < least:  # static batch: pad with copies of the last tile
+                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], least - len(chunk), 0)])
+                slot = self._slots[i % 2]
+                slot.finish()
+                slot.launch(chunk, out[start:start + step])
+            for slot in self._slots:
+                slot.finish()
+        except BaseException:
+            for slot in self._slots:
+                slot.pending = None
+                self._cuda.rt.cudaStreamSynchronize(slot.stream)
+            raise
+        return out
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.close()
+        self._slots = []
+        self._engine = None
+        self._runtime = None
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # at interpreter exit CUDA may already be gone
+            self.close()
+
+
+def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
+                  tile: tuple[int, int] | None = None, batch: int | None = None,
+                  rebuild: bool = True, **_: object) -> TensorRTEngine:
+    """Load a ``.engine`` after checking its fingerprint, or find/build one for a ``.onnx``.
+
+    A fatal mismatch (other TensorRT version or compute capability) rebuilds from the ONNX model
+    recorded in the fingerprint into the engine cache when that model is still there and
+    unchanged; otherwise it raises with the command that fixes it.
+    """
+    path = Path(path)
+    cache_root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if path.suffix == ".onnx":
+        from sr_runtime.engines.onnxruntime import read_description
+
+        description = read_description(path)
+        profile = runtime_profile(len(description.variables), tile, batch)
+        return _from_onnx(path, profile, cache_root)
+
+    record = read_record(path)
+    here = current_environment()
+    found = record.fingerprint.mismatches(here)
+    source = record.source_onnx(path)
+    if found:
+        message = mismatch_message(path, record.fingerprint.environment, here, found,
+                                   str(source) if source else None)
+        fatal = any(m.fatal for m in found)
+        usable_source = (source is not None and source.is_file()
+                         and sha256_file(source) == record.fingerprint.onnx_sha256)
+        if fatal and rebuild and usable_source:
+            LOG.warning("%s; rebuilding from %s into %s", message, source, cache_root)
+            return _from_onnx(source, record.fingerprint.profile, cache_root)  # type: ignore[arg-type]
+        if fatal:
+            raise EngineMismatchError(message)
+        LOG.warning("%s", message)
+    plan = read_checked_plan(path, record)
+    return TensorRTEngine(plan, record.description, origin=str(path))
+
+
+def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> TensorRTEngine:
+    from sr_export.tensorrt_build import build_cached_engine
+
+    engine_path = build_cached_engine(onnx_path, profile, cache_root, report=LOG.info)
+    record = read_record(engine_path)
+    return TensorRTEngine(read_checked_plan(engine_path, record), record.description,
+                          origin=str(engine_path))
+
+
+def _tensorrt_major() -> int | None:
+    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-libs",
+                 "tensorrt-cu12-libs"):
+        try:
+            return int(importlib.metadata.version(dist).split(".")[0])
+        except (importlib.metadata.PackageNotFoundError, ValueError):
+            continue
+    return None
+
+
+def ort_tensorrt_providers(cache_root: Path, precision: str = "fp32",
+                           profile: ShapeProfile | None = None,
+                           tensorrt_major: int | None = None) -> list:
+    """Provider list for ONNX Runtime's TensorRT EP (then CUDA, then CPU for leftovers).
+
+    FP32 by default: ORT's ``trt_fp16_enable`` (TensorRT 10) cannot keep the kelvin
+    normalization in FP32, so FP16 there is opt-in; on TensorRT 11 the flag does not exist and
+    FP16 comes from the converted ONNX graph instead (see :func:`load_ort_tensorrt`).
+    """
+    options: dict[str, object] = {
+        "device_id": 0,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache_root),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache_root),
+    }
+    if precision == "fp16" and (tensorrt_major or 10) < 11:
+        options["trt_fp16_enable"] = True
+    if profile is not None:
+        for key, shape in (("min", profile.min), ("opt", profile.opt), ("max", profile.max)):
+            options[f"trt_profile_{key}_shapes"] = f"{LR_INPUT}:{format_shape(shape)}"
+    return [("TensorrtExecutionProvider", options), ("CUDAExecutionProvider", {"device_id": 0}),
+            "CPUExecutionProvider"]
+
+
+def load_ort_tensorrt(path: Path, *, cache_dir: Path | None = None, precision: str = "fp32",
+                      tile: tuple[int, int] | None = None, batch: int | None = None,
+                      **_: object):
+    """ONNX Runtime with the TensorRT execution provider (engine and timing caches enabled)."""
+    from sr_runtime.engines.gpu_backends import preload_onnxruntime_gpu_libraries
+    from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine, read_description
+
+    preload_onnxruntime_gpu_libraries()
+    path = Path(path)
+    cache_root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / \
+        "ort-tensorrt"
+    cache_root.mkdir(parents=True, exist_ok=True)
+    major = _tensorrt_major()
+    profile = None
+    if tile is not None:
+        profile = runtime_profile(len(read_description(path).variables), tile, batch)
+    model = path
+    if precision == "fp16" and (major or 10) >= 11:
+        model = _fp16_model(path, cache_root)
+    return OnnxRuntimeEngine(model, providers=ort_tensorrt_providers(cache_root, precision,
+                                                                     profile, major),
+                             name="ort-tensorrt")
+
+
+def _fp16_model(path: Path, cache_root: Path) -> Path:
+    """The FP16-with-FP32-islands graph for strongly typed TensorRT, cached by source hash."""
+    import onnx
+
+    from sr_export.fp16 import CONVERTER_VERSION, convert_to_fp16
+    from sr_runtime.engines.fingerprint import write_atomically
+
+    tag = sha256_file(path)[:16] + "-" + CONVERTER_VERSION.replace("/", "-")
+    out = cache_root / f"{tag}.fp16.onnx"
+    if not out.is_file():
+        converted, _ = convert_to_fp16(onnx.load(str(path)))
+        write_atomically(converted.SerializeToString(), out)
+    return out
