@@ -31,7 +31,7 @@ from sr_runtime.stream import (
     run_stream,
     select_range,
 )
-from sr_runtime.tiling import tile_for_budget
+from sr_runtime.tiling import cap_tile_for_engine, tile_for_budget
 
 
 @dataclass
@@ -180,7 +180,7 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values, bbox)
     lat = dataset.latitude.values[lat_slice].astype(np.float64)
     lon = dataset.longitude.values[lon_slice].astype(np.float64)
-    tile = tile_for_budget(description, options.max_memory)
+    tile = cap_tile_for_engine(tile_for_budget(description, options.max_memory), engine)
     tile_arg = None if tile >= max(lat.size, lon.size) else tile
 
     units = output_units(description, options.units)

@@ -73,6 +73,21 @@ def tile_for_budget(description: ModelDescription, max_memory_mb: float | None) 
     return side
 
 
+def cap_tile_for_engine(tile: int, engine: Engine) -> int:
+    """Shrink ``tile`` so that a tile plus its halo fits an engine with a shape limit
+    (a TensorRT optimization profile exposes ``max_window_lr``)."""
+    limit = getattr(engine, "max_window_lr", None)
+    if limit is None:
+        return tile
+    halo = engine.description.halo_lr
+    capped = min(tile, int(limit) - 2 * halo)
+    if capped < MIN_TILE:
+        raise UsageError(f"the {engine.name} engine takes windows of at most {limit} LR cells, "
+                         f"too small for tiles with a {halo}-cell halo; rebuild it with a larger "
+                         f"profile (sr-export to-trt --max 1x1x{limit + 256}x{limit + 256})")
+    return capped
+
+
 def infer_tiled(engine: Engine, lr: np.ndarray, tile: int | None = None,
                 halo: int | None = None) -> np.ndarray:
     """(C, h, w) physical LR -> (C_out, s*h, s*w) HR, whole or in halo tiles of ``tile`` cells."""

@@ -112,3 +112,25 @@ def test_tiled_run_equals_whole_field_run(tmp_path, tiny_engine):
     tiled = xr.open_zarr(outs["tiled"]).t2m.values
     assert whole.shape == (2, 320, 448)
     assert float(np.abs(whole - tiled).max()) <= 1e-4
+
+
+class _ProfiledEngine:
+    """An engine with a TensorRT-like shape limit (what cap_tile_for_engine reads)."""
+
+    name = "profiled"
+
+    def __init__(self, description, max_window_lr):
+        self.description, self.max_window_lr = description, max_window_lr
+
+
+def test_tiles_are_capped_to_an_engine_profile():
+    from sr_runtime.description import ModelDescription, VariableSpec
+    from sr_runtime.errors import UsageError
+    from sr_runtime.tiling import cap_tile_for_engine
+
+    description = ModelDescription(scale=8, variables=(VariableSpec("t2m", "K", 0, 1, 0, 1),),
+                                   halo_lr=40)
+    assert cap_tile_for_engine(500, _ProfiledEngine(description, 256)) == 256 - 80
+    assert cap_tile_for_engine(100, _ProfiledEngine(description, 256)) == 100
+    with pytest.raises(UsageError, match="rebuild it with a larger profile"):
+        cap_tile_for_engine(500, _ProfiledEngine(description, 64))

@@ -194,6 +194,7 @@ class TensorRTEngine:
                                      f"description lists {len(description.variables)} variables")
         self.tile_shape = tuple(self.profile.opt[2:])
         self.max_batch = self.profile.max[0]
+        self.max_window_lr = int(min(self.profile.max[2:]))  # tiling keeps windows within it
         scale = description.scale
         n, c, h, w = self.profile.max
         out_count = n * len(description.variables) * scale * h * scale * w
