@@ -1,0 +1,163 @@
+"""Benchmark models: seeded random-weight checkpoints, their ONNX exports, the shipped model.
+
+Every benchmark model is written the way users get one: an sr-edge checkpoint (format of
+:mod:`sr_export.checkpoints`) exported with :func:`sr_export.onnx_export.export_onnx` (which
+refuses to write a file ONNX Runtime does not reproduce), plus the FP16 graph of
+:mod:`sr_export.fp16`. Nothing here is shipped; it needs the ``export`` extra.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sr_runtime.defaults import DEFAULT_MODEL
+
+#: The shipped default model and the checkpoint it was exported from (repo root).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "sr-edge-t2m-x8.ckpt"
+
+#: Normalization of the demo (t2m in degC there), in kelvin.
+T2M_STATS_K = {"lr_mean": 283.157, "lr_std": 4.3036, "hr_mean": 283.244, "hr_std": 4.2342}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model to benchmark: a random-weight architecture, or the shipped files."""
+
+    name: str
+    n_channels: int = 64
+    n_blocks: int = 16
+    seed: int = 0
+    shipped: bool = False
+
+    def label(self) -> str:
+        if self.shipped:
+            return f"{self.name} (shipped default model)"
+        return f"{self.name} (SRResNet x8, {self.n_channels} ch, {self.n_blocks} blocks, " \
+               f"random weights seed {self.seed})"
+
+
+DEMO = ModelSpec("demo-64ch-16b")
+CI = ModelSpec("ci-32ch-4b", n_channels=32, n_blocks=4)
+TINY = ModelSpec("tiny-8ch-1b", n_channels=8, n_blocks=1)  # gate self-tests only
+SHIPPED = ModelSpec("sr-edge-t2m-x8", shipped=True)
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Files of one benchmark model; ``fp16`` is None where the conversion is unavailable."""
+
+    spec: ModelSpec
+    checkpoint: Path
+    onnx: Path
+    fp16: Path | None
+    flops_per_lr_pixel: int
+    fp16_skip_reason: str = ""
+
+
+def shipped_missing_reason() -> str | None:
+    """None when the shipped default model and its checkpoint are both present."""
+    missing = [str(p.relative_to(REPO_ROOT)) for p in (DEFAULT_MODEL, DEFAULT_CHECKPOINT)
+               if not p.is_file()]
+    if missing:
+        return f"shipped default model not benchmarked: {', '.join(missing)} absent"
+    return None
+
+
+def write_random_checkpoint(spec: ModelSpec, path: Path) -> Path:
+    """An sr-edge checkpoint with seeded random weights and non-trivial BatchNorm statistics."""
+    import torch
+
+    from sr_export.model import SRResNet, SRResNetConfig
+
+    torch.manual_seed(spec.seed)
+    config = SRResNetConfig(n_channels=spec.n_channels, n_blocks=spec.n_blocks)
+    network = SRResNet(config)
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    variables = [{"name": "t2m", "units": "K", **T2M_STATS_K}]
+    torch.save({
+        "state_dict": {f"model.{k}": v for k, v in network.state_dict().items()},
+        "hyper_parameters": {"sr_edge": {"model": config.to_dict(), "variables": variables,
+                                         "static_inputs": [], "lr_step_deg": 0.0}},
+    }, path)
+    return path
+
+
+def perturb_onnx(path: Path, relative_sigma: float, seed: int = 1) -> None:
+    """Test-only: add Gaussian noise (``relative_sigma`` x each tensor's std) to the conv
+    weights of an exported model, in place, so that parity against PyTorch degrades."""
+    import onnx
+    from onnx import numpy_helper
+
+    proto = onnx.load(str(path))
+    rng = np.random.default_rng(seed)
+    for i, init in enumerate(proto.graph.initializer):
+        values = numpy_helper.to_array(init)
+        if values.ndim == 4 and values.dtype == np.float32:
+            noise = rng.normal(0.0, relative_sigma * float(values.std()), values.shape)
+            proto.graph.initializer[i].CopyFrom(
+                numpy_helper.from_array((values + noise).astype(np.float32), init.name))
+    onnx.save(proto, str(path))
+
+
+def write_fp16(onnx_path: Path, out: Path) -> Path:
+    import onnx
+
+    from sr_export.fp16 import convert_to_fp16
+
+    converted, _ = convert_to_fp16(onnx.load(str(onnx_path)))
+    onnx.save(converted, str(out))
+    return out
+
+
+def prepare(spec: ModelSpec, workdir: Path, perturb: float = 0.0) -> ModelFiles:
+    """Checkpoint, FP32 ONNX and FP16 ONNX of ``spec`` in ``workdir`` (shipped: used in place).
+
+    ``perturb`` (test-only) perturbs the ONNX weights after export, never the checkpoint.
+    """
+    from sr_export.checkpoints import load_checkpoint
+    from sr_export.model import SRResNetConfig
+    from sr_export.onnx_export import export_onnx
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    if spec.shipped:
+        reason = shipped_missing_reason()
+        if reason:
+            raise FileNotFoundError(reason)
+        checkpoint = DEFAULT_CHECKPOINT
+        onnx_path = DEFAULT_MODEL
+    else:
+        checkpoint = workdir / f"{spec.name}.ckpt"
+        onnx_path = workdir / f"{spec.name}.onnx"
+        if not (checkpoint.is_file() and onnx_path.is_file()):  # seeded: reuse is exact
+            write_random_checkpoint(spec, checkpoint)
+            export_onnx(load_checkpoint(checkpoint), onnx_path)
+    if perturb:
+        perturbed = workdir / f"{spec.name}-perturbed.onnx"
+        perturbed.write_bytes(onnx_path.read_bytes())
+        perturb_onnx(perturbed, perturb)
+        onnx_path = perturbed
+    loaded = load_checkpoint(checkpoint)
+    flops = SRResNetConfig.from_dict(dict(loaded.description.arch_params)).flops_per_lr_pixel()
+    fp16: Path | None = None
+    reason = ""
+    try:
+        fp16 = write_fp16(onnx_path, workdir / f"{onnx_path.stem}-fp16.onnx")
+    except Exception as exc:  # the FP16 pass is optional for benchmarking
+        reason = f"FP16 conversion failed: {exc}"
+    return ModelFiles(spec, checkpoint, onnx_path, fp16, flops, reason)
+
+
+def spec_dict(spec: ModelSpec) -> dict[str, object]:
+    return {**asdict(spec), "label": spec.label()}
+
+
+__all__ = ["CI", "DEMO", "SHIPPED", "TINY", "ModelFiles", "ModelSpec", "prepare",
+           "shipped_missing_reason"]
