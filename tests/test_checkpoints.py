@@ -80,7 +80,7 @@ class Payload:
 def test_pickled_code_is_refused(tmp_path, capsys):
     path = tmp_path / "evil.ckpt"
     with open(path, "wb") as handle:
-        pickle.dump({"state_dict": Payload()}, handle)
+        pickle.dump({"state_dict": Payload()}, handle, protocol=2)
     with pytest.raises(UsageError, match="not a loadable weights-only"):
         load_checkpoint(path)
     assert "code ran" not in capsys.readouterr().out
