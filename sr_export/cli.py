@@ -72,13 +72,15 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch threads [default: all]")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     crop: Annotated[int, typer.Option(help="LR crop size of training samples")] = 16,
+    skip: Annotated[str, typer.Option(help="Upsampling skip added to the output: none (the "
+                                      "demo's) or bicubic")] = "none",
 ) -> None:
     """Train SRResNet on the embedded sample's training period (Oct 1-24 2024)."""
     from sr_export.model import SRResNetConfig
     from sr_export.training import train as train_model
     from sr_runtime.sample import training_times
 
-    config = SRResNetConfig(n_channels=channels, n_blocks=blocks)
+    config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip)
     checkpoint = train_model(config, out_dir, cpu_minutes=cpu_minutes, times=training_times(),
                              batch_size=batch_size, learning_rate=learning_rate,
                              seed=seed, threads=threads, crop_lr=crop)
@@ -212,7 +214,7 @@ def tune(
                                             "it are timed too)")],
     tiles: Annotated[str | None, typer.Option(help="Comma-separated LR tile sizes [default: "
                                               "32..256 within the memory budget]")] = None,
-    repeats: Annotated[int, typer.Option(help="Timed runs per tile and variant")] = 2,
+    repeats: Annotated[int, typer.Option(help="Timed runs per tile and variant")] = 3,
     max_memory: Annotated[float | None, typer.Option(help="Memory budget in MB for the tile "
                                                      "candidates")] = None,
     profile: Annotated[bool, typer.Option(help="Also print the per-node time split")] = False,

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 OUTPUT_ACTIVATIONS = ("none", "relu")
+UPSAMPLE_SKIPS = ("none", "bicubic")
 
 
 @dataclass(frozen=True)
@@ -28,10 +29,18 @@ class SRResNetConfig:
     in_channels: int = 1
     out_channels: int = 1
     output_activation: str = "none"
+    #: "bicubic" adds the bicubic upsampling of the input to the output, so the network learns
+    #: only the detail interpolation misses (the demo has "none").
+    upsample_skip: str = "none"
 
     def __post_init__(self) -> None:
+        if self.upsample_skip not in UPSAMPLE_SKIPS:
+            raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, "
+                             f"not {self.upsample_skip!r}")
         if self.scaling_factor not in (2, 4, 8):
             raise ValueError(f"scaling_factor must be 2, 4 or 8, not {self.scaling_factor}")
+        if self.upsample_skip != "none" and self.in_channels != self.out_channels:
+            raise ValueError("upsample_skip needs as many input as output channels")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(
                 f"output_activation must be one of {OUTPUT_ACTIVATIONS}, "
@@ -63,7 +72,8 @@ class SRResNetConfig:
         radius = float(large + 2 * small * self.n_blocks + small)
         for j in range(self.n_upsample_blocks):
             radius += small / 2**j
-        return radius + large / self.scaling_factor
+        radius += large / self.scaling_factor
+        return max(radius, 2.0) if self.upsample_skip == "bicubic" else radius  # 4-tap cubic
 
     def halo_lr(self) -> int:
         return math.ceil(self.receptive_radius_lr())
@@ -146,7 +156,11 @@ class SRResNet(nn.Module):
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         features = self.conv_block1(lr)
         out = self.conv_block2(self.residual_blocks(features)) + features
-        return self.conv_block3(self.subpixel_convolutional_blocks(out))
+        out = self.conv_block3(self.subpixel_convolutional_blocks(out))
+        if self.config.upsample_skip == "bicubic":
+            out = out + nn.functional.interpolate(lr, scale_factor=self.config.scaling_factor,
+                                                  mode="bicubic", align_corners=False)
+        return out
 
 
 class PhysicalUnitsSR(nn.Module):

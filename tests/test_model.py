@@ -44,3 +44,19 @@ def test_halo_covers_the_receptive_field():
 def test_invalid_configuration_is_refused(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         SRResNetConfig(**bad)
+
+
+def test_bicubic_skip_adds_interpolation():
+    """With the network's last conv zeroed, the output is exactly the bicubic upsampling."""
+    config = SRResNetConfig(n_channels=4, n_blocks=1, upsample_skip="bicubic")
+    net = SRResNet(config).eval()
+    with torch.no_grad():
+        net.conv_block3.conv_block[0].weight.zero_()
+        net.conv_block3.conv_block[0].bias.zero_()
+    x = torch.randn(1, 1, 6, 9)
+    expected = torch.nn.functional.interpolate(x, scale_factor=8, mode="bicubic",
+                                               align_corners=False)
+    with torch.no_grad():
+        assert torch.allclose(net(x), expected, atol=1e-6)
+    with pytest.raises(ValueError, match="upsample_skip"):
+        SRResNetConfig(upsample_skip="lanczos")
