@@ -100,6 +100,10 @@ class CpuBudget(L.Callback):
         if self.used() >= 1.0:
             trainer.should_stop = True
 
+    def on_validation_epoch_end(self, trainer, module) -> None:
+        if not trainer.sanity_checking:
+            module.log("cpu_minutes", (time.process_time() - self.started) / 60.0)
+
 
 class RandomCrops(Dataset):
     """Random aligned LR/HR crops: more optimizer steps per CPU-second than whole fields."""
