@@ -49,11 +49,11 @@ def test_gpu_backends_are_registered_in_auto_order():
 
 def test_reasons_say_what_to_install(no_gpu_stack):
     trt = ENGINES["tensorrt"].available()
-    assert trt == ("tensorrt is not installed: pip install 'sr-edge[gpu]' (or use "
-                   "Dockerfile.trt); no NVIDIA GPU visible (nvidia-smi / CUDA driver not found)")
-    assert ENGINES["ort-tensorrt"].available() == (
-        "onnxruntime has no TensorrtExecutionProvider (install onnxruntime-gpu instead of "
-        "onnxruntime: pip uninstall -y onnxruntime && pip install 'sr-edge[gpu]')")
+    assert "tensorrt is not installed" in trt and "sr-edge[gpu]" in trt
+    assert "Dockerfile.trt" in trt and "no NVIDIA GPU visible" in trt
+    ort_trt = ENGINES["ort-tensorrt"].available()
+    assert "no TensorrtExecutionProvider" in ort_trt
+    assert "pip uninstall -y onnxruntime" in ort_trt and "onnxruntime-gpu" in ort_trt
     assert "onnxruntime has no CUDAExecutionProvider" in ENGINES["ort-cuda"].available()
 
 

@@ -20,8 +20,9 @@ from sr_runtime.engines.base import EngineSpec
 from sr_runtime.errors import EngineUnavailableError
 
 GPU_EXTRA = "pip install 'sr-edge[gpu]'"
-ORT_GPU_FIX = ("install onnxruntime-gpu instead of onnxruntime: pip uninstall -y onnxruntime "
-               "&& pip install 'sr-edge[gpu]'")
+ORT_GPU_FIX = ("install onnxruntime-gpu in place of onnxruntime: pip install 'sr-edge[gpu]' && "
+               "pip uninstall -y onnxruntime && pip install --force-reinstall --no-deps "
+               "onnxruntime-gpu")
 NO_GPU = "no NVIDIA GPU visible (nvidia-smi / CUDA driver not found)"
 
 _CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
