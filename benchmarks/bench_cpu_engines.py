@@ -1,6 +1,7 @@
 """CPU engines side by side: PyTorch eager against the export-optimized ONNX Runtime paths.
 
     python benchmarks/bench_cpu_engines.py [--sizes 32,128] [--rounds 5] [--cpu-time]
+                                           [--checkpoint runs/x/model.ckpt ...]
 
 For the demo's configuration (SRResNetConfig(): 64 channels, 16 blocks, seeded random weights)
 and, when present, the shipped default model (its checkpoint ``models/sr-edge-t2m-x8.ckpt`` and
@@ -289,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None, help="keep the models here")
     parser.add_argument("--skip-shipped", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
+    parser.add_argument("--checkpoint", type=Path, action="append", default=[],
+                        help="also benchmark this sr-edge checkpoint (repeatable)")
     args = parser.parse_args(argv)
 
     import onnxruntime
@@ -329,6 +332,16 @@ def main(argv: list[str] | None = None) -> int:
             absent = [str(p.relative_to(REPO_ROOT)) for p in (SHIPPED_ONNX, SHIPPED_CKPT)
                       if not p.is_file()]
             header.append(f"shipped default model not benchmarked: {', '.join(absent)} absent")
+
+    for checkpoint in args.checkpoint:
+        from sr_export.checkpoints import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint)
+        arch = loaded.description.arch_params
+        label = (f"{checkpoint.parent.name or checkpoint.stem} ({checkpoint}, "
+                 f"{arch.get('n_channels')} ch, {arch.get('n_blocks')} blocks, "
+                 f"upsample_skip {arch.get('upsample_skip', 'none')})")
+        models.append(build(label, loaded, workdir, threads, None, log))
 
     log("measuring the 3x3 conv peak")
     peak, peak_name = conv_peak(threads, args.cpu_time, args.rounds)

@@ -17,14 +17,15 @@ cheaper or better-fusing operations, so the exported ONNX graph stays plain:
     phase (a, b) of the high-resolution grid reads a fixed pattern of input phases. Zero padding
     matches because a high-resolution pixel lies outside the field exactly when the low-resolution
     pixel it comes from does. For the demo's 9x9 (64 -> 1) tail at x8 this is a 5x5 (256 -> 4)
-    conv at a quarter of the pixels, and a wide output instead of a single channel.
-
+    conv at a quarter of the pixels, and a wide output instead of a single channel. Needs
+    ``activation_before_pixel_shuffle`` (the last block's activation must move out of the way).
 ``final_conv_as_pointwise_and_shifts``
     a k x k conv (C -> O) with few outputs is ``sum_t shift_t(W_t x)``: one 1x1 conv (C -> k*k*O,
     a wide, efficient GEMM) followed by a depthwise conv whose kernels are one-hot (a pure shift,
     zero padded exactly like the original input) and a sum over the k*k taps. Same products, only
     the summation order differs. It removes the padding of O outputs to the CPU's SIMD block (8 or
     16 channels), which made the narrow conv the slowest node per FLOP, both in FP32 and INT8.
+    Applied to the tail conv made by ``final_conv_before_pixel_shuffle``, which it needs.
 
 :func:`optimize_network` applies all of them that are valid and says which it applied.
 """
@@ -46,6 +47,10 @@ FINAL_CONV_BEFORE_PIXEL_SHUFFLE = "final_conv_before_pixel_shuffle"
 FINAL_CONV_AS_POINTWISE_AND_SHIFTS = "final_conv_as_pointwise_and_shifts"
 ALL_REWRITES = (BATCHNORM_FOLDED, PRELU_AS_LEAKY_RELU, ACTIVATION_BEFORE_PIXEL_SHUFFLE,
                 FINAL_CONV_BEFORE_PIXEL_SHUFFLE, FINAL_CONV_AS_POINTWISE_AND_SHIFTS)
+#: Rewrites that only apply on top of others (requested alone, they bring these along).
+REQUIRES = {FINAL_CONV_BEFORE_PIXEL_SHUFFLE: (ACTIVATION_BEFORE_PIXEL_SHUFFLE,),
+            FINAL_CONV_AS_POINTWISE_AND_SHIFTS: (FINAL_CONV_BEFORE_PIXEL_SHUFFLE,
+                                                 ACTIVATION_BEFORE_PIXEL_SHUFFLE)}
 
 
 def fold_batchnorm(network: nn.Module) -> nn.Module:
@@ -78,7 +83,7 @@ def single_slope_activation(module: nn.Module) -> nn.Module | None:
 
 
 def _leaky_everywhere(network: nn.Module) -> int:
-    """Replace single-slope PReLUs inside Sequentials/known slots by LeakyReLU; count them."""
+    """Replace every single-slope PReLU by the equal LeakyReLU; how many were replaced."""
     count = 0
     for parent in list(network.modules()):
         for name, child in list(parent.named_children()):
@@ -86,6 +91,17 @@ def _leaky_everywhere(network: nn.Module) -> int:
                 setattr(parent, name, single_slope_activation(child))
                 count += 1
     return count
+
+
+def _same_conv_kernel(conv: nn.Conv2d, who: str) -> int:
+    """The kernel size of a plain odd square 'same' conv; ValueError for anything else."""
+    k = conv.kernel_size[0]
+    if (conv.kernel_size != (k, k) or k % 2 != 1 or conv.stride != (1, 1)
+            or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding != (k // 2, k // 2)
+            or conv.padding_mode != "zeros"):
+        raise ValueError(f"{who} needs an odd square 'same' conv with stride 1, dilation 1, one "
+                         f"group and zero padding, not {conv}")
+    return k
 
 
 def conv_before_pixel_shuffle(conv: nn.Conv2d, factor: int) -> nn.Conv2d:
@@ -97,12 +113,7 @@ def conv_before_pixel_shuffle(conv: nn.Conv2d, factor: int) -> nn.Conv2d:
     (a, b) of output channel ``o``; input channel ``c * s*s + u * s + v`` is phase (u, v) of
     input channel ``c`` (PixelShuffle's ordering).
     """
-    k = conv.kernel_size[0]
-    if (conv.kernel_size != (k, k) or k % 2 != 1 or conv.stride != (1, 1)
-            or conv.dilation != (1, 1) or conv.groups != 1 or conv.padding != (k // 2, k // 2)
-            or conv.padding_mode != "zeros"):
-        raise ValueError("conv_before_pixel_shuffle needs an odd square 'same' conv with stride "
-                         f"1, dilation 1, one group and zero padding, not {conv}")
+    k = _same_conv_kernel(conv, "conv_before_pixel_shuffle")
     s, r = int(factor), k // 2
     radius = math.ceil(r / s)
     kernel = 2 * radius + 1
@@ -138,12 +149,7 @@ class PointwiseShiftConv(nn.Module):
 
     def __init__(self, conv: nn.Conv2d) -> None:
         super().__init__()
-        k = conv.kernel_size[0]
-        if (conv.kernel_size != (k, k) or k % 2 != 1 or conv.stride != (1, 1)
-                or conv.dilation != (1, 1) or conv.groups != 1
-                or conv.padding != (k // 2, k // 2) or conv.padding_mode != "zeros"):
-            raise ValueError("PointwiseShiftConv needs an odd square 'same' conv with stride 1, "
-                             f"dilation 1, one group and zero padding, not {conv}")
+        k = _same_conv_kernel(conv, "PointwiseShiftConv")
         c_out, c_in, taps = conv.out_channels, conv.in_channels, k * k
         dtype = conv.weight.dtype
         self.pointwise = nn.Conv2d(c_in, taps * c_out, 1, bias=False, dtype=dtype)
@@ -206,11 +212,13 @@ def optimize_network(network: SRResNet,
     """An eval-mode copy of ``network`` with the requested exact rewrites that apply.
 
     Returns the module and the names of the rewrites actually applied, in order. BatchNorm is
-    always folded first (the other rewrites assume plain convs).
+    always folded first (the other rewrites assume plain convs); rewrites in :data:`REQUIRES`
+    bring the ones they build on.
     """
     unknown = sorted(set(rewrites) - set(ALL_REWRITES))
     if unknown:
         raise ValueError(f"unknown rewrites {unknown}; choose from {', '.join(ALL_REWRITES)}")
+    rewrites = tuple(rewrites) + tuple(r for name in rewrites for r in REQUIRES.get(name, ()))
     result = fold_batchnorm(network)
     applied = [BATCHNORM_FOLDED]
 

@@ -49,24 +49,46 @@ def _open_session(path: Path, providers: Sequence[str | tuple[str, dict]], optio
         raise UsageError(f"ONNX Runtime cannot load {path}: {first_line}") from exc
 
 
+def session_options(threads: int | None = None):
+    """Session options measured best for SRResNet on CPU (see ``benchmarks/bench_cpu_engines.py``).
+
+    - all graph optimizations: the CPU provider's blocked (NCHWc) layout, and Conv fused with
+      LeakyRelu/Relu and with the residual Add, need ``ORT_ENABLE_ALL``;
+    - one intra-op thread per physical core (SMT siblings share the FMA units), sequential
+      execution (the graph is a chain);
+    - the memory arena and memory patterns on: tiles repeat the same shapes, so the activation
+      buffers are planned once and reused.
+
+    Binding a preallocated output (IO binding) was measured and gives nothing measurable (the
+    output copy is < 0.5 % of a tile's time), so ``infer`` keeps the plain ``run``.
+    """
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or physical_cores()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_cpu_mem_arena = True
+    options.enable_mem_pattern = True
+    return options
+
+
 class OnnxRuntimeEngine:
     """An ``InferenceSession`` tuned for the machine; ``infer`` works on physical units."""
 
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads = threads or physical_cores()
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options = session_options(threads)
         self.path = Path(path)
         self.name = name
         self.session = _open_session(self.path, providers, options)
-        self.description = ModelDescription.from_metadata(
-            self.session.get_modelmeta().custom_metadata_map, str(path))
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.description = ModelDescription.from_metadata(metadata, str(path))
+        self.precision = metadata.get("precision", "fp32")  # set by `sr-export quantize`
+        if self.precision != "fp32":
+            self.name = f"{name}-{self.precision}"
         active = self.session.get_providers()
         wanted = providers[0] if isinstance(providers[0], str) else providers[0][0]
         if wanted not in active:

@@ -1,0 +1,431 @@
+"""INT8 variant of an exported model for CPUs, accepted only behind an accuracy gate.
+
+``model.onnx`` (FP32, from :func:`sr_export.onnx_export.export_onnx`) -> ``model.int8.onnx``:
+ONNX Runtime static quantization in QDQ form (activations uint8 asymmetric per tensor, weights
+int8 symmetric per output channel), calibrated with MinMax on real LR fields in kelvin from a
+DataCube (``--source sample``: the embedded sample's training period).
+
+Kept in FP32 (:func:`fp32_nodes`): the input normalization (``Sub``/``Div``) and the first conv
+(so the kelvin input is never rounded to 256 levels), and the tail after its wide 1x1 conv: the
+one-hot shifts, the tap sum, the last ``DepthToSpace`` and the output ``Mul``/``Add`` (so the
+output is never rounded to 256 levels either). All 3x3 convs but the first and the tail's 1x1
+conv, over 97 % of the FLOPs, run in INT8.
+
+On CPUs without VNNI (AVX2 only) the u8 x s8 multiply-add instruction saturates at 16 bits, so
+weights are quantized to 7 bits there (ONNX Runtime's ``reduce_range``); the variant records it.
+
+The gate (:func:`accuracy_gate`) refuses the variant unless its RMSE against the FP32 model is
+at most 0.05 K and, where HR truth is available, its PSNR against the truth is at most 0.1 dB
+below the FP32 model's. The precision, calibration, gate and measured speed are recorded in the
+variant's metadata under :data:`sr_runtime.engines.variants.VARIANT_KEY`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.tuning import machine_fingerprint
+from sr_runtime.engines.variants import PRECISION_INT8, VARIANT_FORMAT, VARIANT_KEY
+from sr_runtime.errors import AccuracyGateError, SourceError, UsageError
+
+MAX_RMSE_K = 0.05
+MAX_PSNR_DROP_DB = 0.1
+DEFAULT_CALIBRATION_STEPS = 24
+DEFAULT_GATE_STEPS = 16
+SYNTHETIC = "synthetic"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The variant against the FP32 model and, when available, against HR truth."""
+
+    rmse_vs_fp32: float
+    max_abs_vs_fp32: float
+    max_rmse: float
+    samples: int
+    input_shape: tuple[int, ...]
+    psnr_fp32: float | None = None
+    psnr_variant: float | None = None
+    max_psnr_drop: float = MAX_PSNR_DROP_DB
+    truth: str = ""
+    note: str = ""
+
+    @property
+    def psnr_drop(self) -> float | None:
+        if self.psnr_fp32 is None or self.psnr_variant is None:
+            return None
+        return self.psnr_fp32 - self.psnr_variant
+
+    @property
+    def passed(self) -> bool:
+        ok = bool(np.isfinite(self.rmse_vs_fp32)) and self.rmse_vs_fp32 <= self.max_rmse
+        drop = self.psnr_drop
+        return ok and (drop is None or (np.isfinite(drop) and drop <= self.max_psnr_drop))
+
+    def summary(self, units: str = "K") -> str:
+        text = (f"RMSE vs FP32 {self.rmse_vs_fp32:.4f} {units} (limit {self.max_rmse} {units}), "
+                f"max abs {self.max_abs_vs_fp32:.3f} {units}")
+        drop = self.psnr_drop
+        if drop is not None:
+            text += (f"; PSNR vs HR truth {self.psnr_variant:.2f} dB, FP32 {self.psnr_fp32:.2f} "
+                     f"dB, drop {drop:.3f} dB (limit {self.max_psnr_drop} dB)")
+        if self.note:
+            text += f"; {self.note}"
+        return f"{text}: {'PASSED' if self.passed else 'FAILED'}"
+
+    def to_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        data.update(psnr_drop=self.psnr_drop, passed=self.passed)
+        return data
+
+
+@dataclass(frozen=True)
+class QuantizeReport:
+    out: Path
+    gate: GateResult
+    record: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def speedup(self) -> float | None:
+        speed = self.record.get("speed") or {}
+        return speed.get("speedup") if isinstance(speed, dict) else None  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class GateData:
+    """LR inputs for the gate and, optionally, the matching HR truth (both physical units)."""
+
+    lr: np.ndarray
+    truth: np.ndarray | None = None
+    label: str = ""
+    note: str = ""
+
+
+def _description(proto: onnx.ModelProto, origin: str) -> ModelDescription:
+    return ModelDescription.from_metadata({p.key: p.value for p in proto.metadata_props}, origin)
+
+
+def fp32_nodes(proto: onnx.ModelProto) -> list[str]:
+    """Names of the nodes kept in FP32.
+
+    - the head: every node computed from the graph input without passing through a Conv (the
+      normalization ``Sub``/``Div``, and a bicubic upsampling skip's ``Resize`` if the model has
+      one), and the first Conv;
+    - the tail: everything after the first Conv that follows the last activation
+      (LeakyRelu/PRelu/Relu). In an optimized sr-edge export that Conv is the tail's wide 1x1
+      conv (``final_conv_as_pointwise_and_shifts``): it stays INT8, and what follows it (the
+      one-hot shifts, the tap sum, the last DepthToSpace, the skip's ``Add`` and the
+      denormalization) stays FP32, so the output is a sum of 25 dequantized products rather than
+      one 8-bit value.
+    """
+    nodes = list(proto.graph.node)
+    convs = [i for i, n in enumerate(nodes) if n.op_type == "Conv"]
+    if not convs:
+        raise UsageError("the model has no Conv node; only sr-edge SRResNet exports can be "
+                         "quantized")
+    after_conv: set[str] = set()  # tensors downstream of some Conv
+    head = set()
+    for i, node in enumerate(nodes):
+        if node.op_type == "Conv" or any(t in after_conv for t in node.input):
+            after_conv.update(node.output)
+            if i == convs[0]:
+                head.add(i)
+        else:
+            head.add(i)
+    activations = [i for i, n in enumerate(nodes) if n.op_type in ("LeakyRelu", "PRelu", "Relu")
+                   and i > convs[0]]
+    after = [i for i in convs if activations and i > activations[-1]]
+    tail_start = after[0] + 1 if after else convs[-1]
+    keep = [n for i, n in enumerate(nodes) if i in head or i >= tail_start]
+    unnamed = [n for n in keep if not n.name]
+    if unnamed:
+        raise UsageError("the model has unnamed nodes; re-export it with `sr-export to-onnx`")
+    return [n.name for n in keep]
+
+
+def has_vnni() -> bool:
+    isa = set(machine_fingerprint()["isa"])
+    return bool(isa & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+class _Reader:
+    """ONNX Runtime's CalibrationDataReader protocol over a list of (1, C, h, w) fields."""
+
+    def __init__(self, fields: Sequence[np.ndarray]) -> None:
+        self._items = iter([{LR_INPUT: np.ascontiguousarray(f[None] if f.ndim == 3 else f,
+                                                            dtype=np.float32)}
+                            for f in fields])
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+    def rewind(self) -> None:  # pragma: no cover - not used by MinMax
+        pass
+
+
+def quantize_to_proto(model: Path, calibration: Sequence[np.ndarray],
+                      reduce_range: bool | None = None,
+                      keep_fp32: Sequence[str] | None = None) -> tuple[onnx.ModelProto, dict]:
+    """QDQ INT8 graph of ``model`` calibrated on ``calibration`` fields; and the recipe used."""
+    from onnxruntime.quantization import (
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if not len(calibration):
+        raise UsageError("no calibration fields: give --calib-times that exist in the source")
+    proto = onnx.load(str(model))
+    excluded = list(fp32_nodes(proto) if keep_fp32 is None else keep_fp32)
+    reduce_range = (not has_vnni()) if reduce_range is None else reduce_range
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantizer warns about pre-processing on the root logger
+    try:
+        with tempfile.TemporaryDirectory(prefix="sr-edge-quantize-") as scratch:
+            out = Path(scratch) / "model.int8.onnx"
+            quantize_static(
+                str(model), str(out), _Reader(calibration), quant_format=QuantFormat.QDQ,
+                activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                per_channel=True, reduce_range=reduce_range, nodes_to_exclude=excluded,
+                calibrate_method=CalibrationMethod.MinMax,
+                extra_options={"ActivationSymmetric": False, "WeightSymmetric": True},
+            )
+            quantized = onnx.load(str(out))
+    finally:
+        root.setLevel(level)
+    recipe = {"format": "QDQ", "activations": "uint8 asymmetric per tensor",
+              "weights": f"int8 symmetric per channel, {7 if reduce_range else 8} bits"
+                         + (" (reduce_range: this CPU has no VNNI)" if reduce_range else ""),
+              "calibration_method": "MinMax", "fp32_nodes": excluded}
+    return quantized, recipe
+
+
+def _predict(session, lr: np.ndarray, batch: int = 8) -> np.ndarray:
+    parts = [session.run(None, {LR_INPUT: np.ascontiguousarray(lr[i:i + batch])})[0]
+             for i in range(0, lr.shape[0], batch)]
+    return np.concatenate(parts)
+
+
+def _session(path_or_bytes: str | bytes):
+    import onnxruntime as ort
+
+    from sr_runtime.engines.onnxruntime import session_options
+
+    return ort.InferenceSession(path_or_bytes, session_options(),
+                                providers=["CPUExecutionProvider"])
+
+
+def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarray | None = None,
+                  *, max_rmse: float = MAX_RMSE_K, max_psnr_drop: float = MAX_PSNR_DROP_DB,
+                  truth_label: str = "", note: str = "") -> GateResult:
+    """Compare a reduced-precision output with the FP32 output (and both with HR truth)."""
+    from sr_runtime.metrics import psnr, rmse
+
+    diff = np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)
+    finite = bool(np.all(np.isfinite(diff)))
+    error = rmse(candidate, reference) if finite else float("inf")
+    max_abs = float(np.max(np.abs(diff))) if finite else float("inf")
+    psnr_fp32 = psnr_variant = None
+    if truth is not None:
+        if truth.shape != reference.shape:
+            raise UsageError(f"HR truth {truth.shape} does not match the model output "
+                             f"{reference.shape}; use the HR store that matches the LR source")
+        data_range = float(np.max(truth) - np.min(truth))
+        psnr_fp32 = psnr(reference, truth, data_range)
+        psnr_variant = psnr(candidate, truth, data_range) if finite else float("-inf")
+    elif not note:
+        note = "no HR truth: gated against FP32 only"
+    return GateResult(error, max_abs, max_rmse, int(reference.shape[0]),
+                      tuple(reference.shape), psnr_fp32, psnr_variant, max_psnr_drop,
+                      truth_label, note)
+
+
+def _time_session(session, lr: np.ndarray, repeats: int = 3) -> float:
+    session.run(None, {LR_INPUT: lr})
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        session.run(None, {LR_INPUT: lr})
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def measure_speed(reference, candidate, lr: np.ndarray, rounds: int = 3) -> dict[str, object]:
+    """Median ms per call of both sessions on ``lr``, alternating them to share any noise."""
+    fp32, variant = [], []
+    for _ in range(rounds):
+        fp32.append(_time_session(reference, lr, 1))
+        variant.append(_time_session(candidate, lr, 1))
+    a, b = float(np.median(fp32)), float(np.median(variant))
+    return {"input_shape": list(lr.shape), "fp32_ms": round(a * 1e3, 2),
+            "variant_ms": round(b * 1e3, 2), "speedup": round(a / b, 3),
+            "machine": machine_fingerprint(), "measured_at": _now()}
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gate_data: GateData,
+                  *, max_rmse: float = MAX_RMSE_K, max_psnr_drop: float = MAX_PSNR_DROP_DB,
+                  calibration_label: str = "", reduce_range: bool | None = None,
+                  keep_fp32: Sequence[str] | None = None) -> QuantizeReport:
+    """Quantize, gate and write ``out`` only if the gate passes (else AccuracyGateError)."""
+    from sr_export.checkpoints import sha256_file
+    from sr_export.onnx_export import set_metadata, write_atomically
+
+    model, out = Path(model), Path(out)
+    if not model.is_file():
+        raise UsageError(f"model not found: {model}")
+    if not out.parent.is_dir():
+        raise UsageError(f"output folder {out.parent} does not exist; create it first")
+    source_proto = onnx.load(str(model))
+    description = _description(source_proto, str(model))
+    variant_record = {p.key for p in source_proto.metadata_props if p.key == VARIANT_KEY}
+    if variant_record:
+        raise UsageError(f"{model} is already a reduced-precision variant; quantize the FP32 "
+                         "model it came from")
+    quantized, recipe = quantize_to_proto(model, calibration, reduce_range, keep_fp32)
+    set_metadata(quantized, description)
+    data = quantized.SerializeToString()
+
+    reference, candidate = _session(str(model)), _session(data)
+    gate = accuracy_gate(_predict(reference, gate_data.lr), _predict(candidate, gate_data.lr),
+                         gate_data.truth, max_rmse=max_rmse, max_psnr_drop=max_psnr_drop,
+                         truth_label=gate_data.label, note=gate_data.note)
+    units = description.variables[0].units
+    if not gate.passed:
+        raise AccuracyGateError(f"INT8 variant refused: {gate.summary(units)}; {out} was not "
+                                "written. Calibrate on more representative times "
+                                "(--calib-times) or keep the FP32 model")
+    speed = measure_speed(reference, candidate, np.ascontiguousarray(gate_data.lr[:1]))
+    record = {
+        "format": VARIANT_FORMAT,
+        "precision": PRECISION_INT8,
+        "source": model.name,
+        "source_sha256": sha256_file(model),
+        "quantization": recipe,
+        "calibration": {"source": calibration_label, "fields": len(calibration),
+                        "shape": list(np.asarray(calibration[0]).shape),
+                        # inputs far outside this range saturate the INT8 activations
+                        "lr_range": [round(float(min(np.min(f) for f in calibration)), 3),
+                                     round(float(max(np.max(f) for f in calibration)), 3)]},
+        "gate": gate.to_dict(),
+        "speed": speed,
+        "created": _now(),
+    }
+    entry = quantized.metadata_props.add()
+    entry.key, entry.value = VARIANT_KEY, json.dumps(record, sort_keys=True)
+    entry = quantized.metadata_props.add()
+    entry.key, entry.value = "precision", PRECISION_INT8
+    onnx.checker.check_model(quantized)
+    write_atomically(quantized.SerializeToString(), out)
+    return QuantizeReport(out, gate, record)
+
+
+def default_output(model: Path) -> Path:
+    model = Path(model)
+    return model.with_name(model.name.removesuffix(".onnx") + ".int8.onnx")
+
+
+def default_calibration_times(count: int = DEFAULT_CALIBRATION_STEPS) -> np.ndarray:
+    """``count`` hours spread over the sample's training period (all hours of day covered)."""
+    from sr_runtime.sample.times import training_times
+
+    times = training_times()
+    index = np.linspace(0, times.size - 1, count).round().astype(int)
+    return times[index]
+
+
+def parse_times(text: str | None) -> np.ndarray | None:
+    """Comma-separated ISO times (``2024-10-02T06,2024-10-05T18``), or None for the default."""
+    if not text:
+        return None
+    try:
+        return np.array([np.datetime64(t.strip(), "ns") for t in text.split(",") if t.strip()])
+    except ValueError as exc:
+        raise UsageError(f"--calib-times must be comma-separated ISO times such as "
+                         f"2024-10-02T06,2024-10-05T18 ({exc})") from exc
+
+
+def _fields(ds, description: ModelDescription, times: np.ndarray, label: str) -> np.ndarray:
+    missing = [v for v in description.variable_names if v not in ds.data_vars]
+    if missing:
+        raise UsageError(f"{label} has no variable {', '.join(missing)} which the model needs")
+    absent = np.setdiff1d(times, ds.time.values)
+    if absent.size:
+        raise UsageError(f"{label} has no data at {np.datetime_as_string(absent[0], 'h')} "
+                         f"({absent.size} of {times.size} times missing); pick times inside "
+                         f"{np.datetime_as_string(ds.time.values[0], 'h')} .. "
+                         f"{np.datetime_as_string(ds.time.values[-1], 'h')}")
+    data = np.stack([ds[v].sel(time=times).values.astype(np.float32)
+                     for v in description.variable_names], axis=1)
+    if not np.all(np.isfinite(data)):
+        raise SourceError(f"{label} has missing values at the requested times; pick others")
+    return data
+
+
+def load_calibration(source: str, description: ModelDescription, times: np.ndarray | None = None,
+                     ) -> tuple[list[np.ndarray], str]:
+    """LR fields (1, C, h, w) in physical units from a DataCube, or synthetic fields."""
+    if source == SYNTHETIC:
+        from sr_export.onnx_export import sample_input
+
+        lr = sample_input(description, shape=(32, 32), batch=DEFAULT_CALIBRATION_STEPS, seed=11)
+        return [lr[i:i + 1] for i in range(lr.shape[0])], "synthetic smooth fields"
+    from sr_runtime.sources.registry import resolve_source
+
+    resolved = resolve_source(source)
+    ds = resolved.open()
+    times = default_calibration_times() if times is None else times
+    data = _fields(ds, description, times, resolved.label)
+    first, last = np.datetime_as_string(times[0], "h"), np.datetime_as_string(times[-1], "h")
+    return [data[i:i + 1] for i in range(data.shape[0])], \
+        f"{resolved.label}: {times.size} times {first} .. {last}"
+
+
+def load_gate_data(source: str, description: ModelDescription, truth: str | None,
+                   steps: int = DEFAULT_GATE_STEPS) -> GateData:
+    """Held-out LR fields and their HR truth where a truth store exists; else FP32-only."""
+    from sr_export.onnx_export import sample_input
+
+    if source == SYNTHETIC:
+        return GateData(sample_input(description, shape=(32, 32), batch=4, seed=23),
+                        note="synthetic inputs, no HR truth: gated against FP32 only")
+    from sr_runtime.defaults import sample_hr_store
+    from sr_runtime.sample.times import held_out_times
+    from sr_runtime.sources.registry import resolve_source
+
+    resolved = resolve_source(source)
+    ds = resolved.open()
+    truth_spec = truth or (str(sample_hr_store()) if source == "sample" else None)
+    hr = None
+    if truth_spec is not None:
+        try:
+            hr = resolve_source(truth_spec).open()
+        except SourceError:
+            hr = None
+    candidates = np.intersect1d(held_out_times(), ds.time.values)
+    if hr is not None:
+        candidates = np.intersect1d(candidates, hr.time.values)
+    if candidates.size == 0:
+        candidates = ds.time.values[-steps:]
+    times = candidates[np.linspace(0, candidates.size - 1, min(steps, candidates.size))
+                       .round().astype(int)]
+    lr = _fields(ds, description, times, resolved.label)
+    if hr is None:
+        return GateData(lr, None, "", "no HR truth store found: gated against FP32 only")
+    hr_fields = _fields(hr, description, times, truth_spec)
+    return GateData(lr, hr_fields, truth_spec)

@@ -1,0 +1,142 @@
+"""Per-machine tuning results stored beside a model, read without torch.
+
+``sr-export tune MODEL.onnx`` times the model (and its variants, ``model.int8.onnx`` ...) at
+several tile sizes and writes ``model.tune.json`` next to it::
+
+    {"sr_edge_tune": 1,
+     "machine": {"cpu_model": ..., "physical_cores": 2, "onnxruntime": "1.32.0", "isa": [...]},
+     "threads": 2, "halo_lr": 40, "best_variant": "model.int8.onnx", "best_tile": 96,
+     "variants": {"model.onnx": {"precision": "fp32", "best_tile": 96, "hr_mpix_s": 1.2,
+                                 "tiles": [{"tile": 32, "window": 112, "ms": ..., ...}, ...]},
+                  ...}}
+
+Timings only hold for the machine they were measured on: :func:`tuned_tile` returns None when
+the CPU model, core count or ONNX Runtime version differ (re-run ``sr-export tune``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sr_runtime.engines.onnxruntime import physical_cores
+
+TUNE_FORMAT = 1
+TUNE_SUFFIX = ".tune.json"
+#: ``model.<tag>.onnx`` files are variants of ``model.onnx`` (see :mod:`.variants`).
+VARIANT_TAGS = ("int8", "bf16", "fp16")
+#: Machine fields that must match for timings to apply (ISA flags are informative).
+MATCH_FIELDS = ("cpu_model", "physical_cores", "onnxruntime")
+ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
+             "amx_int8", "amx_bf16")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _isa_flags() -> list[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [flag for flag in ISA_FLAGS if flag in present]
+    except OSError:
+        pass
+    return []
+
+
+def machine_fingerprint() -> dict[str, Any]:
+    """What the timings depend on: CPU model, physical cores, ONNX Runtime version, ISA."""
+    try:
+        import onnxruntime
+
+        ort_version = onnxruntime.__version__
+    except ImportError:
+        ort_version = ""
+    return {"cpu_model": _cpu_model(), "physical_cores": physical_cores(),
+            "logical_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+            else (os.cpu_count() or 1),
+            "onnxruntime": ort_version, "isa": _isa_flags()}
+
+
+def family_base(model: Path) -> Path:
+    """``model.int8.onnx`` -> ``model.onnx``; ``model.onnx`` -> itself."""
+    model = Path(model)
+    parts = model.name.split(".")
+    if len(parts) >= 3 and parts[-1] == "onnx" and parts[-2] in VARIANT_TAGS:
+        return model.with_name(".".join(parts[:-2]) + ".onnx")
+    return model
+
+
+def tune_path(model: Path) -> Path:
+    """Where the tuning results of ``model``'s family live: ``model.tune.json``."""
+    base = family_base(model)
+    return base.with_name(base.name.removesuffix(".onnx") + TUNE_SUFFIX)
+
+
+@dataclass(frozen=True)
+class TuneRecord:
+    """A parsed ``model.tune.json`` and whether it was measured on this machine."""
+
+    path: Path
+    raw: dict[str, Any]
+    mismatch: tuple[str, ...]  # machine fields that differ from this machine; empty: it applies
+
+    @property
+    def applies(self) -> bool:
+        return not self.mismatch
+
+    def variant(self, name: str) -> dict[str, Any] | None:
+        entry = (self.raw.get("variants") or {}).get(name)
+        return entry if isinstance(entry, dict) else None
+
+    def describe_mismatch(self) -> str:
+        here = machine_fingerprint()
+        built = self.raw.get("machine") or {}
+        return ", ".join(f"{k} {built.get(k)!r} -> {here.get(k)!r}" for k in self.mismatch)
+
+
+def read_tune_record(model: Path) -> TuneRecord | None:
+    """The tuning record of ``model``'s family, or None when absent or unreadable."""
+    path = tune_path(model)
+    if not path.is_file():
+        return None
+    try:
+        raw = json.loads(path.read_text())
+        if int(raw.get("sr_edge_tune", 0)) != TUNE_FORMAT:
+            return None
+    except (OSError, ValueError, TypeError):
+        return None
+    here = machine_fingerprint()
+    built = raw.get("machine") or {}
+    mismatch = tuple(k for k in MATCH_FIELDS if built.get(k) != here.get(k))
+    return TuneRecord(path, raw, mismatch)
+
+
+def tuned_tile(model_path: str | Path) -> int | None:
+    """The best LR tile (core size, cells) measured for this model on this machine, or None.
+
+    None when ``sr-export tune`` has not been run for the model, or was run on another machine
+    (CPU model, core count or ONNX Runtime version differ). Callers keep their own default then,
+    and should still cap the tile by their memory budget.
+    """
+    record = read_tune_record(Path(model_path))
+    if record is None or not record.applies:
+        return None
+    entry = record.variant(Path(model_path).name)
+    tile = entry.get("best_tile") if entry else record.raw.get("best_tile")
+    try:
+        return int(tile) if tile else None
+    except (TypeError, ValueError):
+        return None
