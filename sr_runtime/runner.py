@@ -11,6 +11,8 @@ from rich.console import Console
 
 from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store
 from sr_runtime.engines.registry import load_engine
+from sr_runtime.engines.tuning import tuned_tile
+from sr_runtime.engines.variants import select_variant
 from sr_runtime.errors import UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import hr_axis, parse_bbox, parse_time, region_slices, select_time
@@ -158,6 +160,9 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
     if options.source == "sample":
         say(f"using the embedded sample DataCube (pass --source to choose): {source.label}")
     model = resolve_model(options.model, console)
+    if options.backend in ("auto", "onnxruntime") and model.suffix == ".onnx":
+        model, why = select_variant(model)  # fastest variant that passed its accuracy gate
+        say(why)
     selection = load_engine(options.backend, model, config=options.config)
     for name, reason in selection.skipped:
         say(f"backend {name} skipped: {reason}")
@@ -180,7 +185,9 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values, bbox)
     lat = dataset.latitude.values[lat_slice].astype(np.float64)
     lon = dataset.longitude.values[lon_slice].astype(np.float64)
-    tile = cap_tile_for_engine(tile_for_budget(description, options.max_memory), engine)
+    tile = tile_for_budget(description, options.max_memory)
+    tuned = tuned_tile(model) if options.max_memory is None else None
+    tile = cap_tile_for_engine(min(tile, tuned) if tuned else tile, engine)
     tile_arg = None if tile >= max(lat.size, lon.size) else tile
 
     units = output_units(description, options.units)
