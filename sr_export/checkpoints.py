@@ -11,7 +11,6 @@ Every file is read with ``torch.load(..., weights_only=True)``: a checkpoint is 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch
 from sr_export.model import SRResNet, SRResNetConfig
 from sr_runtime.description import ModelDescription, StaticSpec, VariableSpec
 from sr_runtime.errors import ModelMismatchError, UsageError
+from sr_runtime.paths import sha256_file
 
 CELSIUS_OFFSET = 273.15
 SR_EDGE_HPARAMS_KEY = "sr_edge"
@@ -37,14 +37,6 @@ class LoadedCheckpoint:
     model: SRResNet
     description: ModelDescription
     source_format: str  # "sr-edge", "demo-lightning" or "demo-state-dict"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_torch_file(path: Path) -> object:

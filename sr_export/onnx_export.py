@@ -29,6 +29,7 @@ from torch import nn
 from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.model import PhysicalUnitsSR, SRResNet
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
+from sr_export.samples import sample_input
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 
@@ -74,23 +75,6 @@ def physical_model(loaded: LoadedCheckpoint, network: SRResNet | None = None) ->
         [v.lr_mean for v in desc.variables], [v.lr_std for v in desc.variables],
         [v.hr_mean for v in desc.variables], [v.hr_std for v in desc.variables],
     ).eval()
-
-
-def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48),
-                 batch: int = 2, seed: int = 0) -> np.ndarray:
-    """A smooth, realistic-looking physical field for parity checks when no data is given."""
-    rng = np.random.default_rng(seed)
-    h, w = shape
-    y, x = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
-    out = np.empty((batch, len(description.variables), h, w), dtype=np.float32)
-    for b in range(batch):
-        for c, var in enumerate(description.variables):
-            phase = rng.uniform(0, 2 * np.pi, size=3)
-            wave = np.sin(3 * x + phase[0]) + np.cos(4 * y + phase[1]) + 0.5 * np.sin(7 * (x + y)
-                                                                                      + phase[2])
-            noise = rng.normal(0, 0.2, size=(h, w))
-            out[b, c] = var.lr_mean + var.lr_std * (wave + noise)
-    return out
 
 
 def torch_predict(model: nn.Module, lr: np.ndarray) -> np.ndarray:

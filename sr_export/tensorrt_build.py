@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_export.samples import sample_input as sample_tiles
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.fingerprint import (
     BuildEnvironment,
@@ -38,11 +39,11 @@ from sr_runtime.engines.fingerprint import (
     ShapeProfile,
     runtime_profile,
     sha256_bytes,
-    sha256_file,
     sidecar_path,
     write_atomically,
 )
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, SrEdgeError, UsageError
+from sr_runtime.paths import sha256_file
 
 RMSE_LIMIT_K = 0.02
 MIN_TENSORRT_MAJOR = 10
@@ -263,22 +264,6 @@ def evaluate_gate(pairs: Sequence[tuple[np.ndarray, np.ndarray]], reference_name
     metrics = compare_outputs(pairs)
     passed, reason = gate_decision(metrics, rmse_limit)
     return GateReport(metrics, rmse_limit, passed, reason, reference_name)
-
-
-def sample_tiles(description: ModelDescription, shape: tuple[int, int], batch: int = 1,
-                 seed: int = 0) -> np.ndarray:
-    """Smooth, realistic physical fields (e.g. ~280 K) with noise: the gate's inputs."""
-    rng = np.random.default_rng(seed)
-    h, w = shape
-    y, x = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
-    out = np.empty((batch, len(description.variables), h, w), dtype=np.float32)
-    for b in range(batch):
-        for c, var in enumerate(description.variables):
-            phase = rng.uniform(0, 2 * np.pi, size=3)
-            wave = (np.sin(3 * x + phase[0]) + np.cos(4 * y + phase[1])
-                    + 0.5 * np.sin(7 * (x + y) + phase[2]))
-            out[b, c] = var.lr_mean + var.lr_std * (wave + rng.normal(0, 0.2, size=(h, w)))
-    return out
 
 
 def gate_inputs(description: ModelDescription, profile: ShapeProfile) -> list[np.ndarray]:

@@ -283,14 +283,6 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_checked_plan(engine: Path, record: EngineRecord) -> bytes:
     """The plan bytes, verified against the sidecar's checksum."""
     plan = Path(engine).read_bytes()

@@ -31,10 +31,10 @@ from sr_runtime.engines.fingerprint import (
     read_checked_plan,
     read_record,
     runtime_profile,
-    sha256_file,
 )
 from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
 from sr_runtime.errors import EngineUnavailableError, ModelMismatchError, UsageError
+from sr_runtime.paths import sha256_file
 
 LOG = logging.getLogger(__name__)
 

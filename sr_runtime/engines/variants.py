@@ -13,7 +13,6 @@ Metadata is read straight from the ONNX protobuf (no ``onnx`` package, no sessio
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from sr_runtime.engines.tuning import (
     read_tune_record,
 )
 from sr_runtime.errors import UsageError
+from sr_runtime.paths import sha256_file
 
 VARIANT_KEY = "sr_edge.variant"
 VARIANT_FORMAT = 1
@@ -84,14 +84,6 @@ def read_metadata_props(path: Path) -> dict[str, str]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path} is not a readable ONNX model ({exc})") from exc
     return props
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -173,7 +165,7 @@ def discover_variants(model_path: str | Path) -> list[Variant]:
         if not gate.get("passed"):
             found.append(Variant(path, precision, False, "its accuracy gate did not pass"))
             continue
-        base_sha = base_sha or _sha256(base)
+        base_sha = base_sha or sha256_file(base)
         if record.get("source_sha256") != base_sha:
             found.append(Variant(path, precision, False, f"made from another version of "
                                  f"{base.name}; re-run `sr-export quantize {base.name}`"))
