@@ -12,11 +12,13 @@ and, when present, the shipped default model (its checkpoint ``models/sr-edge-t2
 - ONNX Runtime FP32 with the exact rewrites (``export_onnx()``, the default);
 - ONNX Runtime INT8 (``sr-export quantize``), with its accuracy gate's verdict.
 
-Backends run round-robin (one call each per round) and the median per backend is reported, so
-load from other processes hits all of them alike. ``--cpu-time`` times single-threaded runs by
-the calling thread's CPU time instead of wall-clock time: a figure that other processes on a
-shared machine barely disturb. A 3x3 conv microbenchmark in the same run gives the machine's
-practical FP32 peak, against which each backend's achieved GFLOP/s is stated.
+Backends run round-robin (one call each per round), each call after a short idle pause (the
+previous backend's worker threads spin for a while after their last op and would steal the
+cores), and the median per backend is reported, so load from other processes hits all alike.
+``--cpu-time`` times single-threaded runs by the calling thread's CPU time instead of
+wall-clock time: a figure that other processes on a shared machine barely disturb. A 3x3 conv
+microbenchmark in the same run gives the machine's practical FP32 peak, against which each
+backend's achieved GFLOP/s is stated.
 """
 
 from __future__ import annotations
@@ -179,7 +181,8 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     return ModelUnderTest(label, loaded, config.flops_per_lr_pixel(), backends, notes)
 
 
-def conv_peak(threads: int, cpu_time: bool, rounds: int) -> tuple[float, str]:
+def conv_peak(threads: int, cpu_time: bool, rounds: int,
+              pause: float = 0.0) -> tuple[float, str]:
     """Best GFLOP/s of a 3x3 conv (64 -> 64 and 64 -> 256 at 128 x 128), ORT and PyTorch."""
     import onnx
     import torch
@@ -214,6 +217,7 @@ def conv_peak(threads: int, cpu_time: bool, rounds: int) -> tuple[float, str]:
                     fn()
                 for _ in range(rounds):
                     for name, fn in runs.items():
+                        time.sleep(pause)
                         start = tick()
                         fn()
                         samples[name].append(tick() - start)
@@ -231,7 +235,7 @@ def load_average() -> str:
 
 
 def measure(model: ModelUnderTest, size: int, rounds: int, cpu_time: bool,
-            log: Callable[[str], None]) -> None:
+            log: Callable[[str], None], pause: float = 0.0) -> None:
     from sr_export.onnx_export import sample_input
 
     lr = sample_input(model.loaded.description, shape=(size, size), batch=1, seed=size)
@@ -245,6 +249,7 @@ def measure(model: ModelUnderTest, size: int, rounds: int, cpu_time: bool,
     tick = clock(cpu_time)
     for i in range(rounds):
         for backend in model.backends:
+            time.sleep(pause)  # let the previous backend's spinning worker threads go idle
             start = tick()
             backend.run(lr)
             backend.times.append(tick() - start)
@@ -285,6 +290,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per size")
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for every backend [default: physical cores]")
+    parser.add_argument("--pause", type=float, default=0.3,
+                        help="seconds of idle time before each timed call, so that the worker "
+                        "threads of the backend before (OpenMP, ONNX Runtime pools) stop "
+                        "spinning and do not steal the cores [default: 0.3]")
     parser.add_argument("--cpu-time", action="store_true",
                         help="single-threaded, timed by the thread's CPU time")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the models here")
@@ -312,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{'/'.join(machine['isa']) or 'unknown'}; torch {torch.__version__}, onnxruntime "
               f"{onnxruntime.__version__}; {threads} thread(s); timing: "
               f"{'CPU time of the calling thread' if args.cpu_time else 'wall clock'}, median "
-              f"of {args.rounds} round-robin rounds; load average at start {load_average()}"]
+              f"of {args.rounds} round-robin rounds, {args.pause:g} s idle before each call; "
+              f"load average at start {load_average()}"]
     workdir_context = (tempfile.TemporaryDirectory(prefix="sr-edge-bench-")
                        if args.workdir is None else None)
     workdir = Path(workdir_context.name) if workdir_context else args.workdir
@@ -344,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         models.append(build(label, loaded, workdir, threads, None, log))
 
     log("measuring the 3x3 conv peak")
-    peak, peak_name = conv_peak(threads, args.cpu_time, args.rounds)
+    peak, peak_name = conv_peak(threads, args.cpu_time, args.rounds, args.pause)
     header.append(f"practical FP32 peak (3x3 conv microbenchmark, same run): {peak:.0f} GFLOP/s "
                   f"({peak_name})")
     lines: list[str] = []
@@ -353,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"\n## {model.label}")
         lines += [f"- {note}" for note in model.notes]
         for size in sizes:
-            measure(model, size, args.rounds, args.cpu_time, log)
+            measure(model, size, args.rounds, args.cpu_time, log, args.pause)
             table, speedups = report(model, size, peak)
             lines += table
             for key, target in TARGETS.items():

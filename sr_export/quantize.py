@@ -116,39 +116,42 @@ def _description(proto: onnx.ModelProto, origin: str) -> ModelDescription:
 
 
 def fp32_nodes(proto: onnx.ModelProto) -> list[str]:
-    """Names of the nodes kept in FP32.
+    """Names of the nodes kept in FP32; only the network's trunk between them is quantized.
 
-    - the head: every node computed from the graph input without passing through a Conv (the
-      normalization ``Sub``/``Div``, and a bicubic upsampling skip's ``Resize`` if the model has
-      one), and the first Conv;
-    - the tail: everything after the first Conv that follows the last activation
-      (LeakyRelu/PRelu/Relu). In an optimized sr-edge export that Conv is the tail's wide 1x1
-      conv (``final_conv_as_pointwise_and_shifts``): it stays INT8, and what follows it (the
-      one-hot shifts, the tap sum, the last DepthToSpace, the skip's ``Add`` and the
-      denormalization) stays FP32, so the output is a sum of 25 dequantized products rather than
-      one 8-bit value.
+    The INT8 region is every node the tail's first conv depends on (the conv after the last
+    LeakyRelu/PRelu/Relu; in an optimized export the tail's wide 1x1 conv), that conv included,
+    except the head: nodes computed from the input without a Conv (the normalization
+    ``Sub``/``Div``) and the convs that read those directly (the first 9x9 conv), so the kelvin
+    input is never rounded to 256 levels. Everything else stays FP32: the one-hot shifts and the
+    tap sum after the tail's 1x1 conv (the output is a sum of 25 dequantized products, not one
+    8-bit value), the last DepthToSpace, a bicubic upsampling skip wherever the exporter puts
+    it, and the denormalization ``Mul``/``Add``.
     """
     nodes = list(proto.graph.node)
     convs = [i for i, n in enumerate(nodes) if n.op_type == "Conv"]
-    if not convs:
-        raise UsageError("the model has no Conv node; only sr-edge SRResNet exports can be "
-                         "quantized")
-    after_conv: set[str] = set()  # tensors downstream of some Conv
-    head = set()
-    for i, node in enumerate(nodes):
-        if node.op_type == "Conv" or any(t in after_conv for t in node.input):
-            after_conv.update(node.output)
-            if i == convs[0]:
-                head.add(i)
-        else:
-            head.add(i)
-    activations = [i for i, n in enumerate(nodes) if n.op_type in ("LeakyRelu", "PRelu", "Relu")
-                   and i > convs[0]]
+    activations = [i for i, n in enumerate(nodes) if n.op_type in ("LeakyRelu", "PRelu", "Relu")]
     after = [i for i in convs if activations and i > activations[-1]]
-    tail_start = after[0] + 1 if after else convs[-1]
-    keep = [n for i, n in enumerate(nodes) if i in head or i >= tail_start]
-    unnamed = [n for n in keep if not n.name]
-    if unnamed:
+    if not after:
+        raise UsageError("the model has no conv after an activation; only sr-edge SRResNet "
+                         "exports can be quantized")
+    producer = {t: i for i, n in enumerate(nodes) for t in n.output}
+    head_tensors = {i.name for i in proto.graph.input} | {i.name for i in proto.graph.initializer}
+    head: set[int] = set()
+    for i, node in enumerate(nodes):  # topological order: inputs come first
+        if node.op_type != "Conv" and all(t in head_tensors or not t for t in node.input):
+            head.add(i)
+            head_tensors.update(node.output)
+    first_layer = {i for i in convs if nodes[i].input[0] in head_tensors}
+    trunk: set[int] = set()
+    stack = [after[0]]
+    while stack:  # ancestors of the tail's first conv
+        i = stack.pop()
+        if i in trunk or i in head or i in first_layer:
+            continue
+        trunk.add(i)
+        stack.extend(producer[t] for t in nodes[i].input if t in producer)
+    keep = [n for i, n in enumerate(nodes) if i not in trunk]
+    if any(not n.name for n in keep) or any(not nodes[i].name for i in trunk):
         raise UsageError("the model has unnamed nodes; re-export it with `sr-export to-onnx`")
     return [n.name for n in keep]
 
@@ -308,8 +311,10 @@ def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gat
     units = description.variables[0].units
     if not gate.passed:
         raise AccuracyGateError(f"INT8 variant refused: {gate.summary(units)}; {out} was not "
-                                "written. Calibrate on more representative times "
-                                "(--calib-times) or keep the FP32 model")
+                                f"written, so {model.name} (FP32) stays in use. Calibrating on "
+                                "other times (--calib-times) may help if the gate failed only "
+                                "narrowly; loosening --max-rmse/--max-psnr-drop trades accuracy "
+                                "for speed")
     speed = measure_speed(reference, candidate, np.ascontiguousarray(gate_data.lr[:1]))
     record = {
         "format": VARIANT_FORMAT,

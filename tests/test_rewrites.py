@@ -7,6 +7,7 @@ import onnx
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 from typer.testing import CliRunner
 
 from sr_export.checkpoints import LoadedCheckpoint
@@ -25,11 +26,15 @@ from sr_export.rewrites import (
     ACTIVATION_BEFORE_PIXEL_SHUFFLE,
     ALL_REWRITES,
     BATCHNORM_FOLDED,
+    BICUBIC_SKIP_AS_CONV,
     FINAL_CONV_AS_POINTWISE_AND_SHIFTS,
     FINAL_CONV_BEFORE_PIXEL_SHUFFLE,
+    PIXEL_SHUFFLE_AS_TRANSPOSED_CONV,
     PRELU_AS_LEAKY_RELU,
     REQUIRES,
+    BicubicUpsample,
     PointwiseShiftConv,
+    ShuffleAsTransposedConv,
     conv_before_pixel_shuffle,
     optimize_network,
     single_slope_activation,
@@ -122,6 +127,14 @@ def test_refuses_convs_it_cannot_rewrite():
             PointwiseShiftConv(conv)
 
 
+@pytest.mark.parametrize("factor", [2, 3, 8])
+def test_pixel_shuffle_as_transposed_conv_is_bit_identical(factor):
+    as_conv = ShuffleAsTransposedConv(factor, channels=3)
+    x = torch.randn(2, 3 * factor**2, 5, 7)
+    with torch.no_grad():
+        assert torch.equal(as_conv(x), nn.PixelShuffle(factor)(x))
+
+
 def test_single_slope_activation_commutes_with_pixel_shuffle():
     prelu = nn.PReLU(init=0.3)
     leaky = single_slope_activation(prelu)
@@ -165,9 +178,10 @@ def test_optimized_network_equals_the_original(activation, scale):
                             output_activation=activation)
     loaded = loaded_checkpoint(config, seed=scale)
     network, applied = optimize_network(loaded.model)
+    inner_shuffles = (PIXEL_SHUFFLE_AS_TRANSPOSED_CONV,) if scale > 2 else ()  # x2: none
     assert applied == (BATCHNORM_FOLDED, ACTIVATION_BEFORE_PIXEL_SHUFFLE,
                        FINAL_CONV_BEFORE_PIXEL_SHUFFLE, FINAL_CONV_AS_POINTWISE_AND_SHIFTS,
-                       PRELU_AS_LEAKY_RELU)
+                       PRELU_AS_LEAKY_RELU, *inner_shuffles)
     assert not any(isinstance(m, (nn.BatchNorm2d, nn.PReLU)) for m in network.modules())
     reference, rewritten = physical_model(loaded), physical_model(loaded, network)
     for shape in [(1, 1), (3, 5), (17, 12)]:
@@ -176,17 +190,33 @@ def test_optimized_network_equals_the_original(activation, scale):
         assert report.max_abs <= REWRITE_TOLERANCE_K
 
 
+@pytest.mark.parametrize("scale", [2, 4, 8])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_bicubic_as_pad_conv_shuffle_equals_interpolate(scale, channels):
+    upsample = BicubicUpsample(scale, channels)
+    for h, w in SIZES:  # 1-pixel fields too: the edge clamping is all there is
+        x = torch.randn(2, channels, h, w)
+        with torch.no_grad():
+            expected = F.interpolate(x, scale_factor=scale, mode="bicubic", align_corners=False)
+            torch.testing.assert_close(upsample(x), expected, rtol=0, atol=2e-6)
+
+
 def test_rewrites_keep_the_bicubic_upsampling_skip():
     config = SRResNetConfig(n_channels=8, n_blocks=1, upsample_skip="bicubic")
     loaded = loaded_checkpoint(config, seed=3)
     network, applied = optimize_network(loaded.model)
-    assert FINAL_CONV_AS_POINTWISE_AND_SHIFTS in applied
+    assert FINAL_CONV_AS_POINTWISE_AND_SHIFTS in applied and applied[-1] == BICUBIC_SKIP_AS_CONV
+    assert loaded.model.config.upsample_skip == "bicubic"  # the original is left untouched
     lr = sample_input(loaded.description, shape=(7, 9), batch=2, seed=1)
     verify_rewrites(physical_model(loaded), physical_model(loaded, network), lr)
+    plain, applied = optimize_network(loaded.model, (PRELU_AS_LEAKY_RELU,))
+    assert BICUBIC_SKIP_AS_CONV not in applied
+    verify_rewrites(physical_model(loaded), physical_model(loaded, plain), lr)
 
 
 def test_each_rewrite_alone_is_exact():
-    loaded = loaded_checkpoint(SRResNetConfig(n_channels=8, n_blocks=1), seed=2)
+    loaded = loaded_checkpoint(SRResNetConfig(n_channels=8, n_blocks=1, upsample_skip="bicubic"),
+                               seed=2)
     lr = sample_input(loaded.description, shape=(9, 11), batch=1)
     reference = physical_model(loaded)
     for name in ALL_REWRITES:
@@ -237,14 +267,15 @@ def test_export_records_rewrites_and_matches_the_original(exported):
     loaded, out, report = exported
     proto = onnx.load(out)
     description = ModelDescription.from_metadata({p.key: p.value for p in proto.metadata_props})
-    assert description.graph_rewrites[:5] == (
+    assert description.graph_rewrites[:6] == (
         BATCHNORM_FOLDED, ACTIVATION_BEFORE_PIXEL_SHUFFLE, FINAL_CONV_BEFORE_PIXEL_SHUFFLE,
-        FINAL_CONV_AS_POINTWISE_AND_SHIFTS, PRELU_AS_LEAKY_RELU)
+        FINAL_CONV_AS_POINTWISE_AND_SHIFTS, PRELU_AS_LEAKY_RELU, PIXEL_SHUFFLE_AS_TRANSPOSED_CONV)
     assert report.rewrite_max_abs is not None and report.rewrite_max_abs <= REWRITE_TOLERANCE_K
     assert "exact rewrites" in report.summary()
     ops = [n.op_type for n in proto.graph.node]
     assert "PRelu" not in ops and ops[-3:] == ["DepthToSpace", "Mul", "Add"]
-    assert ops.count("DepthToSpace") == 3  # one per x2 upsampling, the tail conv before the last
+    assert ops.count("ConvTranspose") == 2  # the inner x2 upsamplings; the tail conv before the
+    assert ops.count("DepthToSpace") == 1  # last one, which stays a DepthToSpace
     lr = sample_input(loaded.description, shape=(13, 10), batch=2, seed=4)
     unoptimized = torch_predict(physical_model(loaded), lr)  # BatchNorm unfolded, PReLU, 9x9
     assert np.max(np.abs(onnxruntime_predict(str(out), lr) - unoptimized)) <= 1e-4
