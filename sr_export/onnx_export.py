@@ -15,8 +15,6 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import logging
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_networ
 from sr_export.samples import sample_input
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
+from sr_runtime.paths import write_atomically
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE_K = 1e-3
@@ -133,17 +132,6 @@ def set_metadata(proto: onnx.ModelProto, description: ModelDescription) -> None:
         entry.key, entry.value = key, value
     proto.doc_string = (f"sr-edge x{description.scale} {description.architecture} for "
                         f"{', '.join(description.variable_names)}")
-
-
-def write_atomically(data: bytes, out: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def verify_rewrites(reference: nn.Module, rewritten: nn.Module, lr: np.ndarray,

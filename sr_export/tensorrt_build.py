@@ -40,10 +40,9 @@ from sr_runtime.engines.fingerprint import (
     runtime_profile,
     sha256_bytes,
     sidecar_path,
-    write_atomically,
 )
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, SrEdgeError, UsageError
-from sr_runtime.paths import sha256_file
+from sr_runtime.paths import sha256_file, write_atomically
 
 RMSE_LIMIT_K = 0.02
 MIN_TENSORRT_MAJOR = 10

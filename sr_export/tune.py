@@ -148,7 +148,7 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
 
 def write_tune(record: dict[str, object], model: Path) -> Path:
     """Write ``model.tune.json`` beside ``model`` (atomically)."""
-    from sr_export.onnx_export import write_atomically
+    from sr_runtime.paths import write_atomically
 
     out = tune_path(Path(model))
     write_atomically((json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), out)

@@ -51,3 +51,9 @@ def sha256_file(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def write_atomically(data: bytes, out: Path) -> None:
+    """Write ``data`` to ``out`` through :func:`atomic_output`: never a partial file."""
+    with atomic_output(Path(out)) as tmp:
+        tmp.write_bytes(data)

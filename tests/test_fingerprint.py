@@ -23,9 +23,9 @@ from sr_runtime.engines.fingerprint import (
     runtime_profile,
     sha256_bytes,
     sidecar_path,
-    write_atomically,
 )
 from sr_runtime.errors import EngineUnavailableError, UsageError
+from sr_runtime.paths import write_atomically
 
 H100 = BuildEnvironment("10.11.0.33", "NVIDIA H100 80GB HBM3", "9.0")
 PROFILE = ShapeProfile((1, 1, 128, 128), (1, 1, 128, 128), (1, 1, 128, 128))

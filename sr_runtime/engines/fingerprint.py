@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -292,26 +291,6 @@ def read_checked_plan(engine: Path, record: EngineRecord) -> bytes:
             "differs: the plan was replaced or damaged); rebuild it with `sr-export to-trt "
             f"MODEL.onnx --out {engine} --overwrite`")
     return plan
-
-
-def write_atomically(data: bytes, out: Path) -> None:
-    """Write through a temporary file in the same folder and rename: never a partial file."""
-    out = Path(out)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".part", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    current = os.umask(0o022)
-    os.umask(current)
-    return current
 
 
 def default_cache_dir() -> Path:

@@ -366,7 +366,7 @@ def _fp16_model(path: Path, cache_root: Path) -> Path:
     import onnx
 
     from sr_export.fp16 import CONVERTER_VERSION, convert_to_fp16
-    from sr_runtime.engines.fingerprint import write_atomically
+    from sr_runtime.paths import write_atomically
 
     tag = sha256_file(path)[:16] + "-" + CONVERTER_VERSION.replace("/", "-")
     out = cache_root / f"{tag}.fp16.onnx"
