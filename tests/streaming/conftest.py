@@ -53,10 +53,10 @@ class EdhServer:
                 self.answer(body=True)
 
             def send_status(self, status: int) -> None:
+                server.served.append((self.path, status))  # before the client can see it
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
-                server.served.append((self.path, status))
 
             def answer(self, body: bool) -> None:
                 faults = server.faults
@@ -87,21 +87,21 @@ class EdhServer:
                 if action == "drop":
                     self.send_response(200)
                     self.send_header("Content-Length", str(len(data) + 100))
+                    server.served.append((self.path, -1))
                     self.end_headers()
                     self.wfile.write(data[: len(data) // 2])
                     self.wfile.flush()
                     self.close_connection = True
-                    server.served.append((self.path, -1))
                     return None
                 if not found:
                     return self.send_status(404)  # no folder listings, ever
+                server.served.append((self.path, 200))
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Content-Type", "application/octet-stream")
                 self.end_headers()
                 if body:
                     self.wfile.write(data)
-                server.served.append((self.path, 200))
                 return None
 
         class Server(ThreadingHTTPServer):
