@@ -5,13 +5,14 @@
     python benchmarks/gpu_check.py --allow-cpu          # dry run on CPU with tiny sizes
 
 Backends (each skipped with its reason when absent): PyTorch CUDA FP32 eager NCHW (the demo's
-way, TF32 off: the reference), FP32 channels_last, FP16 channels_last (autocast inside the
-network only: the kelvin normalization stays FP32), ONNX Runtime CUDA, TensorRT FP16 (built and
+way, TF32 off: the reference), FP32 NCHW with PyTorch's default TF32 convs, FP32 channels_last,
+FP16 channels_last (autocast inside the network only: the kelvin normalization stays FP32), the
+same captured as a CUDA graph with pinned host buffers, ONNX Runtime CUDA, TensorRT FP16 (built and
 gated by sr_export.tensorrt_build). Cases: 32x32 and 128x128 LR tiles and the global step
 (512 x 1025 LR -> 4096 x 8200 network output; the HR grid is 4096 x 8193), for SRResNetConfig()
-(64 channels, 16 blocks) with random weights and the shipped default model if sr_runtime/data has
-one. Times are host-to-host medians (numpy in, numpy out, CUDA-synchronized) after warm-up;
-PyTorch also reports device-only compute. Needs only torch + numpy (+ onnxruntime / tensorrt when
+(64 channels, 16 blocks) with random weights and the shipped default model (models/*.ckpt).
+Times are host-to-host medians (numpy in, numpy out, CUDA-synchronized) after warm-up; PyTorch
+also reports device-only compute. Needs only torch + numpy (+ onnxruntime / tensorrt when
 present); runs from a checkout without installing.
 """
 
@@ -58,9 +59,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--skip-tests", action="store_true", help="do not run pytest -m gpu")
     parser.add_argument("--repeats", type=int, default=10, help="timed runs per measurement")
     parser.add_argument("--warmup", type=int, default=3, help="untimed runs first")
+    parser.add_argument("--cases", default="tile32,tile128,global",
+                        help="comma-separated subset of tile32, tile128, global")
+    parser.add_argument("--models", default="demo,shipped",
+                        help="comma-separated subset of demo (64 ch / 16 blocks), shipped")
+    parser.add_argument("--backends", default="",
+                        help="comma-separated backend names to time (default: all available)")
     parser.add_argument("--budget", type=float, default=330.0,
                         help="seconds; later steps are skipped (and listed) once exceeded")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.cases = [c for c in args.cases.split(",") if c]
+    args.models = [m for m in args.models.split(",") if m]
+    args.backends = [b for b in args.backends.split(",") if b]
+    return args
 
 
 class Report:
@@ -187,23 +198,38 @@ def random_model(config, seed: int = 0):
 
 
 def shipped_models() -> list[Path]:
-    data = ROOT / "sr_runtime" / "data"
-    return sorted(p for p in data.glob("**/*") if p.suffix in (".ckpt", ".pt"))
+    """The committed default checkpoint (models/), and any under sr_runtime/data."""
+    found = [p for folder in (ROOT / "models", ROOT / "sr_runtime" / "data")
+             for p in folder.glob("**/*") if p.suffix in (".ckpt", ".pt")]
+    return sorted(found)
 
 
 # ----------------------------------------------------------------------------- timing
 
 
-def time_host(fn, inputs: list[np.ndarray], warmup: int, repeats: int, sync) -> list[float]:
+MAX_SECONDS_PER_MEASUREMENT = 8.0  # slow baselines (seconds per global step) stop early
+MIN_TIMED_RUNS = 3
+
+
+def time_host(fn, inputs: list[np.ndarray], warmup: int, repeats: int, sync,
+              max_seconds: float | None = None) -> list[float]:
+    """Milliseconds per call; at least MIN_TIMED_RUNS runs, fewer than ``repeats`` when slow."""
+    limit = MAX_SECONDS_PER_MEASUREMENT if max_seconds is None else max_seconds
+    start_all = time.perf_counter()
     for i in range(warmup):
         fn(inputs[i % len(inputs)])
+        if time.perf_counter() - start_all > limit / 4:
+            break
     sync()
-    times = []
+    times: list[float] = []
+    start_all = time.perf_counter()
     for i in range(repeats):
         start = time.perf_counter()
         fn(inputs[i % len(inputs)])
         sync()
         times.append((time.perf_counter() - start) * 1e3)
+        if len(times) >= MIN_TIMED_RUNS and time.perf_counter() - start_all > limit:
+            break
     return times
 
 
@@ -236,12 +262,14 @@ def tiled(fn, lr: np.ndarray, scale: int, core: int, halo: int) -> np.ndarray:
 
 
 class TorchBackend:
-    def __init__(self, name: str, loaded, device: str, channels_last: bool, fp16: bool) -> None:
+    def __init__(self, name: str, loaded, device: str, channels_last: bool, fp16: bool,
+                 tf32: bool = False) -> None:
         import torch
 
         from sr_export.onnx_export import fold_batchnorm
 
-        self.name, self.torch, self.device, self.fp16 = name, torch, device, fp16
+        self.name, self.torch, self.device, self.fp16, self.tf32 = name, torch, device, fp16, tf32
+        self.autocast_cache = True  # CUDA-graph capture needs it off (PyTorch's CUDA graph docs)
         self.format = torch.channels_last if channels_last else torch.contiguous_format
         self.network = fold_batchnorm(loaded.model).to(device).to(memory_format=self.format)
         variables = loaded.description.variables
@@ -256,9 +284,11 @@ class TorchBackend:
 
     def forward(self, x):
         torch = self.torch
+        torch.backends.cudnn.allow_tf32 = self.tf32  # PyTorch's own default is True
         normalized = ((x - self.lr_mean) / self.lr_std).contiguous(memory_format=self.format)
         if self.fp16:  # FP16 inside the network only; kelvin in and out stay FP32
-            with torch.autocast(device_type=self.device, dtype=torch.float16):
+            with torch.autocast(device_type=self.device, dtype=torch.float16,
+                                cache_enabled=self.autocast_cache):
                 y = self.network(normalized)
             y = y.float()
         else:
@@ -277,6 +307,60 @@ class TorchBackend:
             x = torch.from_numpy(lr).to(self.device)
             times = time_host(lambda _: self.forward(x), [lr], warmup, repeats, sync)
         return statistics.median(times)
+
+
+class CudaGraphBackend:
+    """A TorchBackend captured once per input shape as a CUDA graph, with pinned host buffers.
+
+    What a hand-tuned PyTorch deployment can reach without TensorRT: no Python or launch
+    overhead per layer, and page-locked copies in and out. The host output buffer is reused:
+    a result stays valid until the next call.
+    """
+
+    def __init__(self, inner: TorchBackend) -> None:
+        self.inner, self.torch = inner, inner.torch
+        inner.autocast_cache = False
+        self.graphs: dict[tuple[int, ...], tuple[object, object, object, object, object]] = {}
+
+    def _capture(self, shape: tuple[int, ...]):
+        torch = self.torch
+        host_in = torch.empty(shape, dtype=torch.float32, pin_memory=True)
+        device_in = torch.zeros(shape, dtype=torch.float32, device="cuda")
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.inference_mode(), torch.cuda.stream(side):
+            for _ in range(2):  # cuDNN autotuning and allocator warm-up outside the graph
+                self.inner.forward(device_in)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.inference_mode(), torch.cuda.graph(graph):
+            device_out = self.inner.forward(device_in)
+        host_out = torch.empty(device_out.shape, dtype=torch.float32, pin_memory=True)
+        return graph, host_in, device_in, device_out, host_out
+
+    def replay(self, shape: tuple[int, ...]) -> None:
+        self.graphs[shape][0].replay()  # type: ignore[attr-defined]
+
+    def __call__(self, lr: np.ndarray) -> np.ndarray:
+        shape = tuple(lr.shape)
+        if shape not in self.graphs:
+            self.graphs[shape] = self._capture(shape)
+        graph, host_in, device_in, device_out, host_out = self.graphs[shape]
+        host_in.numpy()[...] = lr  # type: ignore[attr-defined]
+        device_in.copy_(host_in, non_blocking=True)  # type: ignore[attr-defined]
+        graph.replay()  # type: ignore[attr-defined]
+        host_out.copy_(device_out, non_blocking=True)  # type: ignore[attr-defined]
+        self.torch.cuda.current_stream().synchronize()
+        return host_out.numpy()  # type: ignore[attr-defined]
+
+    def compute_ms(self, lr: np.ndarray, warmup: int, repeats: int, sync) -> float:
+        shape = tuple(lr.shape)
+        self(lr)
+        times = time_host(lambda _: self.replay(shape), [lr], warmup, repeats, sync)
+        return statistics.median(times)
+
+    def close(self) -> None:
+        self.graphs.clear()
 
 
 def onnx_for(loaded, folder: Path) -> Path:
@@ -332,6 +416,13 @@ def bench_model(label: str, loaded, cases: list[Case], device: str, args, report
         "torch-fp32-channels-last": TorchBackend("torch-fp32-cl", loaded, device, True, False),
         "torch-fp16-channels-last": TorchBackend("torch-fp16-cl", loaded, device, True, True),
     }
+    if device == "cuda":  # PyTorch's default FP32 convs on Ampere and later use TF32
+        backends["torch-fp32-nchw-tf32"] = TorchBackend("torch-fp32-nchw-tf32", loaded, device,
+                                                        False, False, tf32=True)
+        backends["torch-fp16-cl-cudagraph"] = CudaGraphBackend(
+            TorchBackend("torch-fp16-cl-graph", loaded, device, True, True))
+    else:
+        report.skip(f"{label} torch TF32 and CUDA-graph backends", "dry run on CPU")
     onnx_path = None
     if device == "cuda":
         ort_name, provider = "ort-cuda", "CUDAExecutionProvider"
@@ -373,6 +464,10 @@ def bench_model(label: str, loaded, cases: list[Case], device: str, args, report
                 report.error(f"{label} {case.name} tensorrt", exc)
         expected = None
         for name, backend in per_case.items():
+            if args.backends and name not in args.backends:
+                continue
+            if name != "torch-fp32-nchw" and report.over_budget(f"{label} {case.name} {name}"):
+                continue
             fn = backend.infer if hasattr(backend, "infer") else backend
             whole = True
             try:
@@ -385,19 +480,22 @@ def bench_model(label: str, loaded, cases: list[Case], device: str, args, report
                     out = fn(inputs[0])
                 if expected is None:
                     expected = out  # torch-fp32-nchw comes first
+                error = accuracy(expected, out)  # before timing: some backends reuse buffers
+                hr_shape = list(out.shape)
                 times = time_host(fn, inputs, args.warmup, args.repeats, sync)
                 median = statistics.median(times)
-                hr_pixels = out.shape[0] * out.shape[2] * out.shape[3]
+                hr_pixels = hr_shape[0] * hr_shape[2] * hr_shape[3]
                 row = {"model": label, "case": case.name, "backend": name,
-                       "lr_shape": list(inputs[0].shape), "hr_shape": list(out.shape),
+                       "lr_shape": list(inputs[0].shape), "hr_shape": hr_shape,
                        "whole_field": whole, "ms_median": round(median, 3),
                        "ms_min": round(min(times), 3), "runs": len(times),
                        "hr_mpix_per_s": round(hr_pixels / 1e6 / (median / 1e3), 3),
-                       **accuracy(expected, out)}
-                if isinstance(backend, TorchBackend) and whole:
+                       **error}
+                if isinstance(backend, (TorchBackend, CudaGraphBackend)) and whole:
                     row["compute_ms_median"] = round(backend.compute_ms(
                         inputs[0], args.warmup, args.repeats, sync), 3)
                 report.data["results"].append(row)  # type: ignore[union-attr]
+                report.write()  # a killed run still leaves every finished row
                 print(f"{label:12s} {case.name:8s} {name:26s} {median:10.2f} ms "
                       f"{row['hr_mpix_per_s']:9.2f} HR Mpix/s  rmse {row['rmse_k']:.2e} K",
                       flush=True)
@@ -410,16 +508,42 @@ def bench_model(label: str, loaded, cases: list[Case], device: str, args, report
             torch.cuda.empty_cache()
 
 
+RATIO_BASES = {"vs_torch_fp32_eager": "torch-fp32-nchw",
+               "vs_torch_fp32_eager_tf32": "torch-fp32-nchw-tf32",
+               "vs_torch_fp16_channels_last": "torch-fp16-channels-last"}
+
+
 def speed_ratios(results: list[dict]) -> list[dict]:
-    base = {(r["model"], r["case"]): r["ms_median"] for r in results
-            if r["backend"] == "torch-fp32-nchw"}
+    """Each backend's speed-up over the PyTorch baselines of the same model and case."""
+    times = {(r["model"], r["case"], r["backend"]): r["ms_median"] for r in results}
     ratios = []
     for r in results:
-        ref = base.get((r["model"], r["case"]))
-        if ref:
-            ratios.append({"model": r["model"], "case": r["case"], "backend": r["backend"],
-                           "speedup_vs_torch_fp32_eager": round(ref / r["ms_median"], 2)})
+        row = {"model": r["model"], "case": r["case"], "backend": r["backend"]}
+        for key, base in RATIO_BASES.items():
+            ref = times.get((r["model"], r["case"], base))
+            if ref:
+                row[key] = round(ref / r["ms_median"], 2)
+        ratios.append(row)
     return ratios
+
+
+def targets(results: list[dict]) -> list[dict]:
+    """The issue's H100 targets for TensorRT FP16, met or not, or why they were not measured."""
+    ratios = {(r["model"], r["case"], r["backend"]): r for r in speed_ratios(results)}
+    times = {(r["model"], r["case"], r["backend"]): r["ms_median"] for r in results}
+    checks = []
+    for model, case in sorted({(r["model"], r["case"]) for r in results}):
+        trt = ratios.get((model, case, "tensorrt-fp16"))
+        for key, floor in (("vs_torch_fp32_eager", 4.0), ("vs_torch_fp16_channels_last", 1.5)):
+            value = trt.get(key) if trt else None
+            checks.append({"model": model, "case": case, "target": f"tensorrt-fp16 {key}",
+                           "floor": floor, "value": value,
+                           "met": None if value is None else value >= floor})
+        if case == "global":
+            ms = times.get((model, case, "tensorrt-fp16"))
+            checks.append({"model": model, "case": case, "target": "tensorrt-fp16 global step ms",
+                           "ceiling": 50.0, "value": ms, "met": None if ms is None else ms < 50})
+    return checks
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -467,11 +591,15 @@ def main(argv: list[str] | None = None) -> int:
     else:  # same paths, tiny sizes
         config = SRResNetConfig(n_channels=8, n_blocks=1)
         cases = [Case("tile32", 1, 8, 8), Case("tile128", 1, 16, 16), Case("global", 1, 24, 41)]
+    cases = [c for c in cases if c.name in args.cases]
     report.data["cases"] = [c.__dict__ for c in cases]
-    models = [(f"demo-random-{config.n_channels}ch-{config.n_blocks}b", random_model(config))]
-    shipped = shipped_models()
-    if not shipped:
-        report.skip("shipped default model", "sr_runtime/data holds no .ckpt/.pt")
+    models = []
+    if "demo" in args.models:
+        models.append((f"demo-random-{config.n_channels}ch-{config.n_blocks}b",
+                       random_model(config)))
+    shipped = shipped_models() if "shipped" in args.models else []
+    if "shipped" in args.models and not shipped:
+        report.skip("shipped default model", "models/ holds no .ckpt/.pt")
     for path in shipped:
         try:
             models.append((f"shipped-{path.stem}", load_checkpoint(path)))
@@ -488,6 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                 report.error(label, exc)
             report.write()
     report.data["speed_ratios"] = speed_ratios(report.data["results"])  # type: ignore[arg-type]
+    report.data["targets"] = targets(report.data["results"])  # type: ignore[arg-type]
     report.write()
     print(f"wrote {args.out} ({report.elapsed():.0f} s)", flush=True)
     tests_failed = report.data.get("tests", {}).get("status") not in (None, "ok")  # type: ignore[union-attr]
