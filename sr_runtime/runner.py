@@ -164,10 +164,9 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
         model, why = select_variant(model)  # fastest variant that passed its accuracy gate
         say(why)
     selection = load_engine(options.backend, model, config=options.config)
-    for name, reason in selection.skipped:
-        say(f"backend {name} skipped: {reason}")
+    for line in selection.summary():
+        say(line)
     engine = selection.engine
-    say(f"backend: {engine.name}")
 
     dataset = source.open()
     description = engine.description

@@ -77,6 +77,26 @@ def test_auto_picks_onnxruntime_and_lists_skipped_gpu_backends(no_gpu_stack, tmp
         load_engine("tensorrt", model)
 
 
+def test_summary_says_no_gpu_once_and_names_the_backends_it_rules_out(no_gpu_stack, tmp_path):
+    selection = load_engine("auto", tiny_identity_model(tmp_path / "m.onnx"))
+    lines = selection.summary()
+    assert lines == [f"backend: onnxruntime (tensorrt, ort-tensorrt, ort-cuda skipped: "
+                     f"{gpu_backends.NO_GPU}; `sr-run --backend tensorrt` says what else it needs)"]
+    verbose = selection.summary(verbose=True)
+    assert len(verbose) == 4 and verbose[-1] == "backend: onnxruntime"
+    assert "tensorrt is not installed" in verbose[0]
+
+
+def test_summary_gives_each_reason_when_a_gpu_is_there(monkeypatch, no_gpu_stack, tmp_path):
+    h100 = gpu_backends.CudaDevice(0, "NVIDIA H100 80GB HBM3", "9.0", "13.0")
+    monkeypatch.setattr(gpu_backends, "probe_cuda", lambda: h100)
+    lines = load_engine("auto", tiny_identity_model(tmp_path / "m.onnx")).summary()
+    assert [line.split(" skipped:")[0] for line in lines[:3]] == [
+        "backend tensorrt", "backend ort-tensorrt", "backend ort-cuda"]
+    assert "tensorrt is not installed" in lines[0] and "CUDAExecutionProvider" in lines[2]
+    assert lines[3] == "backend: onnxruntime"
+
+
 def test_engine_files_only_load_with_tensorrt(no_gpu_stack, tmp_path):
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"plan")

@@ -37,6 +37,25 @@ class Selection:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+    def summary(self, verbose: bool = False) -> list[str]:
+        """Lines saying which backend runs and why each earlier one was skipped.
+
+        On a machine without a GPU every GPU backend is skipped for that one reason; it is said
+        once, with the backends it rules out, unless ``verbose`` asks for each full reason.
+        """
+        from sr_runtime.engines import gpu_backends
+
+        chosen = f"backend: {self.engine.name}"
+        no_gpu = gpu_backends.gpu_reason() if self.skipped else None
+        gpu_names = {spec.name for spec in gpu_backends.specs()}
+        shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]
+        if verbose or not shared:
+            return [*(f"backend {n} skipped: {r}" for n, r in self.skipped), chosen]
+        rest = [f"backend {n} skipped: {r}" for n, r in self.skipped if n not in shared]
+        return [*rest, f"{chosen} ({', '.join(shared)} skipped: {no_gpu}; "
+                       f"`sr-run --backend {shared[0]}` says what else it needs)"]
+
+
 def backend_names() -> list[str]:
     return ["auto", *ENGINES]
 
