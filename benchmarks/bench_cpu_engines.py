@@ -164,6 +164,11 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     try:
         q = quantize_int8(exact, int8, fields, gate_data, calibration_label=calib_label)
         gate = q.gate
+        mixed = q.record["quantization"].get("mixed_precision")  # type: ignore[union-attr]
+        if mixed:
+            notes.append(f"INT8 mixed precision ({mixed['why']}): INT8 only for "
+                         f"{', '.join(mixed['int8_nodes'])} ({mixed['int8_flop_share']:.0%} of "
+                         f"the FLOPs)")
     except AccuracyGateError as exc:  # time it anyway, marked as refused
         notes.append(f"INT8 refused by its gate: {exc}")
         proto, _ = quantize_to_proto(exact, fields)

@@ -236,3 +236,36 @@ def test_cli_quantize_synthetic(tmp_path):
                                  "--out", str(tmp_path / "synthetic.int8.onnx")])
     assert result.exit_code == 0, result.output
     assert "FP32 only" in " ".join(result.output.split())
+
+
+def test_mixed_precision_keeps_the_convs_that_cost_too_much_accuracy(fp32_model, tmp_path):
+    """When quantizing every conv fails the gate, only the convs chosen on the calibration
+    fields run in INT8, and that variant faces the same gate."""
+    from sr_export.quantize import mixed_precision_convs, with_shuffles
+
+    calibration = list(fields(4, seed=3)[:, None])
+    gate_data = GateData(fields(4, seed=3))  # same fields: calibration error == gate error
+    _, search = mixed_precision_convs(fp32_model, calibration, max_rmse=1.0)
+    alone = {n: c["rmse_alone"] for n, c in search["candidates"].items()}
+    assert set(alone) == {"body", "up", "tail_pointwise"}  # the FP32 islands are no candidates
+    full = quantize_int8(fp32_model, tmp_path / "full.int8.onnx", calibration, gate_data)
+    limit = min(alone.values()) * 1.02
+    assert full.gate.rmse_vs_fp32 > limit  # so the full INT8 variant fails at this limit
+    report = quantize_int8(fp32_model, tmp_path / "mixed.int8.onnx", calibration, gate_data,
+                           max_rmse=limit)
+    recipe = report.record["quantization"]
+    chosen = recipe["mixed_precision"]["int8_convs"]
+    assert report.gate.passed and 0 < len(chosen) < len(alone)
+    assert "FAILED" in recipe["mixed_precision"]["full_int8_gate"]
+    proto = onnx.load(report.out)
+    producers = {o: n for n in proto.graph.node for o in n.output}
+    int8 = {n.name for n in proto.graph.node if n.op_type == "Conv"
+            and producers.get(n.input[1]) is not None
+            and producers[n.input[1]].op_type == "DequantizeLinear"}
+    assert int8 == set(chosen) and with_shuffles(proto, chosen) == chosen
+    with pytest.raises(AccuracyGateError, match="no conv"):  # and mixed precision can fail too
+        quantize_int8(fp32_model, tmp_path / "none.int8.onnx", calibration, gate_data,
+                      max_rmse=min(alone.values()) * 0.5)
+    with pytest.raises(AccuracyGateError, match="was not written"):
+        quantize_int8(fp32_model, tmp_path / "off.int8.onnx", calibration, gate_data,
+                      max_rmse=limit, mixed=False)
