@@ -177,7 +177,7 @@ class NodeProfile:
 
     def table(self, top: int = 8) -> str:
         total = sum(self.by_op.values()) or 1.0
-        lines = [f"run {self.run_ms:.1f} ms (median); kernels {total:.1f} ms",
+        lines = [f"run {self.run_ms:.1f} ms (median); kernels {total:.1f} ms", "",
                  "| op type | ms | share |", "| --- | ---: | ---: |"]
         for op, ms in sorted(self.by_op.items(), key=lambda kv: -kv[1]):
             lines.append(f"| {op} | {ms:.2f} | {100 * ms / total:.1f} % |")
