@@ -379,11 +379,18 @@ def _time_session(session, lr: np.ndarray, repeats: int = 3) -> float:
     return float(np.median(times))
 
 
-def measure_speed(reference, candidate, lr: np.ndarray, rounds: int = 3) -> dict[str, object]:
-    """Median ms per call of both sessions on ``lr``, alternating them to share any noise."""
+def measure_speed(reference, candidate, lr: np.ndarray, rounds: int = 7,
+                  pause: float = 0.2) -> dict[str, object]:
+    """Median ms per call of both sessions on ``lr``, alternating them to share any noise.
+
+    Each call follows a short idle ``pause``: ONNX Runtime's worker threads spin for a while
+    after a run and would otherwise steal the cores from the other session's next call.
+    """
     fp32, variant = [], []
     for _ in range(rounds):
+        time.sleep(pause)
         fp32.append(_time_session(reference, lr, 1))
+        time.sleep(pause)
         variant.append(_time_session(candidate, lr, 1))
     a, b = float(np.median(fp32)), float(np.median(variant))
     return {"input_shape": list(lr.shape), "fp32_ms": round(a * 1e3, 2),

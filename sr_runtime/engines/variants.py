@@ -31,6 +31,9 @@ from sr_runtime.paths import sha256_file
 
 VARIANT_KEY = "sr_edge.variant"
 VARIANT_FORMAT = 1
+#: A reduced-precision variant replaces the exact FP32 model only if at least this much faster:
+#: a gain within timing noise is not worth its (gated, but real) loss of accuracy.
+MIN_SPEEDUP = 1.05
 PRECISION_FP32 = "fp32"
 PRECISION_INT8 = "int8"
 
@@ -186,7 +189,8 @@ def select_variant(model_path: str | Path) -> tuple[Path, str]:
 
     A variant named explicitly (``model.int8.onnx``) is returned as it is. Otherwise the FP32
     model is the default, replaced by a variant only if that passed its accuracy gate, was made
-    from this very FP32 model and was measured faster on this machine.
+    from this very FP32 model and was measured at least :data:`MIN_SPEEDUP` times as fast on
+    this machine.
     """
     model_path = Path(model_path)
     if family_base(model_path) != model_path:
@@ -205,10 +209,11 @@ def select_variant(model_path: str | Path) -> tuple[Path, str]:
         elif variant.speed is None:
             notes.append(f"{variant.path.name} skipped: not timed on this machine (run "
                          f"`sr-export tune {model_path.name}`)")
-        elif variant.speed > (best.speed or 1.0):
+        elif variant.speed >= MIN_SPEEDUP and variant.speed > (best.speed or 1.0):
             best = variant
         else:
-            notes.append(f"{variant.path.name} not faster here ({variant.speed:.2f}x)")
+            notes.append(f"{variant.path.name} not faster here ({variant.speed:.2f}x; a variant "
+                         f"must reach {MIN_SPEEDUP:.2f}x the FP32 model to replace it)")
     reason = f"model variant {best.describe()}: {best.why}"
     if notes:
         reason += "; " + "; ".join(notes)
