@@ -25,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from sr_runtime.paths import write_atomically
+
 BENCH_DIR = Path(__file__).resolve().parent
 BASELINE_PATH = BENCH_DIR / "baseline.json"
 RESULTS_DIR = BENCH_DIR / "results"
@@ -292,13 +294,28 @@ def baseline_profile(baseline: dict, profile: str, path: Path) -> dict:
     return profiles[profile]
 
 
-def write_baseline(path: Path, results: dict, speed_tolerance: float) -> None:
+def write_baseline(path: Path, results: dict, speed_tolerance: float,
+                   accuracy_only: bool = False) -> None:
+    """Write ``results`` as the profile's baseline; with ``accuracy_only`` keep its speed part.
+
+    Accuracy figures are deterministic, speed ratios are not: refreshing the accuracy baseline
+    (a new model, a re-export) should not also adopt one run's noisy speed ratios.
+    """
     baseline = json.loads(path.read_text()) if path.is_file() else {}
     baseline.setdefault("schema", 1)
     baseline["speed_tolerance"] = speed_tolerance
     baseline["update_command"] = "python -m benchmarks.gate --profile PROFILE --update-baseline"
-    baseline.setdefault("profiles", {})[results["profile"]] = make_baseline_profile(results)
-    path.write_text(json.dumps(baseline, indent=1, sort_keys=False) + "\n")
+    profiles = baseline.setdefault("profiles", {})
+    fresh = make_baseline_profile(results)
+    old = profiles.get(results["profile"])
+    if accuracy_only:
+        if old is None:
+            raise GateUsageError(f"{path} has no baseline for profile {results['profile']!r} "
+                                 "to keep the speed figures of; drop --accuracy-only")
+        fresh = {**old, "accuracy": fresh["accuracy"],
+                 "accuracy_updated": results.get("created")}
+    profiles[results["profile"]] = fresh
+    write_atomically((json.dumps(baseline, indent=1, sort_keys=False) + "\n").encode(), path)
 
 
 def _retry_speed(results: dict, failed: list[Check], args, log) -> dict:
@@ -343,6 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
     parser.add_argument("--update-baseline", action="store_true",
                         help="write this run's figures as the profile's baseline")
+    parser.add_argument("--accuracy-only", action="store_true",
+                        help="with --update-baseline: refresh the accuracy figures only, keeping "
+                             "the baseline's speed ratios")
     parser.add_argument("--speed-tolerance", type=float, default=None,
                         help="allowed fractional drop of a speed ratio [baseline's, or 0.15]")
     parser.add_argument("--no-retry", action="store_true",
@@ -374,8 +394,9 @@ def main(argv: list[str] | None = None) -> int:
             log(f"results: {harness.write_results(results, out)}")
         if args.update_baseline:
             tolerance = args.speed_tolerance or SPEED_TOLERANCE
-            write_baseline(args.baseline, results, tolerance)
-            print(f"baseline for profile {profile!r} written to {args.baseline}")
+            write_baseline(args.baseline, results, tolerance, args.accuracy_only)
+            print(f"baseline for profile {profile!r} written to {args.baseline}"
+                  + (" (accuracy figures only)" if args.accuracy_only else ""))
             return 0
         baseline = load_json(args.baseline, "baseline")
         tolerance = args.speed_tolerance or float(baseline.get("speed_tolerance",

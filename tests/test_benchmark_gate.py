@@ -140,6 +140,22 @@ def test_cli_exit_status_and_table(tmp_path, capsys):
     assert "--update-baseline" in capsys.readouterr().err
 
 
+def test_accuracy_only_update_keeps_the_speed_baseline(tmp_path, capsys):
+    base_file = tmp_path / "baseline.json"
+    first = write_json(tmp_path / "first.json", synthetic_results(ratio=2.0, skill_rmse=1.2))
+    assert gate.main(["--results", str(first), "--baseline", str(base_file),
+                      "--update-baseline"]) == 0
+    lucky = write_json(tmp_path / "lucky.json", synthetic_results(ratio=9.0, skill_rmse=0.9))
+    assert gate.main(["--results", str(lucky), "--baseline", str(base_file),
+                      "--update-baseline", "--accuracy-only"]) == 0
+    profile = json.loads(base_file.read_text())["profiles"]["selftest"]
+    assert profile["speed"]["m/onnxruntime@32"]["ratio"] == 2.0  # one lucky run not adopted
+    assert profile["accuracy"]["m/skill/onnxruntime/rmse"]["value"] == 0.9
+    assert gate.main(["--results", str(lucky), "--baseline", str(tmp_path / "none.json"),
+                      "--update-baseline", "--accuracy-only"]) == 2
+    assert "drop --accuracy-only" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_gate_fails_on_slowed_backend_and_perturbed_weights(tmp_path, capsys, monkeypatch):
     """Real runs of a tiny model: a baseline, then ONNX Runtime slowed and its weights broken."""
