@@ -41,7 +41,6 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
 
 SHIPPED_ONNX = REPO_ROOT / "sr_runtime" / "data" / "models" / "sr-edge-t2m-x8.onnx"
 SHIPPED_CKPT = REPO_ROOT / "models" / "sr-edge-t2m-x8.ckpt"
-T2M_K = {"lr_mean": 283.157, "lr_std": 4.3036, "hr_mean": 283.244, "hr_std": 4.2342}
 TARGETS = {"exact_vs_nchw": 2.0, "exact_vs_cl": 1.5, "reduced_vs_nchw": 3.5}
 
 
@@ -68,24 +67,10 @@ def clock(cpu_time: bool) -> Callable[[], float]:
 
 
 def random_demo_checkpoint():
-    """SRResNetConfig() with seeded random weights and non-trivial BatchNorm statistics."""
-    import torch
+    """SRResNetConfig() with seeded random weights (:func:`benchmarks.models.random_network`)."""
+    from benchmarks.models import DEMO, random_checkpoint
 
-    from sr_export.checkpoints import LoadedCheckpoint
-    from sr_export.model import SRResNet, SRResNetConfig
-    from sr_runtime.description import ModelDescription, VariableSpec
-
-    torch.manual_seed(0)
-    config = SRResNetConfig()
-    network = SRResNet(config)
-    with torch.no_grad():
-        for module in network.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-    description = ModelDescription(scale=8, variables=(VariableSpec("t2m", "K", **T2M_K),),
-                                   arch_params=config.to_dict(), halo_lr=config.halo_lr())
-    return LoadedCheckpoint(network.eval(), description, "sr-edge")
+    return random_checkpoint(DEMO)
 
 
 def ort_session(path: Path, threads: int):

@@ -37,8 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# The demo's normalization (deg C in the demo, here in kelvin).
-DEMO_NORM = (283.1572, 4.3036, 283.2442, 4.2342)
+from benchmarks.models import T2M_STATS_K  # noqa: E402  (the demo's normalization, in kelvin)
 
 
 @dataclass(frozen=True)
@@ -176,25 +175,13 @@ def run_gpu_tests(report: Report, timeout: float) -> None:
 # ----------------------------------------------------------------------------- models
 
 
-def demo_variables():
-    from sr_runtime.description import VariableSpec
-
-    lr_mean, lr_std, hr_mean, hr_std = DEMO_NORM
-    return (VariableSpec("t2m", "K", lr_mean, lr_std, hr_mean, hr_std),)
-
-
 def random_model(config, seed: int = 0):
-    import torch
+    """The demo's architecture (or the dry run's tiny one) with seeded random weights."""
+    from benchmarks.models import ModelSpec, random_checkpoint
 
-    from sr_export.checkpoints import LoadedCheckpoint
-    from sr_export.model import SRResNet
-    from sr_runtime.description import ModelDescription
-
-    torch.manual_seed(seed)
-    network = SRResNet(config).eval()
-    description = ModelDescription(scale=config.scaling_factor, variables=demo_variables(),
-                                   arch_params=config.to_dict(), halo_lr=config.halo_lr())
-    return LoadedCheckpoint(network, description, "random")
+    spec = ModelSpec(f"random-{config.n_channels}ch-{config.n_blocks}b",
+                     n_channels=config.n_channels, n_blocks=config.n_blocks, seed=seed)
+    return random_checkpoint(spec)
 
 
 def shipped_models() -> list[Path]:
@@ -577,7 +564,7 @@ def main(argv: list[str] | None = None) -> int:
                        settings={"warmup": args.warmup, "repeats": args.repeats,
                                  "tf32": False, "cudnn_benchmark": device == "cuda",
                                  "timing": "host-to-host median, CUDA-synchronized",
-                                 "normalization_k": DEMO_NORM})
+                                 "normalization_k": T2M_STATS_K})
     if device == "cuda":
         major, minor = torch.cuda.get_device_capability(0)
         report.data["compute_capability"] = f"{major}.{minor}"

@@ -67,8 +67,9 @@ def shipped_missing_reason() -> str | None:
     return None
 
 
-def write_random_checkpoint(spec: ModelSpec, path: Path) -> Path:
-    """An sr-edge checkpoint with seeded random weights and non-trivial BatchNorm statistics."""
+def random_network(spec: ModelSpec):
+    """SRResNet of ``spec`` with seeded random weights and non-trivial BatchNorm statistics
+    (so that BatchNorm folding is exercised), in eval mode."""
     import torch
 
     from sr_export.model import SRResNet, SRResNetConfig
@@ -81,6 +82,28 @@ def write_random_checkpoint(spec: ModelSpec, path: Path) -> Path:
             if isinstance(module, torch.nn.BatchNorm2d):
                 module.running_mean.uniform_(-0.1, 0.1)
                 module.running_var.uniform_(0.5, 1.5)
+    return network.eval()
+
+
+def random_checkpoint(spec: ModelSpec):
+    """:func:`random_network` as a loaded sr-edge checkpoint (t2m in kelvin), without a file."""
+    from sr_export.checkpoints import LoadedCheckpoint
+    from sr_runtime.description import ModelDescription, VariableSpec
+
+    network = random_network(spec)
+    config = network.config
+    description = ModelDescription(scale=config.scaling_factor,
+                                   variables=(VariableSpec("t2m", "K", **T2M_STATS_K),),
+                                   arch_params=config.to_dict(), halo_lr=config.halo_lr())
+    return LoadedCheckpoint(network, description, "sr-edge")
+
+
+def write_random_checkpoint(spec: ModelSpec, path: Path) -> Path:
+    """An sr-edge checkpoint file of :func:`random_network`."""
+    import torch
+
+    network = random_network(spec)
+    config = network.config
     variables = [{"name": "t2m", "units": "K", **T2M_STATS_K}]
     torch.save({
         "state_dict": {f"model.{k}": v for k, v in network.state_dict().items()},
