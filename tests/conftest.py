@@ -48,7 +48,6 @@ def edh_store(tmp_path: Path) -> Path:
 def resize_model(path: Path, *, scale: int = 8, variables: Sequence[str] = ("t2m",),
                  lr_step_deg: float = 0.0) -> Path:
     """An ONNX model that upsamples by nearest neighbour: output cell = containing LR cell."""
-    import onnx
     from onnx import TensorProto, helper
 
     channels = len(variables)
@@ -68,6 +67,13 @@ def resize_model(path: Path, *, scale: int = 8, variables: Sequence[str] = ("t2m
         scale=scale, architecture="NearestResize",
         variables=tuple(VariableSpec(v, "K", 0.0, 1.0, 0.0, 1.0) for v in variables),
         lr_step_deg=lr_step_deg)
+    return save_described_model(proto, description, path)
+
+
+def save_described_model(proto, description: ModelDescription, path: Path) -> Path:
+    """Store ``description`` in ``proto``'s metadata as sr-export does, check and save it."""
+    import onnx
+
     for key, value in description.to_metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -21,6 +21,7 @@ from sr_runtime.engines.fingerprint import ShapeProfile, read_record
 from sr_runtime.engines.registry import AUTO_ORDER, ENGINES, load_engine
 from sr_runtime.engines.tensorrt import ort_tensorrt_providers
 from sr_runtime.errors import EngineUnavailableError
+from tests.conftest import save_described_model
 
 TENSORRT_REASON = gpu_backends.tensorrt_reason()
 ORT_CUDA_REASON = gpu_backends.onnxruntime_provider_reason("CUDAExecutionProvider")
@@ -181,7 +182,6 @@ def test_ort_tensorrt_provider_options(tmp_path):
 
 def tiny_identity_model(path: Path) -> Path:
     """A self-describing ONNX model (x1 identity) for selection tests; no torch needed."""
-    import onnx
     from onnx import TensorProto, helper
 
     from sr_runtime.description import ModelDescription, VariableSpec
@@ -194,11 +194,7 @@ def tiny_identity_model(path: Path) -> Path:
     proto.ir_version = 9
     description = ModelDescription(scale=1, variables=(VariableSpec("t2m", "K", 280, 5, 280,
                                                                     5),))
-    for key, value in description.to_metadata().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.save(proto, path)
-    return path
+    return save_described_model(proto, description, path)
 
 
 # ----------------------------------------------------------------------------- on a GPU

@@ -22,7 +22,7 @@ from sr_export.quantize import (
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription, VariableSpec
 from sr_runtime.engines.variants import PRECISION_INT8, VARIANT_KEY, read_metadata_props
 from sr_runtime.errors import AccuracyGateError, UsageError
-from tests.conftest import write_edh_store
+from tests.conftest import save_described_model, write_edh_store
 
 runner = CliRunner()
 SCALE = 2
@@ -83,12 +83,7 @@ def tiny_sr_model(path: Path, seed: int = 0, channels: int = 16, skip: bool = Fa
     description = ModelDescription(scale=SCALE, variables=(T2M,), halo_lr=4,
                                    arch_params={"n_channels": channels},
                                    graph_rewrites=("batchnorm_folded",))
-    for key, value in description.to_metadata().items():
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = key, value
-    onnx.checker.check_model(proto, full_check=True)
-    onnx.save(proto, path)
-    return path
+    return save_described_model(proto, description, path)
 
 
 def fields(count: int, size: int = 12, seed: int = 0) -> np.ndarray:
