@@ -39,8 +39,14 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-SHIPPED_ONNX = REPO_ROOT / "sr_runtime" / "data" / "models" / "sr-edge-t2m-x8.onnx"
-SHIPPED_CKPT = REPO_ROOT / "models" / "sr-edge-t2m-x8.ckpt"
+from benchmarks.models import (  # noqa: E402
+    DEFAULT_CHECKPOINT,
+    DEFAULT_MODEL,
+    DEMO,
+    random_checkpoint,
+    shipped_missing_reason,
+)
+
 TARGETS = {"exact_vs_nchw": 2.0, "exact_vs_cl": 1.5, "reduced_vs_nchw": 3.5}
 
 
@@ -64,13 +70,6 @@ class ModelUnderTest:
 
 def clock(cpu_time: bool) -> Callable[[], float]:
     return time.thread_time if cpu_time else time.perf_counter
-
-
-def random_demo_checkpoint():
-    """SRResNetConfig() with seeded random weights (:func:`benchmarks.models.random_network`)."""
-    from benchmarks.models import DEMO, random_checkpoint
-
-    return random_checkpoint(DEMO)
 
 
 def ort_session(path: Path, threads: int):
@@ -321,17 +320,16 @@ def main(argv: list[str] | None = None) -> int:
     models: list[ModelUnderTest] = []
     if not args.skip_demo:
         models.append(build("demo-64ch-16b (SRResNetConfig(), random weights seed 0)",
-                            random_demo_checkpoint(), workdir, threads, None, log))
+                            random_checkpoint(DEMO), workdir, threads, None, log))
     if not args.skip_shipped:
-        if SHIPPED_ONNX.is_file() and SHIPPED_CKPT.is_file():
+        missing = shipped_missing_reason()
+        if missing is None:
             from sr_export.checkpoints import load_checkpoint
 
-            models.append(build("shipped sr-edge-t2m-x8", load_checkpoint(SHIPPED_CKPT),
-                                workdir, threads, SHIPPED_ONNX, log))
+            models.append(build("shipped sr-edge-t2m-x8", load_checkpoint(DEFAULT_CHECKPOINT),
+                                workdir, threads, DEFAULT_MODEL, log))
         else:
-            absent = [str(p.relative_to(REPO_ROOT)) for p in (SHIPPED_ONNX, SHIPPED_CKPT)
-                      if not p.is_file()]
-            header.append(f"shipped default model not benchmarked: {', '.join(absent)} absent")
+            header.append(missing)
 
     for checkpoint in args.checkpoint:
         from sr_export.checkpoints import load_checkpoint

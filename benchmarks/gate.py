@@ -149,6 +149,13 @@ def _skip_reason(key: str, skipped: dict[str, str]) -> str | None:
     return None
 
 
+def _absent(kind: str, key: str, baseline: float, limit: float, skipped: dict[str, str]) -> Check:
+    """A baseline figure this run lacks: skipped with its reason, else MISSING (a failure)."""
+    reason = _skip_reason(key, skipped)
+    return Check(kind, key, baseline, None, limit, "skipped" if reason else "MISSING",
+                 reason or "not measured in this run")
+
+
 def compare(baseline: dict, results: dict, speed_tolerance: float = SPEED_TOLERANCE
             ) -> list[Check]:
     """Every gated figure of ``baseline`` (one profile) against the fresh ``results``."""
@@ -159,10 +166,7 @@ def compare(baseline: dict, results: dict, speed_tolerance: float = SPEED_TOLERA
         ratio = float(base["ratio"])
         limit = ratio * (1 - speed_tolerance)
         if key not in speed:
-            reason = _skip_reason(key, skipped)
-            checks.append(Check("speed", key, ratio, None, limit,
-                                "skipped" if reason else "MISSING",
-                                reason or "not measured in this run"))
+            checks.append(_absent("speed", key, ratio, limit, skipped))
             continue
         value = speed[key]["ratio"]
         if not math.isfinite(value) or value < limit:
@@ -182,10 +186,7 @@ def compare(baseline: dict, results: dict, speed_tolerance: float = SPEED_TOLERA
         lower = base.get("better", "lower") == "lower"
         limit = value0 + tolerance if lower else value0 - tolerance
         if key not in accuracy:
-            reason = _skip_reason(key, skipped)
-            checks.append(Check("accuracy", key, value0, None, limit,
-                                "skipped" if reason else "MISSING",
-                                reason or "not measured in this run"))
+            checks.append(_absent("accuracy", key, value0, limit, skipped))
             continue
         value = float(accuracy[key]["value"])
         worse = (not math.isfinite(value) and math.isfinite(value0)) or (

@@ -19,7 +19,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks.bench_cpu_engines import SHIPPED_CKPT, random_demo_checkpoint  # noqa: E402
+from benchmarks.models import DEFAULT_CHECKPOINT, DEMO, random_checkpoint  # noqa: E402
 
 
 def profile_model(label: str, loaded, size: int, threads: int, runs: int, workdir: Path) -> str:
@@ -48,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from sr_export.checkpoints import load_checkpoint
 
-    models = [("demo-64ch-16b", random_demo_checkpoint())]
-    if SHIPPED_CKPT.is_file():
-        models.append(("shipped", load_checkpoint(SHIPPED_CKPT)))
+    models = [(DEMO.name, random_checkpoint(DEMO))]
+    if DEFAULT_CHECKPOINT.is_file():
+        models.append(("shipped", load_checkpoint(DEFAULT_CHECKPOINT)))
     with tempfile.TemporaryDirectory(prefix="sr-edge-profile-") as scratch:
         text = "\n\n".join(profile_model(label, loaded, args.size, args.threads, args.runs,
                                          Path(scratch)) for label, loaded in models)
