@@ -103,11 +103,11 @@ class Report:
                                     "traceback": traceback.format_exc()[-3000:]})
 
     def write(self) -> None:
+        from sr_runtime.paths import write_atomically
+
         self.data["elapsed_s"] = round(self.elapsed(), 1)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".part")
-        tmp.write_text(json.dumps(self.data, indent=2, default=str))
-        os.replace(tmp, self.path)
+        write_atomically(json.dumps(self.data, indent=2, default=str).encode(), self.path)
 
 
 # ----------------------------------------------------------------------------- environment
