@@ -45,6 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="profiled runs after one warm-up")
     parser.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = parser.parse_args(argv)
+    if args.out:  # a bad path fails now, not after minutes of profiling
+        from sr_runtime.errors import OutputError
+        from sr_runtime.paths import check_output
+
+        try:
+            check_output(args.out, overwrite=True)
+        except OutputError as exc:
+            parser.error(str(exc))
 
     from sr_export.checkpoints import load_checkpoint
 

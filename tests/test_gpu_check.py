@@ -62,11 +62,21 @@ def test_timing_stops_early_for_slow_backends_but_keeps_a_minimum(monkeypatch):
 
 def test_arguments_select_cases_models_and_backends(tmp_path):
     args = gpu_check.parse_args(["--out", str(tmp_path / "r.json"), "--cases", "global",
-                                 "--models", "shipped", "--backends", "torch-fp32-nchw,x"])
+                                 "--models", "shipped", "--backends",
+                                 "torch-fp32-nchw,tensorrt-fp16"])
     assert args.cases == ["global"] and args.models == ["shipped"]
-    assert args.backends == ["torch-fp32-nchw", "x"]
+    assert args.backends == ["torch-fp32-nchw", "tensorrt-fp16"]
     defaults = gpu_check.parse_args(["--out", str(tmp_path / "r.json")])
     assert defaults.cases == ["tile32", "tile128", "global"] and defaults.backends == []
+
+
+@pytest.mark.parametrize("option, value", [("--cases", "globl"), ("--models", "demo,x"),
+                                           ("--backends", "tensorrt")])
+def test_a_misspelt_subset_is_refused_not_silently_empty(option, value, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        gpu_check.parse_args(["--out", str(tmp_path / "r.json"), option, value])
+    assert exit_info.value.code == 2
+    assert f"{option}: unknown" in capsys.readouterr().err
 
 
 def test_the_committed_checkpoint_is_benchmarked():
