@@ -295,8 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime
     import torch
 
-    from sr_runtime.engines.onnxruntime import physical_cores
-    from sr_runtime.engines.tuning import machine_fingerprint
+    from sr_runtime.machine import machine_info, physical_cores
 
     threads = 1 if args.cpu_time else (args.threads or physical_cores())
     torch.set_num_threads(threads)
@@ -305,10 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
-    machine = machine_fingerprint()
-    header = [f"machine: {machine['cpu_model']}, {machine['physical_cores']} physical cores, ISA "
-              f"{'/'.join(machine['isa']) or 'unknown'}; torch {torch.__version__}, onnxruntime "
-              f"{onnxruntime.__version__}; {threads} thread(s); timing: "
+    machine = machine_info()
+    header = [f"machine: {machine.line()}, {machine.physical_cores} physical cores; torch "
+              f"{torch.__version__}, onnxruntime {onnxruntime.__version__}; {threads} thread(s); "
+              "timing: "
               f"{'CPU time of the calling thread' if args.cpu_time else 'wall clock'}, median "
               f"of {args.rounds} round-robin rounds, {args.pause:g} s idle before each call; "
               f"load average at start {load_average()}"]

@@ -16,6 +16,13 @@ from benchmarks.harness import MODEL_SPECS, Backend, discover_backends
 from benchmarks.models import SHIPPED, ModelFiles, prepare, shipped_missing_reason
 
 
+def pytest_benchmark_update_machine_info(config, machine_info: dict) -> None:
+    """Record the CPU class and ISA flags with every pytest-benchmark figure."""
+    from sr_runtime.machine import machine_info as describe
+
+    machine_info["sr_edge"] = describe().to_dict()
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("sr-edge benchmarks")
     group.addoption("--bench-model", default="demo-64ch-16b", choices=sorted(MODEL_SPECS),

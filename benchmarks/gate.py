@@ -1,17 +1,27 @@
 """The CI performance and accuracy gate: a fresh run against ``benchmarks/baseline.json``.
 
     python -m benchmarks.gate --quick                    # CI: run the quick profile and check
-    python -m benchmarks.gate --quick --update-baseline  # re-measure and rewrite the baseline
+    python -m benchmarks.gate --quick --update-baseline  # re-measure and rewrite this CPU
+                                                         # class's baseline (and the reference)
     python -m benchmarks.gate --results run.json         # check results measured earlier
     python -m benchmarks.gate --benchmark-json bench.json --results run.json
                                                          # speed from pytest-benchmark instead
 
-Speed is never compared in absolute terms: each backend's figure is its throughput divided by
-PyTorch eager FP32 NCHW's, measured interleaved in the same run (see ``benchmarks.harness``).
-A ratio more than 15 % below the baseline's fails, and so does an accuracy figure worse than
-the baseline's by more than its tolerance (stored beside it in the baseline). A speed failure
-must reproduce: the affected models are measured a second time and the better ratio counts.
-Exit status: 0 pass, 1 regression, 2 usage error.
+Speed is never compared in absolute terms, and never against figures of another CPU class:
+
+- **reference** (any CPU): the candidate ONNX Runtime path (a fresh export by the current code,
+  through the shipped engine) against the last accepted artefact run by a pinned plain session,
+  interleaved in the same run. Unchanged code gives ~1.0 on every machine; a slower engine, a
+  lost graph rewrite or a slower export falls below 1 - tolerance.
+- **speed** (per CPU class, ``<ISA level>/<cores>c``, see :mod:`sr_runtime.machine`): each
+  backend's throughput over PyTorch eager FP32 NCHW's in the same run, against the baseline of
+  the class the run was measured on. A class with no baseline is said in one line; its ratios
+  are reported, not gated.
+
+A ratio more than 15 % below its expectation fails, and so does an accuracy figure worse than
+the baseline's by more than its tolerance (stored beside it; accuracy is gated in full on every
+class). A speed failure must reproduce: the affected models are measured a second time and the
+better ratio counts. Exit status: 0 pass, 1 regression, 2 usage error.
 """
 
 from __future__ import annotations
@@ -29,9 +39,14 @@ from sr_runtime.paths import write_atomically
 
 BENCH_DIR = Path(__file__).resolve().parent
 BASELINE_PATH = BENCH_DIR / "baseline.json"
-RESULTS_DIR = BENCH_DIR / "results"
+LATEST_DIR = BENCH_DIR / "results" / "latest"  # ignored by git
+SCHEMA = 2
 SPEED_TOLERANCE = 0.15
 BASELINE_BACKEND = "torch"
+REFERENCE_BACKEND = "reference"
+#: What a candidate/reference ratio should be while nothing changed, on any CPU.
+REFERENCE_EXPECTED = 1.0
+UNRECORDED_CLASS = "unrecorded"
 
 # Accuracy figures gated, with how a tolerance is derived when the baseline is written.
 # parity: every backend against PyTorch FP32 on the same input; skill: against HR truth.
@@ -51,15 +66,31 @@ class GateUsageError(Exception):
 
 
 def speed_figures(results: dict) -> dict[str, dict[str, float]]:
-    """``model/backend@tile`` -> ratio to PyTorch FP32 (the baseline backend excluded)."""
+    """``model/backend@tile`` -> ratio to PyTorch FP32 (the baseline and reference excluded)."""
     figures = {}
     for model, entry in results.get("models", {}).items():
         for key, row in (entry.get("speed") or {}).items():
-            if row["backend"] == BASELINE_BACKEND:
+            if row["backend"] in (BASELINE_BACKEND, REFERENCE_BACKEND):
                 continue
             figures[f"{model}/{key}"] = {"ratio": float(row["ratio_vs_torch"]),
                                          "ms": float(row.get("median_ms", math.nan))}
     return figures
+
+
+def reference_figures(results: dict) -> dict[str, dict[str, float]]:
+    """``model/backend@tile`` -> ratio of the candidate to the reference artefact."""
+    figures = {}
+    for model, entry in results.get("models", {}).items():
+        for key, row in (entry.get("speed") or {}).items():
+            if "ratio_vs_reference" in row:
+                figures[f"{model}/{key}"] = {"ratio": float(row["ratio_vs_reference"]),
+                                             "ms": float(row.get("median_ms", math.nan))}
+    return figures
+
+
+def results_cpu_class(results: dict) -> str:
+    """The CPU class a results file was measured on (older files did not record it)."""
+    return str((results.get("machine") or {}).get("cpu_class") or UNRECORDED_CLASS)
 
 
 def _parity_tolerance(value: float, precision: str) -> float:
@@ -104,13 +135,36 @@ def skipped_reasons(results: dict) -> dict[str, str]:
     return reasons
 
 
-def make_baseline_profile(results: dict) -> dict[str, object]:
+def _lowest(runs: list[dict], figures) -> dict[str, dict[str, float]]:
+    """Each figure's lowest ratio over ``runs``: a baseline noise cannot make too demanding."""
+    lowest: dict[str, dict[str, float]] = {}
+    for results in runs:
+        for key, figure in figures(results).items():
+            if key not in lowest or figure["ratio"] < lowest[key]["ratio"]:
+                lowest[key] = figure
+    return lowest
+
+
+def class_baseline(runs: list[dict]) -> dict[str, object]:
+    """The speed baseline of one CPU class, from one or more runs on such a machine."""
+    first = runs[0]
+    return {"created": first.get("created"), "machine": first.get("machine"), "runs": len(runs),
+            "load_average": [[r.get("load_average_start"), r.get("load_average_end")]
+                             for r in runs],
+            "speed": _lowest(runs, speed_figures)}
+
+
+def make_baseline_profile(results: dict | list[dict]) -> dict[str, object]:
+    """A profile's baseline: accuracy and reference figures for every class, speed for one."""
+    runs = results if isinstance(results, list) else [results]
+    first = runs[0]
     return {
-        "created": results.get("created"), "machine": results.get("machine"),
-        "load_average": [results.get("load_average_start"), results.get("load_average_end")],
-        "settings": results.get("settings"),
-        "speed": speed_figures(results),
-        "accuracy": accuracy_figures(results),
+        "settings": first.get("settings"),
+        "accuracy": accuracy_figures(first),
+        "accuracy_updated": first.get("created"),
+        "reference": {"created": first.get("created"), "expected": REFERENCE_EXPECTED,
+                      "measured": _lowest(runs, reference_figures)},
+        "classes": {results_cpu_class(first): class_baseline(runs)},
     }
 
 
@@ -135,7 +189,7 @@ class Check:
     def change(self) -> str:
         if self.baseline is None or self.candidate is None:
             return ""
-        if self.kind == "speed" and self.baseline:
+        if self.kind in ("speed", "reference") and self.baseline:
             return f"{100 * (self.candidate / self.baseline - 1):+.1f} %"
         return f"{self.candidate - self.baseline:+.3g}"
 
@@ -156,27 +210,71 @@ def _absent(kind: str, key: str, baseline: float, limit: float, skipped: dict[st
                  reason or "not measured in this run")
 
 
-def compare(baseline: dict, results: dict, speed_tolerance: float = SPEED_TOLERANCE
-            ) -> list[Check]:
-    """Every gated figure of ``baseline`` (one profile) against the fresh ``results``."""
+def _ratio_check(kind: str, key: str, expected: float, value: float, tolerance: float,
+                 note: str = "") -> Check:
+    limit = expected * (1 - tolerance)
+    if not math.isfinite(value) or value < limit:
+        status = "REGRESSION"
+    elif value > expected * (1 + tolerance):
+        status = "faster"
+    else:
+        status = "ok"
+    return Check(kind, key, expected, value, limit, status, note)
+
+
+def class_note(baseline: dict, cpu_class: str) -> str | None:
+    """One line when ``cpu_class`` has no speed baseline (its ratios are then not gated)."""
+    classes = baseline.get("classes", {})
+    if cpu_class in classes:
+        return None
+    return (f"no speed baseline for CPU class {cpu_class} (baselines: "
+            f"{', '.join(sorted(classes)) or 'none'}): ratios to PyTorch reported, not gated; "
+            "speed gated against the in-run reference, accuracy in full; add this class: "
+            "python -m benchmarks.gate --quick --update-baseline")
+
+
+def compare(baseline: dict, results: dict, speed_tolerance: float = SPEED_TOLERANCE,
+            cpu_class: str | None = None) -> list[Check]:
+    """Every gated figure of ``baseline`` (one profile) against the fresh ``results``.
+
+    ``cpu_class`` overrides the class the results record (to check them as another class).
+    """
     checks: list[Check] = []
     skipped = skipped_reasons(results)
-    speed = speed_figures(results)
-    for key, base in sorted(baseline.get("speed", {}).items()):
-        ratio = float(base["ratio"])
-        limit = ratio * (1 - speed_tolerance)
-        if key not in speed:
-            checks.append(_absent("speed", key, ratio, limit, skipped))
+    cpu_class = cpu_class or results_cpu_class(results)
+
+    reference = reference_figures(results)
+    expected_reference = baseline.get("reference", {})
+    expected = float(expected_reference.get("expected", REFERENCE_EXPECTED))
+    for key in sorted(expected_reference.get("measured", {})):
+        if key not in reference:
+            # the candidate may be skipped with a reason; a missing reference artefact never is
+            candidate_skips = {k: v for k, v in skipped.items()
+                               if not k.endswith(f"/{REFERENCE_BACKEND}")}
+            checks.append(_absent("reference", key, expected, expected * (1 - speed_tolerance),
+                                  candidate_skips))
             continue
-        value = speed[key]["ratio"]
-        if not math.isfinite(value) or value < limit:
-            status = "REGRESSION"
-        elif value > ratio * (1 + speed_tolerance):
-            status = "faster"
-        else:
-            status = "ok"
-        checks.append(Check("speed", key, ratio, value, limit, status))
-    for key in sorted(set(speed) - set(baseline.get("speed", {}))):
+        checks.append(_ratio_check("reference", key, expected, reference[key]["ratio"],
+                                   speed_tolerance, "candidate / last accepted artefact"))
+    for key in sorted(set(reference) - set(expected_reference.get("measured", {}))):
+        checks.append(Check("reference", key, None, reference[key]["ratio"], None, "new",
+                            "not in the baseline"))
+
+    speed = speed_figures(results)
+    class_speed = baseline.get("classes", {}).get(cpu_class, {}).get("speed")
+    if class_speed is None:
+        for key in sorted(speed):
+            checks.append(Check("speed", key, None, speed[key]["ratio"], None, "not gated",
+                                f"no baseline for CPU class {cpu_class}"))
+        class_speed = {}
+    for key, base in sorted(class_speed.items()):
+        ratio = float(base["ratio"])
+        if key not in speed:
+            checks.append(_absent("speed", key, ratio, ratio * (1 - speed_tolerance), skipped))
+            continue
+        checks.append(_ratio_check("speed", key, ratio, speed[key]["ratio"], speed_tolerance,
+                                   cpu_class))
+    for key in sorted(set(speed) - set(class_speed)) if class_speed else ():
         checks.append(Check("speed", key, None, speed[key]["ratio"], None, "new",
                             "not in the baseline"))
 
@@ -210,7 +308,7 @@ def _fmt(value: float | None) -> str:
 
 
 ORDER = {"REGRESSION": 0, "MISSING": 1, "faster": 2, "better": 2, "new": 3, "skipped": 4,
-         "ok": 5}
+         "not gated": 5, "ok": 6}
 
 
 def table(checks: Iterable[Check]) -> str:
@@ -228,9 +326,12 @@ def summary(checks: list[Check]) -> str:
     failed = [c for c in checks if c.failed]
     if not failed:
         moved = sum(c.status in ("faster", "better") for c in checks)
+        reported = sum(c.status == "not gated" for c in checks)
         extra = f"; {moved} figure(s) improved beyond tolerance: consider --update-baseline" \
             if moved else ""
-        return f"gate PASSED: {len(checks)} figures checked{extra}"
+        if reported:
+            extra += f"; {reported} ratio(s) to PyTorch reported, not gated"
+        return f"gate PASSED: {len(checks) - reported} figures checked{extra}"
     names = ", ".join(f"{c.kind} {c.key}" for c in failed)
     return f"gate FAILED: {len(failed)} regression(s): {names}"
 
@@ -286,6 +387,10 @@ def load_json(path: Path, what: str) -> dict:
 
 
 def baseline_profile(baseline: dict, profile: str, path: Path) -> dict:
+    if baseline.get("schema", 1) < SCHEMA:
+        raise GateUsageError(f"{path} is schema {baseline.get('schema', 1)} (speed not keyed by "
+                             f"CPU class); this gate reads schema {SCHEMA}: re-create it with "
+                             f"python -m benchmarks.gate --profile {profile} --update-baseline")
     profiles = baseline.get("profiles", {})
     if profile not in profiles:
         raise GateUsageError(
@@ -295,37 +400,54 @@ def baseline_profile(baseline: dict, profile: str, path: Path) -> dict:
     return profiles[profile]
 
 
-def write_baseline(path: Path, results: dict, speed_tolerance: float,
-                   accuracy_only: bool = False) -> None:
-    """Write ``results`` as the profile's baseline; with ``accuracy_only`` keep its speed part.
+def write_baseline(path: Path, runs: list[dict], speed_tolerance: float,
+                   accuracy_only: bool = False, cpu_class: str | None = None) -> str:
+    """Write ``runs`` (one or more, same profile and machine) as the profile's baseline.
 
-    Accuracy figures are deterministic, speed ratios are not: refreshing the accuracy baseline
-    (a new model, a re-export) should not also adopt one run's noisy speed ratios.
+    Accuracy and the reference figures are replaced; speed only for the runs' CPU class (other
+    classes' baselines are kept), each figure at its lowest ratio over the runs. With
+    ``accuracy_only`` only the accuracy figures are replaced: they are deterministic, speed
+    ratios are not, so refreshing them after a re-export should not adopt one run's noise.
+    Returns what was written, for the log.
     """
+    profile_name = runs[0]["profile"]
+    if any(r.get("profile") != profile_name for r in runs):
+        raise GateUsageError("--results files of different profiles cannot make one baseline")
+    cpu_class = cpu_class or results_cpu_class(runs[0])
+    if any((cpu_class or results_cpu_class(r)) != cpu_class for r in runs):
+        raise GateUsageError("--results files of different CPU classes cannot make one baseline")
     baseline = json.loads(path.read_text()) if path.is_file() else {}
-    baseline.setdefault("schema", 1)
+    if baseline and baseline.get("schema", 1) < SCHEMA:
+        baseline = {}  # an old layout: start afresh rather than mix layouts
+    baseline["schema"] = SCHEMA
     baseline["speed_tolerance"] = speed_tolerance
     baseline["update_command"] = "python -m benchmarks.gate --profile PROFILE --update-baseline"
     profiles = baseline.setdefault("profiles", {})
-    fresh = make_baseline_profile(results)
-    old = profiles.get(results["profile"])
+    fresh = make_baseline_profile(runs)
+    old = profiles.get(profile_name)
     if accuracy_only:
         if old is None:
-            raise GateUsageError(f"{path} has no baseline for profile {results['profile']!r} "
+            raise GateUsageError(f"{path} has no baseline for profile {profile_name!r} "
                                  "to keep the speed figures of; drop --accuracy-only")
-        fresh = {**old, "accuracy": fresh["accuracy"],
-                 "accuracy_updated": results.get("created")}
-    profiles[results["profile"]] = fresh
+        profiles[profile_name] = {**old, "accuracy": fresh["accuracy"],
+                                  "accuracy_updated": fresh["accuracy_updated"]}
+        what = "accuracy figures only"
+    else:
+        classes = dict((old or {}).get("classes", {}))
+        classes[cpu_class] = next(iter(fresh["classes"].values()))
+        profiles[profile_name] = {**fresh, "classes": dict(sorted(classes.items()))}
+        what = f"accuracy, reference and CPU class {cpu_class} speed figures"
     write_atomically((json.dumps(baseline, indent=1, sort_keys=False) + "\n").encode(), path)
+    return what
 
 
 def _retry_speed(results: dict, failed: list[Check], args, log) -> dict:
-    """Measure the models with speed regressions again; keep the better ratio of the two."""
+    """Measure the models with speed regressions again; keep the better ratios of the two."""
     from dataclasses import replace
 
     from benchmarks import harness
 
-    models = sorted({c.key.split("/")[0] for c in failed if c.kind == "speed"})
+    models = sorted({c.key.split("/")[0] for c in failed if c.kind in ("speed", "reference")})
     settings = harness.settings_from_args(args)
     runs = tuple(replace(m, accuracy=False) for m in settings.profile.models
                  if m.spec.name in models)
@@ -335,8 +457,11 @@ def _retry_speed(results: dict, failed: list[Check], args, log) -> dict:
     for model, entry in again["models"].items():
         first = results["models"][model]["speed"]
         for key, row in entry["speed"].items():
-            if row["ratio_vs_torch"] > first[key]["ratio_vs_torch"]:
-                first[key] = {**row, "note": "second measurement"}
+            kept = first[key]
+            for ratio in ("ratio_vs_torch", "ratio_vs_reference"):
+                if ratio in row and row[ratio] > kept.get(ratio, -math.inf):
+                    kept[ratio] = row[ratio]
+                    kept.setdefault("notes", []).append(f"{ratio}: second measurement")
     results.setdefault("notes", []).append(f"speed re-measured for {', '.join(models)}")
     return results
 
@@ -353,14 +478,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="same as --profile quick (the CI gate)")
     parser.add_argument("--full", dest="profile", action="store_const", const="full",
                         help="same as --profile full")
-    parser.add_argument("--results", type=Path, help="check this harness results JSON instead "
-                        "of running (its profile is used)")
+    parser.add_argument("--results", type=Path, nargs="+", help="check this harness results "
+                        "JSON instead of running (its profile and CPU class are used); with "
+                        "--update-baseline several runs may be given (lowest ratio kept)")
     parser.add_argument("--benchmark-json", type=Path, help="speed from this pytest-benchmark "
                         "JSON (`pytest benchmarks/ --benchmark-json=...`); accuracy from "
                         "--results")
     parser.add_argument("--baseline", type=Path, default=BASELINE_PATH)
+    parser.add_argument("--cpu-class", help="treat the results as measured on this CPU class "
+                        "(e.g. avx2/2c; default: the class detected or recorded in --results)")
     parser.add_argument("--update-baseline", action="store_true",
-                        help="write this run's figures as the profile's baseline")
+                        help="write this run's figures as the profile's baseline for this CPU "
+                             "class, and its exports as the reference artefacts")
     parser.add_argument("--accuracy-only", action="store_true",
                         help="with --update-baseline: refresh the accuracy figures only, keeping "
                              "the baseline's speed ratios")
@@ -369,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-retry", action="store_true",
                         help="do not re-measure to confirm a speed regression")
     parser.add_argument("--out", type=Path, help="where to write the fresh results JSON "
-                        "[benchmarks/results/<profile>-latest.json]")
+                        "[benchmarks/results/latest/<profile>.json, ignored by git]")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -379,45 +508,57 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         ran = False
+        if args.results and len(args.results) > 1 and not args.update_baseline:
+            raise GateUsageError("several --results files only make sense with "
+                                 "--update-baseline; check one at a time")
         if args.benchmark_json:
-            accuracy = load_json(args.results, "results") if args.results else None
-            results = results_from_pytest_benchmark(
-                load_json(args.benchmark_json, "pytest-benchmark JSON"), accuracy)
-            results["profile"] = (accuracy or {}).get("profile", args.profile)
+            accuracy = load_json(args.results[0], "results") if args.results else None
+            runs = [results_from_pytest_benchmark(
+                load_json(args.benchmark_json, "pytest-benchmark JSON"), accuracy)]
+            runs[0]["profile"] = (accuracy or {}).get("profile", args.profile)
         elif args.results:
-            results = load_json(args.results, "results")
+            runs = [load_json(path, "results") for path in args.results]
         else:
-            results = harness.run(harness.settings_from_args(args), log=log)
+            settings = harness.settings_from_args(args)
+            settings.adopt_reference = args.update_baseline and not args.accuracy_only
+            runs = [harness.run(settings, log=log)]
             ran = True
+        results = runs[0]
         profile = results.get("profile", args.profile)
+        cpu_class = args.cpu_class or results_cpu_class(results)
         if ran:
-            out = args.out or RESULTS_DIR / f"{profile}-latest.json"
+            out = args.out or LATEST_DIR / f"{profile}.json"
             log(f"results: {harness.write_results(results, out)}")
         if args.update_baseline:
             tolerance = args.speed_tolerance or SPEED_TOLERANCE
-            write_baseline(args.baseline, results, tolerance, args.accuracy_only)
-            print(f"baseline for profile {profile!r} written to {args.baseline}"
-                  + (" (accuracy figures only)" if args.accuracy_only else ""))
+            what = write_baseline(args.baseline, runs, tolerance, args.accuracy_only,
+                                  args.cpu_class)
+            print(f"baseline for profile {profile!r} written to {args.baseline} ({what})")
             return 0
         baseline = load_json(args.baseline, "baseline")
         tolerance = args.speed_tolerance or float(baseline.get("speed_tolerance",
                                                                SPEED_TOLERANCE))
         expected = baseline_profile(baseline, profile, args.baseline)
-        checks = compare(expected, results, tolerance)
+        checks = compare(expected, results, tolerance, cpu_class)
         failed = [c for c in checks if c.failed]
-        if ran and not args.no_retry and any(c.kind == "speed" for c in failed):
+        if ran and not args.no_retry and any(c.kind in ("speed", "reference") for c in failed):
             results = _retry_speed(results, failed, args, log)
             harness.write_results(results, out)
-            checks = compare(expected, results, tolerance)
+            checks = compare(expected, results, tolerance, cpu_class)
     except GateUsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     report = table(checks)
     verdict = summary(checks)
-    print(f"## Gate: profile {profile}, speed tolerance {100 * tolerance:.0f} % "
-          f"(ratios to PyTorch FP32 NCHW)\n\n{report}\n\n{verdict}")
+    note = class_note(expected, cpu_class)
+    machine = results.get("machine") or {}
+    head = (f"## Gate: profile {profile}, CPU class {cpu_class} "
+            f"({machine.get('cpu_model') or machine.get('cpu') or 'machine not recorded'}), "
+            f"speed tolerance {100 * tolerance:.0f} %")
+    text = "\n\n".join(part for part in (head, note, report, verdict) if part)
+    print(text)
     if ran:
-        out.with_name(f"{profile}-gate.md").write_text(f"{report}\n\n{verdict}\n")
+        out.with_name(f"{profile}-gate.md").write_text(text + "\n")
     return 1 if any(c.failed for c in checks) else 0
 
 

@@ -126,9 +126,12 @@ class Report:
 
 
 def versions(torch) -> dict[str, object]:
+    from sr_runtime.machine import machine_info
+
     found: dict[str, object] = {"python": platform.python_version(), "torch": torch.__version__,
                                 "torch_cuda": torch.version.cuda, "numpy": np.__version__,
-                                "platform": platform.platform()}
+                                "platform": platform.platform(),
+                                "host": machine_info().to_dict()}  # the CPU feeding the GPU
     if torch.backends.cudnn.is_available():
         found["cudnn"] = torch.backends.cudnn.version()
     for module in ("onnxruntime", "onnx", "tensorrt"):

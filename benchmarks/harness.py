@@ -11,7 +11,7 @@ Accuracy is measured in physical units (K): every backend against PyTorch FP32 (
 when the embedded sample is installed, against the HR truth on its held-out times (skill), with
 nearest and bicubic as references (:func:`sr_export.evaluate.evaluate`).
 
-    python -m benchmarks.harness --profile quick --out benchmarks/results/quick.json
+    python -m benchmarks.harness --profile quick   # -> benchmarks/results/latest/quick.json
 
 Test-only switches, read here and never by shipped code: ``SR_EDGE_TEST_SLOW_BACKEND=NAME``
 runs that backend's inference twice per call (a deliberately slowed path: half the throughput),
@@ -27,10 +27,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import importlib.metadata
 import json
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -58,6 +56,8 @@ from benchmarks.models import (
 SCHEMA = 1
 BASELINE_BACKEND = "torch"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+#: Where runs write their results by default: ignored by git, so CI never changes a tracked file.
+LATEST_DIR = RESULTS_DIR / "latest"
 SLOW_BACKEND_ENV = "SR_EDGE_TEST_SLOW_BACKEND"
 ORT_OPT_LEVELS = ("all", "extended", "basic", "disable")
 MODEL_SPECS = {spec.name: spec for spec in (DEMO, CI, TINY, SHIPPED)}
@@ -68,6 +68,16 @@ class ModelRun:
     spec: ModelSpec
     speed: bool = True
     accuracy: bool = True
+    backends: tuple[str, ...] = ()  # empty: the profile's
+
+
+#: The in-run reference: the last accepted ONNX artefact of a model, run by a pinned plain
+#: ONNX Runtime session (see :class:`ReferenceEngine`). The candidate ``onnxruntime`` backend
+#: is a fresh export by the current code run through the shipped engine; their ratio is ~1 on
+#: any CPU while nothing changed, so it gates speed where no baseline of the CPU class exists.
+REFERENCE_BACKEND = "reference"
+REFERENCE_TWIN = "onnxruntime"
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
 
 @dataclass(frozen=True)
@@ -96,13 +106,13 @@ class Profile:
 # between two runs at load 6 on 2 cores, PyTorch's not), so single-thread CPU-time ratios are
 # the stable ones. The full profile (README figures) uses the physical cores and wall time.
 PROFILES = {
-    "quick": Profile("quick", (ModelRun(CI), ModelRun(SHIPPED, speed=False)), tiles=(32, 64),
-                     rounds=5, repeats=2, warmup=1, threads=1, clock="cpu"),
+    "quick": Profile("quick", (ModelRun(CI), ModelRun(SHIPPED)),
+                     tiles=(32, 64), rounds=5, repeats=2, warmup=1, threads=1, clock="cpu"),
     "full": Profile("full", (ModelRun(DEMO), ModelRun(SHIPPED)), rounds=5, repeats=2,
                     endtoend=True),
     "selftest": Profile("selftest", (ModelRun(TINY),), tiles=(32,), rounds=5, repeats=2,
-                        warmup=1, backends=("torch", "onnxruntime"), skill=False, threads=1,
-                        clock="cpu"),
+                        warmup=1, backends=("torch", "onnxruntime", "reference"), skill=False,
+                        threads=1, clock="cpu"),
 }
 
 
@@ -148,6 +158,38 @@ def ort_engine(path: Path, name: str, threads: int, opt_level: str = "all"):
     return engine
 
 
+class ReferenceEngine:
+    """The pinned reference: a plain ONNX Runtime CPU session on the last accepted artefact.
+
+    Its options are fixed here (those accepted with the artefact: every graph optimization,
+    ``threads`` intra-op threads, sequential, memory arena and patterns), independent of
+    :func:`sr_runtime.engines.onnxruntime.session_options`, so that a change there shows up as
+    the candidate moving away from this engine.
+    """
+
+    def __init__(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        from sr_runtime.description import ModelDescription
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.enable_cpu_mem_arena = True
+        options.enable_mem_pattern = True
+        self.path, self.name = Path(path), REFERENCE_BACKEND
+        self.session = ort.InferenceSession(str(path), sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        self.description = ModelDescription.from_metadata(
+            self.session.get_modelmeta().custom_metadata_map, str(path))
+
+    def infer(self, lr: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(lr, np.float32)})[0]
+
+
 def discover_backends(files: ModelFiles, threads: int, opt_level: str = "all",
                       wanted: tuple[str, ...] = ()) -> tuple[list[Backend], dict[str, str]]:
     """Every backend and precision variant usable here, from the engine registry.
@@ -186,6 +228,14 @@ def discover_backends(files: ModelFiles, threads: int, opt_level: str = "all",
                 continue
             add("onnxruntime", "ONNX Runtime CPU FP32", "fp32",
                 lambda: ort_engine(files.onnx, "onnxruntime", threads, opt_level))
+            if wanted and REFERENCE_BACKEND not in wanted:
+                pass
+            elif files.reference is None:
+                skipped[REFERENCE_BACKEND] = files.reference_skip_reason
+            else:
+                add(REFERENCE_BACKEND, f"reference: {files.reference.name}, pinned plain ONNX "
+                    "Runtime session", "fp32",
+                    lambda: ReferenceEngine(files.reference, threads))
             if files.fp16 is None:
                 skipped["onnxruntime-fp16"] = files.fp16_skip_reason
             else:
@@ -247,6 +297,7 @@ def measure_speed(backends: list[Backend], tiles: tuple[int, ...], rounds: int, 
         log(f"  round {r + 1}/{rounds} done")
 
     gated = cpu if clock == "cpu" else wall
+    names = {b.name for b in backends}
     speed: dict[str, dict[str, object]] = {}
     for tile in tiles:
         base = gated[(BASELINE_BACKEND, tile)]
@@ -255,7 +306,7 @@ def measure_speed(backends: list[Backend], tiles: tuple[int, ...], rounds: int, 
             seconds = wall[(backend.name, tile)]
             ratios = [b / s for b, s in zip(base, gated[(backend.name, tile)], strict=True)]
             median_s = statistics.median(seconds)
-            speed[f"{backend.name}@{tile}"] = {
+            row: dict[str, object] = {
                 "backend": backend.name, "tile": tile, "precision": backend.precision,
                 "median_ms": 1e3 * median_s,
                 "round_ms": [round(1e3 * s, 3) for s in seconds],
@@ -266,6 +317,13 @@ def measure_speed(backends: list[Backend], tiles: tuple[int, ...], rounds: int, 
                 "ratio_vs_torch": statistics.median(ratios),
                 "ratio_spread": [min(ratios), max(ratios)],
             }
+            if backend.name == REFERENCE_TWIN and REFERENCE_BACKEND in names:
+                # the same round's reference call: candidate vs last accepted artefact
+                reference = gated[(REFERENCE_BACKEND, tile)]
+                ab = [r / s for r, s in zip(reference, gated[(backend.name, tile)], strict=True)]
+                row["ratio_vs_reference"] = statistics.median(ab)
+                row["ratio_vs_reference_spread"] = [min(ab), max(ab)]
+            speed[f"{backend.name}@{tile}"] = row
     return speed
 
 
@@ -442,23 +500,31 @@ class RunSettings:
     threads: int = 0
     notes: list[str] = field(default_factory=list)
     workdir: Path | None = None  # keeps exported models between runs; default: a temporary one
+    reference_dir: Path = REFERENCE_DIR
+    drop_rewrite: str = ""  # test-only: export the candidate without this graph rewrite
+    adopt_reference: bool = False  # make each fresh export the reference (baseline update)
 
 
 def machine_info(threads: int) -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = {}
-    for dist in ("torch", "onnxruntime", "numpy"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[dist] = importlib.metadata.version(dist)
-    from sr_runtime.engines.onnxruntime import physical_cores
+    """The machine (CPU model, ISA flags, cores, CPU class, library versions) and threads."""
+    from sr_runtime.machine import machine_info as describe
 
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "physical_cores": physical_cores(),
-            "threads": threads, "python": platform.python_version(), **versions}
+    info = describe()
+    return {**info.to_dict(), "cpu": info.cpu_model, "threads": threads, **info.libraries}
+
+
+def adopt_reference(files: ModelFiles, reference_dir: Path,
+                    log: Callable[[str], None]) -> ModelFiles:
+    """Accept ``files.onnx`` (the fresh export) as the model's reference artefact."""
+    if files.spec.shipped:
+        raise ValueError("the shipped model's reference is the committed model itself")
+    reference_dir.mkdir(parents=True, exist_ok=True)
+    target = reference_dir / f"{files.spec.name}.onnx"
+    from sr_runtime.paths import write_atomically
+
+    write_atomically(files.onnx.read_bytes(), target)
+    log(f"  reference artefact {target} <- this run's export")
+    return replace(files, reference=target, reference_skip_reason="")
 
 
 def load_average() -> list[float]:
@@ -507,7 +573,9 @@ def _run(settings: RunSettings, log: Callable[[str], None]) -> dict[str, object]
                      "ratio_clock": profile.clock,
                      "ort_graph_opt": settings.ort_graph_opt,
                      "perturb_weights": settings.perturb_weights,
-                     "slow_backend": settings.slow_backend},
+                     "slow_backend": settings.slow_backend,
+                     "drop_rewrite": settings.drop_rewrite,
+                     "reference_dir": str(settings.reference_dir)},
         "models": {}, "skipped_models": {}, "notes": list(settings.notes),
     }
     started = time.perf_counter()
@@ -519,9 +587,12 @@ def _run(settings: RunSettings, log: Callable[[str], None]) -> dict[str, object]
                 log(f"skip {spec.name}: {reason}")
                 continue
             log(f"model {spec.label()}")
-            files = prepare(spec, work / spec.name, settings.perturb_weights)
+            files = prepare(spec, work / spec.name, settings.perturb_weights,
+                            settings.reference_dir, settings.drop_rewrite)
+            if settings.adopt_reference and not spec.shipped:
+                files = adopt_reference(files, settings.reference_dir, log)
             backends, skipped = discover_backends(files, threads, settings.ort_graph_opt,
-                                                  profile.backends)
+                                                  model_run.backends or profile.backends)
             if settings.slow_backend:
                 names = [b.name for b in backends]
                 if settings.slow_backend not in names:
@@ -576,8 +647,11 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         notes.append(f"ONNX Runtime graph optimization level {args.ort_graph_opt} (test-only)")
     if args.perturb_weights:
         notes.append(f"ONNX weights perturbed by {args.perturb_weights} x std (test-only)")
+    if args.drop_rewrite:
+        notes.append(f"candidate exported without the {args.drop_rewrite} rewrite (test-only)")
     return RunSettings(profile, args.ort_graph_opt, args.perturb_weights, slow, args.threads,
-                       notes, args.workdir)
+                       notes, args.workdir, args.reference_dir or REFERENCE_DIR,
+                       args.drop_rewrite)
 
 
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
@@ -595,6 +669,9 @@ def add_run_arguments(parser: argparse.ArgumentParser) -> None:
                         help=argparse.SUPPRESS)  # test-only accuracy regression
     parser.add_argument("--workdir", type=Path, help="keep exported models here between runs "
                         "[a temporary folder]")
+    parser.add_argument("--reference-dir", type=Path, help="the last accepted ONNX artefacts "
+                        "the candidate export is timed against [benchmarks/reference]")
+    parser.add_argument("--drop-rewrite", default="", help=argparse.SUPPRESS)  # test-only
 
 
 def write_results(results: dict[str, object], out: Path) -> Path:
@@ -608,11 +685,11 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     add_run_arguments(parser)
     parser.add_argument("--out", type=Path, help="results JSON "
-                        "[benchmarks/results/<profile>-latest.json]")
+                        "[benchmarks/results/latest/<profile>.json]")
     args = parser.parse_args(argv)
     settings = settings_from_args(args)
     results = run(settings)
-    out = args.out or RESULTS_DIR / f"{settings.profile.name}-latest.json"
+    out = args.out or LATEST_DIR / f"{settings.profile.name}.json"
     print(f"wrote {write_results(results, out)}")
     return 0
 

@@ -56,6 +56,8 @@ class ModelFiles:
     fp16: Path | None
     flops_per_lr_pixel: int
     fp16_skip_reason: str = ""
+    reference: Path | None = None  # the last accepted ONNX artefact (see benchmarks.harness)
+    reference_skip_reason: str = ""
 
 
 def shipped_missing_reason() -> str | None:
@@ -140,14 +142,30 @@ def write_fp16(onnx_path: Path, out: Path) -> Path:
     return out
 
 
-def prepare(spec: ModelSpec, workdir: Path, perturb: float = 0.0) -> ModelFiles:
-    """Checkpoint, FP32 ONNX and FP16 ONNX of ``spec`` in ``workdir`` (shipped: used in place).
+def reference_artifact(spec: ModelSpec, reference_dir: Path) -> tuple[Path | None, str]:
+    """The last accepted ONNX of ``spec`` (the committed shipped model, or
+    ``reference_dir/<name>.onnx``), or None and why it is absent."""
+    path = DEFAULT_MODEL if spec.shipped else reference_dir / f"{spec.name}.onnx"
+    if path.is_file():
+        return path, ""
+    return None, (f"no reference artefact {path}; accept the current export as the reference: "
+                  "python -m benchmarks.gate --profile PROFILE --update-baseline")
 
-    ``perturb`` (test-only) perturbs the ONNX weights after export, never the checkpoint.
+
+def prepare(spec: ModelSpec, workdir: Path, perturb: float = 0.0,
+            reference_dir: Path | None = None, drop_rewrite: str = "") -> ModelFiles:
+    """Checkpoint, FP32 ONNX and FP16 ONNX of ``spec`` in ``workdir``.
+
+    The ONNX file is always a fresh export by the current code, the shipped model's too (from
+    its committed checkpoint): it is the candidate, measured against the reference artefact
+    (``reference_dir``; None: no reference). ``perturb`` (test-only) perturbs the ONNX weights
+    after export, never the checkpoint; ``drop_rewrite`` (test-only) exports without that
+    graph rewrite.
     """
     from sr_export.checkpoints import load_checkpoint
     from sr_export.model import SRResNetConfig
     from sr_export.onnx_export import export_onnx
+    from sr_export.rewrites import ALL_REWRITES, REQUIRES
 
     workdir.mkdir(parents=True, exist_ok=True)
     if spec.shipped:
@@ -155,13 +173,21 @@ def prepare(spec: ModelSpec, workdir: Path, perturb: float = 0.0) -> ModelFiles:
         if reason:
             raise FileNotFoundError(reason)
         checkpoint = DEFAULT_CHECKPOINT
-        onnx_path = DEFAULT_MODEL
     else:
         checkpoint = workdir / f"{spec.name}.ckpt"
-        onnx_path = workdir / f"{spec.name}.onnx"
-        if not (checkpoint.is_file() and onnx_path.is_file()):  # seeded: reuse is exact
+        if not checkpoint.is_file():  # seeded: reuse is exact
             write_random_checkpoint(spec, checkpoint)
-            export_onnx(load_checkpoint(checkpoint), onnx_path)
+    tag = f"-without-{drop_rewrite}" if drop_rewrite else ""
+    onnx_path = workdir / f"{spec.name}{tag}.onnx"
+    if drop_rewrite and drop_rewrite not in ALL_REWRITES:
+        raise SystemExit(f"unknown rewrite {drop_rewrite!r}; choose from "
+                         f"{', '.join(ALL_REWRITES)}")
+    # the rewrites that need the dropped one go with it
+    kept = tuple(r for r in ALL_REWRITES if r != drop_rewrite
+                 and drop_rewrite not in REQUIRES.get(r, ())) if drop_rewrite else None
+    export_onnx(load_checkpoint(checkpoint), onnx_path, rewrites=kept)  # always the current code
+    reference, reference_reason = (reference_artifact(spec, reference_dir) if reference_dir
+                                   else (None, "no reference folder given"))
     if perturb:
         perturbed = workdir / f"{spec.name}-perturbed.onnx"
         perturbed.write_bytes(onnx_path.read_bytes())
@@ -175,7 +201,8 @@ def prepare(spec: ModelSpec, workdir: Path, perturb: float = 0.0) -> ModelFiles:
         fp16 = write_fp16(onnx_path, workdir / f"{onnx_path.stem}-fp16.onnx")
     except Exception as exc:  # the FP16 pass is optional for benchmarking
         reason = f"FP16 conversion failed: {exc}"
-    return ModelFiles(spec, checkpoint, onnx_path, fp16, flops, reason)
+    return ModelFiles(spec, checkpoint, onnx_path, fp16, flops, reason, reference,
+                      reference_reason)
 
 
 def spec_dict(spec: ModelSpec) -> dict[str, object]:

@@ -1,7 +1,7 @@
 """Markdown table and PNG plots from a harness results JSON, into ``benchmarks/results/``.
 
     python -m benchmarks.report                         # runs the full profile, then reports
-    python -m benchmarks.report --results benchmarks/results/quick-latest.json
+    python -m benchmarks.report --results benchmarks/results/latest/quick.json
 
 Writes ``<profile>.md`` (throughput per backend and tile in HR Mpix/s, ms and GFLOP/s; parity
 and skill in K, dB and SSIM with the data range stated; `sr-run` wall times),
@@ -33,7 +33,9 @@ def machine_line(results: dict) -> str:
     m = results.get("machine", {})
     settings = results.get("settings", {})
     loads = f"{results.get('load_average_start')} -> {results.get('load_average_end')}"
-    return (f"Machine: {m.get('cpu')}, {m.get('logical_cpus')} logical CPUs "
+    flags = " ".join(m.get("isa_flags") or []) or "not recorded"
+    return (f"Machine: {m.get('cpu')}, CPU class {m.get('cpu_class', 'not recorded')} "
+            f"(flags {flags}), {m.get('logical_cpus')} logical CPUs "
             f"({m.get('physical_cores')} physical cores); {settings.get('threads')} intra-op "
             f"thread(s) per backend; torch {m.get('torch')}, onnxruntime {m.get('onnxruntime')}; "
             f"load average (1/5/15 min) {loads}; {results.get('created')}. Timing: "

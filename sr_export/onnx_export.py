@@ -149,11 +149,13 @@ def verify_rewrites(reference: nn.Module, rewritten: nn.Module, lr: np.ndarray,
 
 def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPSET,
                 parity_input: np.ndarray | None = None,
-                tolerance: float = PARITY_TOLERANCE_K, optimize: bool = True) -> ParityReport:
+                tolerance: float = PARITY_TOLERANCE_K, optimize: bool = True,
+                rewrites: tuple[str, ...] | None = None) -> ParityReport:
     """Export, check and verify; write ``out`` only if ONNX Runtime matches PyTorch.
 
     ``optimize``: apply the exact rewrites of :mod:`sr_export.rewrites` (checked against the
     original network within :data:`REWRITE_TOLERANCE_K` first); otherwise fold BatchNorm only.
+    ``rewrites``: a subset of them to apply instead of all (benchmarks measure what each gives).
     """
     out = Path(out)
     if not out.parent.is_dir():
@@ -162,7 +164,8 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
     lr = parity_input if parity_input is not None else sample_input(loaded.description)
     rewrite_check: ParityReport | None = None
     if optimize:
-        network, applied = optimize_network(loaded.model)
+        network, applied = (optimize_network(loaded.model) if rewrites is None
+                            else optimize_network(loaded.model, rewrites))
         export_model = physical_model(loaded, network)
         rewrite_check = verify_rewrites(reference_model, export_model, lr)
     else:
