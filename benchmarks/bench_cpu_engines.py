@@ -292,7 +292,6 @@ def main(argv: list[str] | None = None) -> int:
                         help="also benchmark this sr-edge checkpoint (repeatable)")
     args = parser.parse_args(argv)
 
-    import onnxruntime
     import torch
 
     from sr_runtime.machine import machine_info, physical_cores
@@ -305,9 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         print(message, file=sys.stderr, flush=True)
 
     machine = machine_info()
-    header = [f"machine: {machine.line()}, {machine.physical_cores} physical cores; torch "
-              f"{torch.__version__}, onnxruntime {onnxruntime.__version__}; {threads} thread(s); "
-              "timing: "
+    header = [f"machine: {machine.line()}; {machine.physical_cores} physical cores; "
+              f"{threads} thread(s); timing: "
               f"{'CPU time of the calling thread' if args.cpu_time else 'wall clock'}, median "
               f"of {args.rounds} round-robin rounds, {args.pause:g} s idle before each call; "
               f"load average at start {load_average()}"]
