@@ -1,0 +1,229 @@
+"""The public Python API: open a model and a DataCube, super-resolve xarray fields.
+
+    import sr_runtime as sr
+
+    with sr.open_model() as model:                      # the shipped model, fastest backend
+        lr = sr.read_field(sr.open_source("sample"), time="2024-10-11T12:00")
+        hr = sr.super_resolve(lr, model)                # xarray.DataArray on the HR grid
+
+Everything here works on physical values with their units and on named dimensions; what the
+CLI does is built from these calls. Errors are :class:`sr_runtime.errors.SrEdgeError` subclasses
+whose message says what to change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sr_runtime.defaults import DEFAULT_MODEL
+from sr_runtime.description import ModelDescription
+from sr_runtime.engines.base import Engine
+from sr_runtime.errors import ModelMismatchError, SourceError, UsageError
+from sr_runtime.fields import GeoField
+from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, parse_time, region_slices
+from sr_runtime.grid import select_time as _select_time
+from sr_runtime.sources.base import DataSource
+from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
+
+#: CF attributes of the coordinates every field carries.
+LATITUDE_ATTRS = {"standard_name": "latitude", "long_name": "latitude",
+                  "units": "degrees_north", "axis": "Y"}
+LONGITUDE_ATTRS = {"standard_name": "longitude", "long_name": "longitude",
+                   "units": "degrees_east", "axis": "X"}
+STANDARD_NAMES = {"t2m": ("air_temperature", "2 metre temperature")}
+#: Units the runtime converts between; anything else must match the model's units exactly.
+KELVIN_OFFSET = 273.15
+CELSIUS = ("degC", "deg_C", "celsius", "Celsius", "°C", "C")
+KELVIN = ("K", "kelvin", "Kelvin")
+
+
+@dataclass
+class Model:
+    """An opened model: the engine that runs it and why that backend was chosen."""
+
+    engine: Engine
+    path: Path
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def description(self) -> ModelDescription:
+        return self.engine.description
+
+    @property
+    def backend(self) -> str:
+        return self.engine.name
+
+    def close(self) -> None:
+        close = getattr(self.engine, "close", None)
+        if callable(close):
+            close()
+
+    def __enter__(self) -> Model:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_model(model: str | Path | None = None, backend: str = "auto", *,
+               config: str | Path | None = None) -> Model:
+    """Load ``model`` (default: the shipped model) with ``backend`` (``auto``: the fastest
+    usable one; ``Model.notes`` says which and why the others were skipped)."""
+    from sr_runtime.engines.registry import load_engine
+    from sr_runtime.engines.variants import select_variant
+
+    path = Path(model) if model is not None else DEFAULT_MODEL
+    if model is None and not path.is_file():
+        raise UsageError("this installation has no default model; pass a model.onnx")
+    notes: list[str] = []
+    if backend in ("auto", "onnxruntime") and path.suffix == ".onnx":
+        path, why = select_variant(path)
+        notes.append(why)
+    selection = load_engine(backend, path, config=Path(config) if config else None)
+    notes.extend(selection.summary())
+    return Model(selection.engine, path, notes)
+
+
+def open_source(spec: str = "sample", *, edh_url: str | None = None) -> DataSource:
+    """A DataCube by name (``sample``, ``edh[:MODEL/EXP/VARIANT]``) or Zarr path/URL."""
+    from sr_runtime.sources.registry import resolve_source
+
+    return resolve_source(spec, edh_url=edh_url)
+
+
+def _as_bbox(bbox: BBox | str | tuple[float, float, float, float] | None) -> BBox | None:
+    if bbox is None or isinstance(bbox, BBox):
+        return bbox
+    if isinstance(bbox, str):
+        return parse_bbox(bbox)
+    return parse_bbox(",".join(str(v) for v in bbox))
+
+
+def read_field(source: DataSource | xr.Dataset, variable: str = "t2m", *,
+               time: str | np.datetime64, bbox: BBox | str | tuple | None = None,
+               nearest: bool = False) -> xr.DataArray:
+    """One LR field (latitude, longitude) of ``source`` at ``time`` over ``bbox``."""
+    dataset = source if isinstance(source, xr.Dataset) else source.open()
+    if variable not in dataset.data_vars:
+        raise SourceError(f"the DataCube has no variable {variable!r} (it has: "
+                          f"{', '.join(map(str, dataset.data_vars)) or 'none'})")
+    wanted = parse_time(time) if isinstance(time, str) else np.datetime64(time, "ns")
+    index = _select_time(dataset.time.values, wanted, nearest)
+    lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values,
+                                         _as_bbox(bbox))
+    window = dataset[variable].isel(time=index, latitude=lat_slice, longitude=lon_slice)
+    return window.load()
+
+
+def _to_units(values: np.ndarray, have: str, want: str) -> np.ndarray:
+    if have == want:
+        return values
+    if have in KELVIN and want in CELSIUS:
+        return values - np.float32(KELVIN_OFFSET)
+    if have in CELSIUS and want in KELVIN:
+        return values + np.float32(KELVIN_OFFSET)
+    raise ModelMismatchError(f"cannot convert {have!r} to {want!r}; give the field in {want}")
+
+
+def _ordered(field: xr.DataArray) -> xr.DataArray:
+    """(latitude, longitude), or (time, latitude, longitude), ascending, by dimension name."""
+    dims = [d for d in ("time", "latitude", "longitude") if d in field.dims]
+    extra = [d for d in field.dims if d not in dims]
+    if extra or "latitude" not in dims or "longitude" not in dims:
+        raise UsageError(f"super_resolve takes dims (latitude, longitude) with an optional time, "
+                         f"not {field.dims}; select or rename the others first")
+    field = field.transpose(*dims)
+    for name in ("latitude", "longitude"):
+        coords = np.asarray(field[name].values, dtype=np.float64)
+        if coords.size < 2 or not np.all(np.isfinite(coords)):
+            raise UsageError(f"{name} must hold at least two finite coordinates")
+        if coords[0] > coords[-1]:
+            field = field.isel({name: slice(None, None, -1)})
+    return field
+
+
+def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | None = None,
+                  tile: int | None = None, max_memory: float | None = None) -> xr.DataArray:
+    """``field`` on the model's HR grid, in ``units`` (default: the field's own units).
+
+    ``field`` holds physical values with a ``units`` attribute (default: the model's units) and
+    dims ``(latitude, longitude)`` (optionally ``time`` first), in any order. Large fields run in
+    halo tiles whose result equals whole-field inference; ``max_memory`` (MB) bounds the engine's
+    working set, ``tile`` sets the LR tile size directly.
+    """
+    engine = model.engine if isinstance(model, Model) else model
+    description = engine.description
+    if len(description.variables) != 1:
+        raise UsageError("super_resolve takes one variable; this model has "
+                         f"{len(description.variables)}")
+    variable = description.variables[0]
+    field = _ordered(field)
+    have = str(field.attrs.get("units", variable.units))
+    want = units or have
+    lat = np.asarray(field.latitude.values, dtype=np.float64)
+    lon = np.asarray(field.longitude.values, dtype=np.float64)
+    dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
+    values = np.asarray(field.values, dtype=np.float32)
+    frames = values[None] if values.ndim == 2 else values
+    missing = int(np.count_nonzero(~np.isfinite(frames)))
+    if missing:
+        raise SourceError(f"{missing} of {frames.size} input values are not finite; "
+                          "fill or mask them before super-resolving")
+    lr = _to_units(frames, have, variable.units)[:, None]
+    if tile is None:
+        tile = cap_tile_for_engine(tile_for_budget(description, max_memory), engine)
+    whole = tile >= max(lat.size, lon.size)
+    hr = np.stack([infer_tiled(engine, frame, None if whole else tile)[0] for frame in lr])
+    bad = int(np.count_nonzero(~np.isfinite(hr)))
+    if bad:
+        raise ModelMismatchError(f"the model produced {bad} non-finite values; its weights are "
+                                 "broken or the input is far outside what it was trained on")
+    hr = _to_units(hr, variable.units, want)
+    scale = description.scale
+    coords = {"latitude": ("latitude", hr_axis(lat, scale, dlat), LATITUDE_ATTRS),
+              "longitude": ("longitude", hr_axis(lon, scale, dlon), LONGITUDE_ATTRS)}
+    dims: tuple[str, ...] = ("latitude", "longitude")
+    if values.ndim == 3:
+        coords["time"] = ("time", field.time.values, {"standard_name": "time"})
+        dims = ("time", *dims)
+    else:
+        hr = hr[0]
+        if "time" in field.coords:
+            coords["time"] = ((), field.time.values, {"standard_name": "time"})
+    standard, long_name = STANDARD_NAMES.get(variable.name, (None, variable.name))
+    attrs = {"units": want, "long_name": f"{long_name}, super-resolved x{scale}",
+             "sr_edge_backend": engine.name,
+             "sr_edge_checkpoint_sha256": description.checkpoint_sha256 or "",
+             "sr_edge_scale": scale}
+    if standard:
+        attrs["standard_name"] = standard
+    return xr.DataArray(hr, coords=coords, dims=dims, name=variable.name, attrs=attrs)
+
+
+def to_geofield(field: xr.DataArray, tags: dict[str, str] | None = None) -> GeoField:
+    """A 2-D DataArray (as :func:`super_resolve` or :func:`read_field` return) for the sinks."""
+    field = _ordered(field)
+    if field.ndim != 2:
+        raise UsageError("to_geofield takes one time step (latitude, longitude)")
+    time = np.datetime64(field.time.values, "ns") if "time" in field.coords \
+        else np.datetime64("NaT", "ns")
+    return GeoField(np.asarray(field.values, dtype=np.float32),
+                    np.asarray(field.latitude.values, dtype=np.float64),
+                    np.asarray(field.longitude.values, dtype=np.float64), time,
+                    str(field.name or "field"), str(field.attrs.get("units", "")),
+                    dict(tags or {}))
+
+
+def write_cog(field: xr.DataArray, path: str | Path, tags: dict[str, str] | None = None) -> Path:
+    """Write a 2-D field as a Cloud-Optimized GeoTIFF (float32 values, EPSG:4326, atomic)."""
+    from sr_runtime.sinks.cog import write_cog as write
+
+    return write(to_geofield(field, tags), Path(path))
+
+
+__all__ = ["Model", "open_model", "open_source", "read_field", "super_resolve", "to_geofield",
+           "write_cog"]
