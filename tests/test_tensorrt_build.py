@@ -674,15 +674,14 @@ def test_to_trt_from_checkpoint_reuses_its_onnx_and_gates_against_pytorch(fake_g
 
 @pytest.mark.skipif(gpu_backends.tensorrt_reason() is None,
                     reason="TensorRT and a GPU are present: this test is about their absence")
-def test_cli_without_tensorrt_keeps_validated_onnx(tmp_path):
+def test_cli_without_tensorrt_writes_nothing_and_says_how(tmp_path):
     checkpoint = write_sr_edge_checkpoint(tmp_path / "model.ckpt")
     result = runner.invoke(app, ["to-trt", str(checkpoint), "--tile", "32,32"])
     assert result.exit_code == 1
-    output = " ".join(result.output.split())
-    assert "pip install 'sr-edge[gpu]'" in output
-    assert f"The validated ONNX model is at {tmp_path / 'model.onnx'}" in output
-    assert "Traceback" not in output
-    assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model.engine").exists()
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "pip install 'sr-edge[gpu]'" in result.output
+    assert f"sr-export to-onnx {checkpoint}" in result.output  # what can be done here
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]  # nothing written
 
 
 def test_cli_usage_errors(tmp_path):
