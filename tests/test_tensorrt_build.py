@@ -588,6 +588,32 @@ def test_tensorrt10_build_pins_normalization_and_writes_fingerprint(fake_gpu, mo
     assert trt.builds[1]["timing_cache_in"] == b"+timing"
 
 
+def test_engine_gets_the_halo_its_graph_needs_and_its_plan_hash(fake_gpu, model, tmp_path):
+    import hashlib
+
+    proto = onnx.load(str(model))
+    for entry in proto.metadata_props:
+        if entry.key == "sr_edge.description":
+            raw = json.loads(entry.value)
+            true_halo, raw["halo_lr"] = raw["halo_lr"], 1  # the metadata claims too little
+            entry.value = json.dumps(raw)
+    onnx.save(proto, str(model))
+    fake_gpu()
+    to_trt(model, tile="16,16")
+    engine_path = tmp_path / "model.engine"
+    assert read_record(engine_path).description.halo_lr == true_halo == 10
+    engine = load_engine("tensorrt", engine_path).engine
+    assert engine.description.halo_lr == true_halo
+    assert engine.model_file_sha256 == hashlib.sha256(engine_path.read_bytes()).hexdigest()
+    assert engine.model_file == engine_path
+    # a sidecar written without the check (older sr-edge): the source ONNX graph decides
+    sidecar = json.loads(sidecar_path(engine_path).read_text())
+    sidecar["description"]["halo_lr"] = 1
+    sidecar_path(engine_path).write_text(json.dumps(sidecar))
+    assert read_record(engine_path).description.halo_lr == 1
+    assert load_engine("tensorrt", engine_path).engine.description.halo_lr == true_halo
+
+
 def test_tensorrt11_builds_strongly_typed_from_fp16_graph(fake_gpu, model):
     trt = fake_gpu("11.2.1.2")
     result = to_trt(model, tile="8,8")

@@ -23,6 +23,7 @@ import numpy as np
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.fingerprint import (
     EngineMismatchError,
+    EngineRecord,
     ShapeProfile,
     current_environment,
     default_cache_dir,
@@ -296,9 +297,25 @@ def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
             raise EngineMismatchError(message)
         LOG.warning("%s", message)
     plan = read_checked_plan(path, record)
-    engine = TensorRTEngine(plan, record.description, origin=str(path))
+    engine = TensorRTEngine(plan, _checked_description(record, path), origin=str(path))
     engine.model_file = path
     return engine
+
+
+def _checked_description(record: EngineRecord, engine_path: Path) -> ModelDescription:
+    """The sidecar's description, with the halo its source ONNX graph needs when that model is
+    still beside the engine and unchanged (engines built by older sr-edge versions took the
+    halo from metadata unchecked)."""
+    source = record.source_onnx(engine_path)
+    if source is None or not source.is_file() or (
+            sha256_file(source) != record.fingerprint.onnx_sha256):
+        return record.description
+    from sr_runtime.engines.graph_check import check_onnx_file
+
+    halo = check_onnx_file(source)[0].halo_lr
+    if halo <= record.description.halo_lr:
+        return record.description
+    return record.description.with_updates(halo_lr=halo)
 
 
 def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> TensorRTEngine:
