@@ -11,23 +11,19 @@ Every file is read with ``torch.load(..., weights_only=True)``: a checkpoint is 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from sr_export.demo_config import read_demo_config
 from sr_export.model import SRResNet, SRResNetConfig
 from sr_runtime.description import ModelDescription, StaticSpec, VariableSpec
 from sr_runtime.errors import ModelMismatchError, UsageError
 from sr_runtime.paths import sha256_file
 
-CELSIUS_OFFSET = 273.15
 SR_EDGE_HPARAMS_KEY = "sr_edge"
-DEMO_STAT_KEYS = ("lr_mean", "lr_std", "hr_mean", "hr_std")
-DEMO_MODEL_KEYS = ("large_kernel_size", "small_kernel_size", "n_channels", "n_blocks",
-                   "scaling_factor")
 
 
 @dataclass
@@ -127,45 +123,48 @@ def _demo_description(config_path: Path | None, state: dict[str, torch.Tensor],
             f"a demo-format checkpoint ({fmt}) carries no architecture or normalization: pass "
             "--config path/to/config.json (the one written next to it by the demo's training)"
         )
-    if not config_path.is_file():
-        raise UsageError(f"config file not found: {config_path}")
-    try:
-        config = json.loads(config_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"{config_path} is not valid JSON ({exc.msg} at line {exc.lineno})") \
-            from exc
-    model_section = config.get("model") or {}
-    dataset = config.get("dataset") or {}
-    missing = [f"model.{k}" for k in DEMO_MODEL_KEYS if k not in model_section]
-    missing += [f"dataset.{k}" for k in DEMO_STAT_KEYS if k not in dataset]
-    if missing:
-        raise UsageError(f"{config_path} lacks values needed to rebuild the model: "
-                         f"{', '.join(missing)}; add them (the demo writes them after training)")
-    arch = model_section.get("architecture", "SRResNet")
-    if arch != "SRResNet":
-        raise ModelMismatchError(f"{config_path} describes a {arch!r} model; sr-edge exports "
-                                 "SRResNet only")
+    demo = read_demo_config(config_path)
     guess = _guess_from_state(state)
-    model_config = SRResNetConfig(
-        **{k: int(model_section[k]) for k in DEMO_MODEL_KEYS},
-        in_channels=guess.get("in_channels", 1),
-        out_channels=guess.get("out_channels", 1),
-        output_activation="relu",  # the demo's final ReLU, reproduced exactly
-    )
-    variables = [str(v) for v in dataset.get("data_target", dataset.get("data_variable", ["t2m"]))]
-    unit = str(dataset.get("unit", "Temperature (C)"))
-    in_celsius = "(C)" in unit or unit.strip().lower() in ("c", "degc", "celsius")
-    offset = CELSIUS_OFFSET if in_celsius else 0.0
-    specs = tuple(
-        VariableSpec(name=name, units="K",
-                     lr_mean=float(dataset["lr_mean"]) + offset, lr_std=float(dataset["lr_std"]),
-                     hr_mean=float(dataset["hr_mean"]) + offset, hr_std=float(dataset["hr_std"]))
-        for name in variables
-    )
+    channels = {"in_channels": guess.get("in_channels", 1),
+                "out_channels": guess.get("out_channels", 1)}
+    for key, count in channels.items():
+        if count != len(demo.targets):
+            raise ModelMismatchError(
+                f"{config_path} names {len(demo.targets)} variable(s) "
+                f"({', '.join(demo.targets)}) but the weights have {count} "
+                f"{key.split('_')[0]}put channel(s); list one name per channel in "
+                "dataset.data_variable and dataset.data_target")
+    try:
+        model_config = SRResNetConfig(**demo.model, **channels,
+                                      output_activation="relu")  # the demo's final ReLU
+    except ValueError as exc:
+        raise UsageError(f"{config_path}: {exc}") from None
+    specs = tuple(VariableSpec(name=name, units="K", **demo.stats_k) for name in demo.targets)
     description = ModelDescription(
         scale=model_config.scaling_factor, variables=specs, architecture="SRResNet",
         arch_params=model_config.to_dict(), halo_lr=model_config.halo_lr(),
     )
+    return model_config, description
+
+
+def _sr_edge_description(saved: object, path: Path) -> tuple[SRResNetConfig, ModelDescription]:
+    """Architecture and description saved by ``sr-export train``, checked like ONNX metadata."""
+    try:
+        model_config = SRResNetConfig.from_dict(saved["model"])  # type: ignore[index]
+        description = ModelDescription(
+            scale=model_config.scaling_factor,
+            variables=tuple(VariableSpec(**v) for v in saved["variables"]),  # type: ignore[index]
+            arch_params=model_config.to_dict(),
+            halo_lr=model_config.halo_lr(),
+            static_inputs=tuple(StaticSpec(**s) for s in
+                                saved.get("static_inputs", [])),  # type: ignore[union-attr]
+            lr_step_deg=float(saved.get("lr_step_deg", 0.0)),  # type: ignore[union-attr]
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: its sr-edge hyper-parameters are incomplete or invalid "
+                         f"({type(exc).__name__}: {exc}); retrain or re-save it with sr-export "
+                         "train") from None
+    ModelDescription.from_json(description.to_json(), str(path))  # same checks as ONNX metadata
     return model_config, description
 
 
@@ -179,17 +178,8 @@ def load_checkpoint(path: str | Path, config_path: str | Path | None = None) -> 
 
     hparams = raw.get("hyper_parameters") or {}
     if "state_dict" in raw and SR_EDGE_HPARAMS_KEY in hparams:
-        saved = hparams[SR_EDGE_HPARAMS_KEY]
-        model_config = SRResNetConfig.from_dict(saved["model"])
+        model_config, description = _sr_edge_description(hparams[SR_EDGE_HPARAMS_KEY], path)
         state = _strip_prefix(raw["state_dict"], "model.")
-        description = ModelDescription(
-            scale=model_config.scaling_factor,
-            variables=tuple(VariableSpec(**v) for v in saved["variables"]),
-            arch_params=model_config.to_dict(),
-            halo_lr=model_config.halo_lr(),
-            static_inputs=tuple(StaticSpec(**s) for s in saved.get("static_inputs", [])),
-            lr_step_deg=float(saved.get("lr_step_deg", 0.0)),
-        )
         fmt, hint = "sr-edge", "the checkpoint's hyper_parameters"
     elif "state_dict" in raw:
         state = _strip_prefix(raw["state_dict"], "model.")

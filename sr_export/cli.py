@@ -8,6 +8,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
+from sr_export.extras import needs_export_extra, require_extra
 from sr_runtime.clikit import console, friendly_errors
 
 app = typer.Typer(help="Turn trained SR checkpoints into verified, deployable engines.",
@@ -21,6 +22,7 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The demo's con
 
 @app.command("to-onnx")
 @friendly_errors
+@needs_export_extra("torch", "onnx", "onnxscript")
 def to_onnx(
     checkpoint: Checkpoint,
     config: ConfigOpt = None,
@@ -59,6 +61,7 @@ def inspect(model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model")
 
 @app.command()
 @friendly_errors
+@needs_export_extra("torch", "lightning", "torchmetrics")
 def train(
     out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder (logs, model.ckpt)")] =
     Path("runs/train"),
@@ -89,6 +92,7 @@ def train(
 
 @app.command()
 @friendly_errors
+@needs_export_extra("torch")
 def evaluate(
     model: Annotated[Path | None, typer.Option(help="Model (.onnx, or a checkpoint with "
                                                "--backend torch) [default: shipped]")] = None,
@@ -120,6 +124,7 @@ def evaluate(
 
 @app.command("to-trt")
 @friendly_errors
+@needs_export_extra("onnx")
 def to_trt(
     source: Annotated[Path, typer.Argument(help="Checkpoint (.ckpt/.pt, exported to ONNX first) "
                                                 "or an sr-edge .onnx model")],
@@ -145,6 +150,8 @@ def to_trt(
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs")] = False,
 ) -> None:
     """Build a TensorRT engine (FP16 by default), checked against PyTorch / ONNX Runtime FP32."""
+    if source.suffix != ".onnx":  # a checkpoint is exported first
+        require_extra("to-trt", "torch", "onnxscript")
     from sr_export.tensorrt_build import to_trt as build_trt
 
     with console.status("preparing") as status:
@@ -164,6 +171,7 @@ def to_trt(
 
 @app.command()
 @friendly_errors
+@needs_export_extra("onnx")
 def quantize(
     model: Annotated[Path, typer.Argument(help="FP32 model exported by `sr-export to-onnx`")],
     source: Annotated[str, typer.Option(help="LR DataCube to calibrate on ('sample', a Zarr "
@@ -209,6 +217,7 @@ def quantize(
 
 @app.command()
 @friendly_errors
+@needs_export_extra()  # ONNX Runtime only: works in a runtime install
 def tune(
     model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model (its variants beside "
                                             "it are timed too)")],
@@ -227,7 +236,7 @@ def tune(
                         progress=console.print)
     typer.echo(summary(record))
     if profile:
-        from sr_export.onnx_export import sample_input
+        from sr_export.samples import sample_input
 
         lr = sample_input(read_description(model), shape=(32, 32), batch=1)
         typer.echo(profile_nodes(model, lr).table())

@@ -125,6 +125,17 @@ def trace_to_onnx(model: nn.Module, example: np.ndarray, opset: int) -> onnx.Mod
     return program.model_proto
 
 
+def measured_halo(data: bytes, description: ModelDescription, out: Path) -> int:
+    """The halo to record: the architecture's receptive field, or more if the exported graph
+    reaches further (the same probe the runtime repeats at load)."""
+    import onnxruntime as ort
+
+    from sr_runtime.engines.graph_check import check_session
+
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    return check_session(session, description, f"the exported graph for {out}").halo_lr
+
+
 def set_metadata(proto: onnx.ModelProto, description: ModelDescription) -> None:
     del proto.metadata_props[:]
     for key, value in description.to_metadata().items():
@@ -187,6 +198,10 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
 
     report = compare(torch_predict(reference_model, lr), onnxruntime_predict(data, lr), tolerance,
                      lr.shape)
+    halo = measured_halo(data, description, out)
+    if halo != description.halo_lr:  # the graph reaches further than the architecture formula
+        set_metadata(proto, description.with_updates(halo_lr=halo))
+        data = proto.SerializeToString()
     if rewrite_check is not None:
         report = dataclasses.replace(report, rewrites=applied,
                                      rewrite_max_abs=rewrite_check.max_abs)

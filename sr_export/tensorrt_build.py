@@ -509,17 +509,13 @@ def write_engine(out: Path, build: VerifiedBuild, description: ModelDescription,
 
 
 def onnx_description(onnx_path: Path) -> ModelDescription:
-    import onnx
+    """The model's description, checked against its graph (scale, input, halo >= receptive
+    field), so that the engine's sidecar carries the halo the graph really needs."""
+    from sr_runtime.engines.graph_check import check_onnx_file
 
     if not Path(onnx_path).is_file():
         raise UsageError(f"model not found: {onnx_path}")
-    try:
-        model = onnx.load(str(onnx_path), load_external_data=False)
-    except Exception as exc:
-        raise UsageError(f"{onnx_path} is not a readable ONNX model ({type(exc).__name__})") \
-            from exc
-    return ModelDescription.from_metadata({p.key: p.value for p in model.metadata_props},
-                                          str(onnx_path))
+    return check_onnx_file(Path(onnx_path))[0]
 
 
 def build_environment() -> BuildEnvironment:
@@ -577,8 +573,8 @@ def to_trt(source: Path, *, config: Path | None = None, out: Path | None = None,
            progress: Report = lambda _: None) -> TrtResult:
     """Checkpoint or ONNX -> verified TensorRT engine + fingerprint sidecar.
 
-    From a checkpoint, the ONNX model is exported and validated first and written beside the
-    engine; it stays there even when no GPU or TensorRT is available, so it can be built later.
+    TensorRT and a GPU are checked first: without them nothing is exported or written. From a
+    checkpoint, the ONNX model is exported and validated first and written beside the engine.
     The accuracy reference is PyTorch FP32 from a checkpoint, else the ONNX model on ORT CPU.
     """
     from sr_runtime.engines.fingerprint import EngineCache, default_cache_dir
@@ -598,6 +594,15 @@ def to_trt(source: Path, *, config: Path | None = None, out: Path | None = None,
         raise UsageError(f"--out {out} would replace an ONNX model; name the engine *.engine")
     check_output(out, overwrite)
     check_output(sidecar_path(out), overwrite)
+    try:
+        environment = build_environment()  # before any export: a failed call leaves no file
+    except EngineUnavailableError as exc:
+        options = f" --config {config}" if config else ""
+        later = (f"run `sr-export to-trt {source}` there" if source.suffix == ".onnx" else
+                 f"export here with `sr-export to-onnx {source}{options}`, then run `sr-export "
+                 f"to-trt {source.with_suffix('.onnx').name}` there")
+        raise EngineUnavailableError(f"{exc}; nothing was written. To build the engine on a "
+                                     f"machine with an NVIDIA GPU and TensorRT, {later}") from exc
 
     exported = False
     if source.suffix == ".onnx":
@@ -616,13 +621,6 @@ def to_trt(source: Path, *, config: Path | None = None, out: Path | None = None,
         exported = _export_beside(loaded, source, onnx_path, overwrite, info)
         description = onnx_description(onnx_path)
         reference, reference_name = torch_reference(loaded), "PyTorch FP32"
-    try:
-        environment = build_environment()
-    except EngineUnavailableError as exc:
-        raise EngineUnavailableError(
-            f"{exc}. The validated ONNX model is at {onnx_path}: build the engine on a machine "
-            f"with an NVIDIA GPU and TensorRT with `sr-export to-trt {onnx_path}` (Docker: see "
-            "Dockerfile.trt)") from exc
     recipes = choose_recipes(environment.tensorrt_version, precision)
     if timing_cache is None:
         cache = EngineCache(default_cache_dir())

@@ -65,27 +65,11 @@ class ModelDescription:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> ModelDescription:
-        raw = json.loads(text)
-        version = int(raw.get("format_version", 0))
-        if version > FORMAT_VERSION:
-            raise ModelMismatchError(
-                f"model description format {version} is newer than this sr-edge understands "
-                f"({FORMAT_VERSION}); upgrade sr-edge: pip install -U sr-edge"
-            )
-        return cls(
-            scale=int(raw["scale"]),
-            variables=tuple(VariableSpec(**v) for v in raw["variables"]),
-            architecture=raw.get("architecture", "SRResNet"),
-            arch_params=dict(raw.get("arch_params", {})),
-            halo_lr=int(raw.get("halo_lr", 0)),
-            static_inputs=tuple(StaticSpec(**s) for s in raw.get("static_inputs", [])),
-            checkpoint_sha256=raw.get("checkpoint_sha256", ""),
-            producer=dict(raw.get("producer", {})),
-            graph_rewrites=tuple(raw.get("graph_rewrites", [])),
-            lr_step_deg=float(raw.get("lr_step_deg", 0.0)),
-            format_version=version,
-        )
+    def from_json(cls, text: str, origin: str = "model") -> ModelDescription:
+        """Parse and validate; anything malformed is a one-line :class:`ModelMismatchError`."""
+        from sr_runtime.description_checks import parse_description
+
+        return parse_description(cls, text, origin)
 
     def with_updates(self, **changes: object) -> ModelDescription:
         data = {**self.__dict__, **changes}
@@ -110,4 +94,4 @@ class ModelDescription:
                 f"{origin} carries no sr-edge description (metadata key {DESCRIPTION_KEY!r}); "
                 "export it with `sr-export to-onnx CHECKPOINT`"
             )
-        return cls.from_json(props[DESCRIPTION_KEY])
+        return cls.from_json(props[DESCRIPTION_KEY], origin)

@@ -1,4 +1,4 @@
-"""Human-readable view of a model's self-description."""
+"""Human-readable view of a model's self-description, and whether its graph agrees with it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,23 @@ from dataclasses import asdict
 from pathlib import Path
 
 from sr_runtime.engines.onnxruntime import read_description
+from sr_runtime.errors import SrEdgeError
+
+
+def graph_line(path: Path) -> str:
+    """What the load-time graph check says: the runtime would refuse or correct what it finds."""
+    from sr_runtime.engines.graph_check import check_onnx_file
+
+    try:
+        _, check = check_onnx_file(path)
+    except SrEdgeError as exc:
+        return f"graph check: FAILED, sr-run refuses this model: {exc}"
+    text = (f"graph check: x{check.scale} confirmed, receptive field {check.receptive_field_lr} "
+            "LR pixels")
+    if check.halo_lr > check.claimed_halo_lr:
+        text += (f" (more than the {check.claimed_halo_lr} claimed: sr-run tiles with "
+                 f"{check.halo_lr})")
+    return text
 
 
 def describe_model(path: Path) -> str:
@@ -23,5 +40,6 @@ def describe_model(path: Path) -> str:
     lines.append(f"graph rewrites: {', '.join(description.graph_rewrites) or '-'}")
     lines.append("producer: " + ", ".join(f"{k}={v}" for k, v in description.producer.items()))
     lines.append("architecture parameters: " + json.dumps(dict(description.arch_params)))
+    lines.append(graph_line(path))
     lines.append("description (JSON): " + json.dumps(asdict(description), default=str))
     return "\n".join(lines)

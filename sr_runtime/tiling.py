@@ -64,12 +64,16 @@ def bytes_per_lr_pixel(description: ModelDescription) -> int:
 
 def tile_for_budget(description: ModelDescription, max_memory_mb: float | None) -> int:
     """The largest square core (LR cells) whose window fits ``max_memory_mb`` of working set."""
-    budget = (max_memory_mb or DEFAULT_MAX_MEMORY_MB) * 2 ** 20
-    side = int(math.sqrt(budget / bytes_per_lr_pixel(description))) - 2 * description.halo_lr
+    budget_mb = max_memory_mb or DEFAULT_MAX_MEMORY_MB
+    halo = description.halo_lr
+    side = int(math.sqrt(budget_mb * 2 ** 20 / bytes_per_lr_pixel(description))) - 2 * halo
     if side < MIN_TILE:
-        need = (MIN_TILE + 2 * description.halo_lr) ** 2 * bytes_per_lr_pixel(description)
-        raise UsageError(f"--max-memory {max_memory_mb:g} MB is too small for this model; "
-                         f"give at least {math.ceil(need / 2 ** 20)} MB")
+        need = (MIN_TILE + 2 * halo) ** 2 * bytes_per_lr_pixel(description)
+        given = (f"--max-memory {budget_mb:g} MB" if max_memory_mb else
+                 f"the default memory budget ({budget_mb:g} MB)")
+        raise UsageError(f"{given} is too small for this model ({MIN_TILE}-cell tiles with a "
+                         f"{halo}-cell halo need {math.ceil(need / 2 ** 20)} MB); give "
+                         f"--max-memory {math.ceil(need / 2 ** 20)} or more")
     return side
 
 

@@ -27,11 +27,18 @@ def analytic_t2m(time_hours: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np
 def write_edh_store(path: Path, *, lat_slice: slice = slice(360, 376),
                     lon_slice: slice = slice(526, 550), start: str = "2024-10-11T00",
                     hours: int = 6, variables: Sequence[str] = ("t2m",),
-                    zarr_format: int = 3, consolidated: bool = True) -> Path:
-    """A small store with the Earth Data Hub layout and real EDH LR coordinate values."""
+                    zarr_format: int = 3, consolidated: bool = True,
+                    values: np.ndarray | None = None) -> Path:
+    """A small store with the Earth Data Hub layout and real EDH LR coordinate values.
+
+    ``values`` (time, latitude, longitude), ascending latitude as on the Hub, replaces the
+    analytic field.
+    """
     lat, lon = EDH_LR_LAT[lat_slice], EDH_LR_LON[lon_slice]
     times = np.datetime64(start, "ns") + np.arange(hours) * np.timedelta64(1, "h")
-    values = analytic_t2m(np.arange(hours, dtype=np.float64), lat, lon)
+    if values is None:
+        values = analytic_t2m(np.arange(hours, dtype=np.float64), lat, lon)
+    values = np.asarray(values, dtype=np.float32)
     data_vars = {name: (("time", "latitude", "longitude"), values,
                         {"units": "K", "standard_name": "air_temperature",
                          "long_name": "2 metre temperature"}) for name in variables}
@@ -82,6 +89,107 @@ def save_described_model(proto, description: ModelDescription, path: Path) -> Pa
     return path
 
 
+def _graph_model(path: Path, nodes: list, initializers: list, description: ModelDescription,
+                 channels_in: int = 1, input_name: str = LR_INPUT) -> Path:
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, path.stem,
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT,
+                                       ["batch", channels_in, "h", "w"])],
+        [helper.make_tensor_value_info(HR_OUTPUT, TensorProto.FLOAT, ["batch", None, "H", "W"])],
+        initializer=initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    return save_described_model(proto, description, path)
+
+
+def conv_model(path: Path, *, lr_kernels: Sequence[int] = (9, 9), hr_kernel: int = 0,
+               claimed_halo: int | None = None, scale: int = 8, graph_scale: int | None = None,
+               seed: int = 0, nan_weights: bool = False, input_name: str = LR_INPUT,
+               variables: Sequence[str] = ("t2m",)) -> Path:
+    """A random CNN on physical kelvin: x + 5 K * convs((x - 280) / 10), nearest x``scale``.
+
+    Its receptive field is known by construction: each LR conv adds ``k // 2`` LR cells, an HR
+    conv after the upsampling reaches ``ceil((k // 2) / scale)`` LR cells further. The
+    description claims ``claimed_halo`` (default: the true value) and ``scale``;
+    ``graph_scale`` makes the graph upsample by another factor; ``nan_weights`` corrupts a
+    weight.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    graph_scale = graph_scale or scale
+    inits = [numpy_helper.from_array(np.float32(280.0), "offset"),
+             numpy_helper.from_array(np.float32(10.0), "spread"),
+             numpy_helper.from_array(np.float32(5.0), "gain"),
+             helper.make_tensor("scales", TensorProto.FLOAT, [4],
+                                [1.0, 1.0, graph_scale, graph_scale])]
+    nodes = [helper.make_node("Sub", [input_name, "offset"], ["centred"]),
+             helper.make_node("Div", ["centred", "spread"], ["x0"])]
+    width, current = 4, "x0"
+    kernels = list(lr_kernels)
+    for i, k in enumerate(kernels):
+        c_in = 1 if i == 0 else width
+        c_out = 1 if i == len(kernels) - 1 else width
+        weight = rng.normal(0, 1.0 / np.sqrt(c_in * k * k), (c_out, c_in, k, k))
+        if nan_weights and i == 0:
+            weight[0, 0, k // 2, k // 2] = np.nan
+        inits += [numpy_helper.from_array(weight.astype(np.float32), f"w{i}"),
+                  numpy_helper.from_array(rng.normal(0, 0.1, c_out).astype(np.float32), f"b{i}")]
+        nodes.append(helper.make_node("Conv", [current, f"w{i}", f"b{i}"], [f"c{i}"],
+                                      pads=[k // 2] * 4))
+        current = f"c{i}"
+        if i < len(kernels) - 1:
+            nodes.append(helper.make_node("Relu", [current], [f"r{i}"]))
+            current = f"r{i}"
+    nodes += [helper.make_node("Mul", [current, "gain"], ["detail"]),
+              helper.make_node("Add", [input_name, "detail"], ["y"]),
+              helper.make_node("Resize", ["y", "", "scales"],
+                               ["up" if hr_kernel else HR_OUTPUT], mode="nearest",
+                               coordinate_transformation_mode="asymmetric",
+                               nearest_mode="floor")]
+    if hr_kernel:
+        smooth = np.full((1, 1, hr_kernel, hr_kernel), 1.0 / hr_kernel**2, np.float32)
+        inits.append(numpy_helper.from_array(smooth, "smooth"))
+        nodes.append(helper.make_node("Conv", ["up", "smooth"], [HR_OUTPUT],
+                                      pads=[hr_kernel // 2] * 4))
+    true_halo = sum(k // 2 for k in kernels) + -(-(hr_kernel // 2) // scale)
+    description = ModelDescription(
+        scale=scale, architecture="RandomCNN",
+        variables=tuple(VariableSpec(v, "K", 280.0, 10.0, 280.0, 10.0) for v in variables),
+        halo_lr=true_halo if claimed_halo is None else claimed_halo)
+    return _graph_model(path, nodes, inits, description, input_name=input_name)
+
+
+def nan_where_cold_model(path: Path, threshold_k: float) -> Path:
+    """Nearest x8 of ``lr + 0 * sqrt(lr - threshold)``: NaN wherever the input is colder than
+    ``threshold_k``, finite elsewhere. Its description says "LR mean threshold + 20 K, std
+    1 K", so the load-time probe (typical input from those statistics) sees finite output;
+    only a check of the output written from colder data can catch it."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.float32(threshold_k), "threshold"),
+             numpy_helper.from_array(np.float32(0.0), "zero"),
+             helper.make_tensor("scales", TensorProto.FLOAT, [4], [1.0, 1.0, 8.0, 8.0])]
+    nodes = [helper.make_node("Sub", [LR_INPUT, "threshold"], ["excess"]),
+             helper.make_node("Sqrt", ["excess"], ["root"]),
+             helper.make_node("Mul", ["root", "zero"], ["nothing"]),
+             helper.make_node("Add", [LR_INPUT, "nothing"], ["y"]),
+             helper.make_node("Resize", ["y", "", "scales"], [HR_OUTPUT], mode="nearest",
+                              coordinate_transformation_mode="asymmetric", nearest_mode="floor")]
+    warm = threshold_k + 20.0
+    description = ModelDescription(scale=8, architecture="NaNWhereCold",
+                                   variables=(VariableSpec("t2m", "K", warm, 1.0, warm, 1.0),))
+    return _graph_model(path, nodes, inits, description)
+
+
+@pytest.fixture
+def nan_model(tmp_path: Path) -> Path:
+    """A model whose weights contain NaN (a corrupt file): every output value is NaN."""
+    return conv_model(tmp_path / "nan.onnx", lr_kernels=(3,), nan_weights=True)
+
+
 @pytest.fixture
 def nearest_model(tmp_path: Path) -> Path:
     return resize_model(tmp_path / "nearest.onnx")
@@ -94,19 +202,31 @@ def tiny_config():
     return SRResNetConfig(n_channels=8, n_blocks=1)
 
 
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """What the demo's own training leaves behind (real Lightning): best .ckpt, .pt, config.json."""
+    from tests.demo_reference import train_demo
+
+    return train_demo(tmp_path_factory.mktemp("demo-run"))
+
+
 @pytest.fixture
-def make_demo_checkpoint(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
-    """Write a checkpoint in the demo's layout (Lightning or plain) and its config.json."""
+def make_demo_checkpoint(tmp_path: Path, demo_run) -> Callable[..., tuple[Path, Path]]:
+    """A checkpoint in the demo's layout (its Lightning .ckpt or plain .pt) and config.json.
+
+    The .ckpt is the demo run's real Lightning checkpoint (epoch, global_step, loops,
+    callbacks, optimizer_states, lr_schedulers, ...) with this network's weights; config.json
+    has the demo's exact shape, with ``config_overrides`` ("section.key": value, None deletes).
+    """
 
     def make(kind: str = "lightning", n_channels: int = 8, n_blocks: int = 1,
              seed: int = 0, config_overrides: dict | None = None) -> tuple[Path, Path]:
         import torch
 
-        from sr_export.model import SRResNet, SRResNetConfig
+        from tests.demo_reference import SRResNet, demo_config
 
         torch.manual_seed(seed)
-        net = SRResNet(SRResNetConfig(n_channels=n_channels, n_blocks=n_blocks,
-                                      output_activation="relu"))
+        net = SRResNet(n_channels=n_channels, n_blocks=n_blocks)
         with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
             for module in net.modules():
                 if isinstance(module, torch.nn.BatchNorm2d):
@@ -115,19 +235,13 @@ def make_demo_checkpoint(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
         state = net.state_dict()
         if kind == "lightning":
             ckpt = tmp_path / "best-val-ssim-epoch=42-val_ssim=0.55.ckpt"
-            torch.save({"epoch": 42, "global_step": 100, "pytorch-lightning_version": "2.4.0",
-                        "state_dict": {f"model.{k}": v for k, v in state.items()}}, ckpt)
+            raw = torch.load(demo_run.ckpt, weights_only=True)
+            raw["state_dict"] = {f"model.{k}": v for k, v in state.items()}
+            torch.save(raw, ckpt)
         else:
             ckpt = tmp_path / "best_model.pt"
             torch.save(state, ckpt)
-        config = {
-            "model": {"architecture": "SRResNet", "large_kernel_size": 9,
-                      "small_kernel_size": 3, "n_channels": n_channels, "n_blocks": n_blocks,
-                      "scaling_factor": 8},
-            "training": {"learning_rate": 0.001, "batch_size": 32, "epochs": 100},
-            "dataset": {"data_variable": ["t2m"], "data_target": ["t2m"],
-                        "unit": "Temperature (C)", **DEMO_STATS},
-        }
+        config = demo_config(n_channels, n_blocks)
         for dotted, value in (config_overrides or {}).items():
             section, key = dotted.split(".")
             if value is None:
@@ -139,3 +253,21 @@ def make_demo_checkpoint(tmp_path: Path) -> Callable[..., tuple[Path, Path]]:
         return ckpt, config_path
 
     return make
+
+
+def assert_one_line_error(result, exit_code: int) -> str:
+    """A CLI result that failed the way sr-edge must: the exit code, one ``error:`` line, no
+    traceback, no exception escaping the CLI. Returns the message."""
+    text = result.output.strip()
+    assert result.exit_code == exit_code, text
+    assert result.exception is None or isinstance(result.exception, SystemExit), (
+        repr(result.exception))
+    assert "Traceback" not in text and len(text.splitlines()) == 1, text
+    assert text.startswith("error: "), text
+    return text
+
+
+def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``folder`` with its size and mtime: to prove nothing was written."""
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}

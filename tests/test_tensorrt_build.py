@@ -588,6 +588,32 @@ def test_tensorrt10_build_pins_normalization_and_writes_fingerprint(fake_gpu, mo
     assert trt.builds[1]["timing_cache_in"] == b"+timing"
 
 
+def test_engine_gets_the_halo_its_graph_needs_and_its_plan_hash(fake_gpu, model, tmp_path):
+    import hashlib
+
+    proto = onnx.load(str(model))
+    for entry in proto.metadata_props:
+        if entry.key == "sr_edge.description":
+            raw = json.loads(entry.value)
+            true_halo, raw["halo_lr"] = raw["halo_lr"], 1  # the metadata claims too little
+            entry.value = json.dumps(raw)
+    onnx.save(proto, str(model))
+    fake_gpu()
+    to_trt(model, tile="16,16")
+    engine_path = tmp_path / "model.engine"
+    assert read_record(engine_path).description.halo_lr == true_halo == 10
+    engine = load_engine("tensorrt", engine_path).engine
+    assert engine.description.halo_lr == true_halo
+    assert engine.model_file_sha256 == hashlib.sha256(engine_path.read_bytes()).hexdigest()
+    assert engine.model_file == engine_path
+    # a sidecar written without the check (older sr-edge): the source ONNX graph decides
+    sidecar = json.loads(sidecar_path(engine_path).read_text())
+    sidecar["description"]["halo_lr"] = 1
+    sidecar_path(engine_path).write_text(json.dumps(sidecar))
+    assert read_record(engine_path).description.halo_lr == 1
+    assert load_engine("tensorrt", engine_path).engine.description.halo_lr == true_halo
+
+
 def test_tensorrt11_builds_strongly_typed_from_fp16_graph(fake_gpu, model):
     trt = fake_gpu("11.2.1.2")
     result = to_trt(model, tile="8,8")
@@ -674,15 +700,14 @@ def test_to_trt_from_checkpoint_reuses_its_onnx_and_gates_against_pytorch(fake_g
 
 @pytest.mark.skipif(gpu_backends.tensorrt_reason() is None,
                     reason="TensorRT and a GPU are present: this test is about their absence")
-def test_cli_without_tensorrt_keeps_validated_onnx(tmp_path):
+def test_cli_without_tensorrt_writes_nothing_and_says_how(tmp_path):
     checkpoint = write_sr_edge_checkpoint(tmp_path / "model.ckpt")
     result = runner.invoke(app, ["to-trt", str(checkpoint), "--tile", "32,32"])
     assert result.exit_code == 1
-    output = " ".join(result.output.split())
-    assert "pip install 'sr-edge[gpu]'" in output
-    assert f"The validated ONNX model is at {tmp_path / 'model.onnx'}" in output
-    assert "Traceback" not in output
-    assert (tmp_path / "model.onnx").is_file() and not (tmp_path / "model.engine").exists()
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert "pip install 'sr-edge[gpu]'" in result.output
+    assert f"sr-export to-onnx {checkpoint}" in result.output  # what can be done here
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]  # nothing written
 
 
 def test_cli_usage_errors(tmp_path):

@@ -15,10 +15,16 @@ from sr_runtime.description import ModelDescription
 @runtime_checkable
 class Engine(Protocol):
     """A loaded model. ``infer`` takes (N, C, h, w) float32 in the variables' units (K) and
-    returns (N, C, s*h, s*w) float32 in the same units."""
+    returns (N, C, s*h, s*w) float32 in the same units.
+
+    Provenance: ``description.checkpoint_sha256`` is the checkpoint the model was exported
+    from; ``model_file_sha256`` is the sha256 of the file that actually runs (the ONNX model or
+    variant, the TensorRT plan, or the checkpoint for the torch baseline).
+    """
 
     name: str
     description: ModelDescription
+    model_file_sha256: str
 
     def infer(self, lr: np.ndarray) -> np.ndarray: ...
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.graph_check import check_session, checked
 from sr_runtime.errors import EngineUnavailableError, UsageError
+from sr_runtime.paths import sha256_file
 
 
 def physical_cores() -> int:
@@ -30,11 +32,20 @@ def physical_cores() -> int:
 
 
 def read_description(path: Path) -> ModelDescription:
-    """The sr-edge description stored in an ONNX file, read with ONNX Runtime alone."""
+    """The sr-edge description stored in an ONNX file, read with ONNX Runtime alone.
+
+    This is the metadata as written; :func:`sr_runtime.engines.graph_check.check_onnx_file`
+    also checks it against the graph.
+    """
+    session = open_cpu_session(path)
+    return ModelDescription.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+
+
+def open_cpu_session(path: Path):  # type: ignore[no-untyped-def]
+    """A plain CPU session: for metadata and the load-time graph probes."""
     import onnxruntime as ort
 
-    session = _open_session(path, ["CPUExecutionProvider"], ort.SessionOptions())
-    return ModelDescription.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+    return _open_session(path, ["CPUExecutionProvider"], ort.SessionOptions())
 
 
 def _open_session(path: Path, providers: Sequence[str | tuple[str, dict]], options: object):
@@ -75,7 +86,15 @@ def session_options(threads: int | None = None):
 
 
 class OnnxRuntimeEngine:
-    """An ``InferenceSession`` tuned for the machine; ``infer`` works on physical units."""
+    """An ``InferenceSession`` tuned for the machine; ``infer`` works on physical units.
+
+    Before it is used, the graph is checked against its description
+    (:mod:`sr_runtime.engines.graph_check`): one input ``lr``, the claimed scale and channels,
+    finite output, and a halo no smaller than the graph's receptive field (``description``
+    carries the halo to tile with). ``model_file`` / ``model_file_sha256`` name the file that
+    runs (a variant's own hash, not its checkpoint's: that is
+    ``description.checkpoint_sha256``).
+    """
 
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
@@ -85,7 +104,7 @@ class OnnxRuntimeEngine:
         self.name = name
         self.session = _open_session(self.path, providers, options)
         metadata = self.session.get_modelmeta().custom_metadata_map
-        self.description = ModelDescription.from_metadata(metadata, str(path))
+        description = ModelDescription.from_metadata(metadata, str(path))
         self.precision = metadata.get("precision", "fp32")  # set by `sr-export quantize`
         if self.precision != "fp32":
             self.name = f"{name}-{self.precision}"
@@ -94,6 +113,12 @@ class OnnxRuntimeEngine:
         if wanted not in active:
             raise EngineUnavailableError(
                 f"ONNX Runtime could not enable {wanted} (active: {', '.join(active)})")
+        self.model_file = self.path
+        self.model_file_sha256 = sha256_file(self.path)
+        # GPU providers would build or compile for each probe shape: probe on the CPU instead
+        probe = self.session if wanted == "CPUExecutionProvider" else open_cpu_session(self.path)
+        self.graph_check = check_session(probe, description, str(path), self.model_file_sha256)
+        self.description = checked(description, self.graph_check)
 
     def infer(self, lr: np.ndarray) -> np.ndarray:
         return self.session.run(None, {LR_INPUT: np.ascontiguousarray(lr, dtype=np.float32)})[0]

@@ -23,6 +23,7 @@ import numpy as np
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.fingerprint import (
     EngineMismatchError,
+    EngineRecord,
     ShapeProfile,
     current_environment,
     default_cache_dir,
@@ -31,6 +32,7 @@ from sr_runtime.engines.fingerprint import (
     read_checked_plan,
     read_record,
     runtime_profile,
+    sha256_bytes,
 )
 from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
 from sr_runtime.errors import EngineUnavailableError, ModelMismatchError, UsageError
@@ -162,7 +164,10 @@ class TensorRTEngine:
     """A deserialized TensorRT plan; ``infer`` takes and returns physical units like every engine.
 
     Attributes beyond the Engine protocol: ``profile`` (the accepted input shapes) and
-    ``tile_shape``/``max_batch`` (the shape the engine was tuned for, and the largest batch).
+    ``tile_shape``/``max_batch`` (the shape the engine was tuned for, and the largest batch);
+    ``model_file`` (the ``.engine`` file, when loaded from one). ``model_file_sha256`` is the
+    plan's sha256; the halo in ``description`` was checked against the ONNX graph when the
+    engine was built (:func:`sr_export.tensorrt_build.write_engine`).
     """
 
     def __init__(self, plan: bytes, description: ModelDescription, *, name: str = "tensorrt",
@@ -171,6 +176,8 @@ class TensorRTEngine:
         require_gpu()
         self.name = name
         self.description = description
+        self.model_file_sha256 = sha256_bytes(plan)  # the plan that runs
+        self.model_file: Path | None = None
         self._logger = make_logger(trt)
         self._runtime = trt.Runtime(self._logger)
         self._engine = self._runtime.deserialize_cuda_engine(plan)
@@ -290,7 +297,25 @@ def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
             raise EngineMismatchError(message)
         LOG.warning("%s", message)
     plan = read_checked_plan(path, record)
-    return TensorRTEngine(plan, record.description, origin=str(path))
+    engine = TensorRTEngine(plan, _checked_description(record, path), origin=str(path))
+    engine.model_file = path
+    return engine
+
+
+def _checked_description(record: EngineRecord, engine_path: Path) -> ModelDescription:
+    """The sidecar's description, with the halo its source ONNX graph needs when that model is
+    still beside the engine and unchanged (engines built by older sr-edge versions took the
+    halo from metadata unchecked)."""
+    source = record.source_onnx(engine_path)
+    if source is None or not source.is_file() or (
+            sha256_file(source) != record.fingerprint.onnx_sha256):
+        return record.description
+    from sr_runtime.engines.graph_check import check_onnx_file
+
+    halo = check_onnx_file(source)[0].halo_lr
+    if halo <= record.description.halo_lr:
+        return record.description
+    return record.description.with_updates(halo_lr=halo)
 
 
 def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> TensorRTEngine:
@@ -298,8 +323,10 @@ def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> Tens
 
     engine_path = build_cached_engine(onnx_path, profile, cache_root, report=LOG.info)
     record = read_record(engine_path)
-    return TensorRTEngine(read_checked_plan(engine_path, record), record.description,
-                          origin=str(engine_path))
+    engine = TensorRTEngine(read_checked_plan(engine_path, record), record.description,
+                            origin=str(engine_path))
+    engine.model_file = engine_path
+    return engine
 
 
 def _tensorrt_major() -> int | None:

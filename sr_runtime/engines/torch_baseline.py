@@ -38,6 +38,8 @@ class TorchEngine:
 
         loaded = load_checkpoint(checkpoint, config)
         self.description = loaded.description
+        self.model_file = Path(checkpoint)
+        self.model_file_sha256 = loaded.description.checkpoint_sha256  # the file that runs
         self.model = physical_model(loaded)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.model = self.model.to(memory_format=self.memory_format)

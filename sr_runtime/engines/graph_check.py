@@ -1,0 +1,230 @@
+"""Check at load that an ONNX graph does what its description claims, with ONNX Runtime alone.
+
+The description (scale, variables, receptive-field halo) is metadata anyone can get wrong; the
+graph is what runs. Before a model is used, a few tiny probe inputs go through it:
+
+- inputs and outputs: one input ``lr`` (N x C x h x w, any h and w), float32;
+- scale and channels: the output of an h x w probe must be C x (s*h) x (s*w);
+- finite output on a finite, typical input (NaN/inf weights show up here);
+- receptive field: one LR cell of a random field is changed (up and down) and the furthest LR
+  row (column) whose HR cells change at all is the receptive-field radius along that axis.
+  Outside the receptive field the computation is bit-identical, so "changed" needs no
+  tolerance. Tall and wide probes three cells across keep this cheap (tens of milliseconds for
+  the shipped model), and the probe grows until the change no longer reaches its border.
+
+The runtime tiles with ``max(claimed halo, measured radius)``, so a description that claims too
+small a halo can no longer cause seams. The ``onnx`` package is not needed (it is not part of the
+runtime install).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
+from sr_runtime.description_checks import PHYSICAL_RANGE
+from sr_runtime.errors import ModelMismatchError
+
+LOG = logging.getLogger("sr_runtime")
+
+#: The probe grows (doubling) up to this radius; a change reaching further means the output
+#: depends on the whole field, which halo tiles cannot reproduce.
+MAX_PROBE_RADIUS_LR = 256
+MIN_PROBE_RADIUS_LR = 8
+PROBE_WIDTH = 3  # cells across a tall (wide) probe: the changed cell has neighbours both sides
+#: Typical-field centre for the probe, per unit (the graph's own normalization applies inside).
+PROBE_CENTRE = {"K": (200.0, 320.0)}
+
+Run = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class GraphCheck:
+    """What the probes found: the graph's scale and its receptive-field radius in LR cells."""
+
+    scale: int
+    receptive_field_lr: int
+    claimed_halo_lr: int
+
+    @property
+    def halo_lr(self) -> int:
+        """The halo to tile with: never less than what the graph needs."""
+        return max(self.claimed_halo_lr, self.receptive_field_lr)
+
+
+_CHECKED: dict[tuple[str, str], GraphCheck] = {}
+
+
+def _fix() -> str:
+    return "re-export it with `sr-export to-onnx CHECKPOINT`"
+
+
+def check_signature(inputs: list, description: ModelDescription, origin: str) -> None:
+    """One float32 input ``lr`` of rank 4 with free height and width, C = number of variables.
+
+    ``inputs`` are ONNX Runtime ``NodeArg`` objects (``name``, ``shape``, ``type``).
+    """
+    names = [i.name for i in inputs]
+    if HR_STATIC_INPUT in names or description.static_inputs:
+        raise ModelMismatchError(f"{origin} takes static HR fields ({HR_STATIC_INPUT!r}), which "
+                                 "this sr-edge runtime does not feed yet; use a model with the "
+                                 f"single input {LR_INPUT!r}")
+    if names != [LR_INPUT]:
+        raise ModelMismatchError(f"{origin} takes the input(s) {', '.join(map(repr, names))}; "
+                                 f"sr-edge models take one input {LR_INPUT!r} (N x C x h x w "
+                                 f"physical fields): {_fix()}")
+    arg = inputs[0]
+    if arg.type != "tensor(float)":
+        raise ModelMismatchError(f"{origin}: input {LR_INPUT!r} is {arg.type}, not "
+                                 f"tensor(float) (float32): {_fix()}")
+    shape = list(arg.shape) if arg.shape is not None else []
+    if len(shape) != 4:
+        raise ModelMismatchError(f"{origin}: input {LR_INPUT!r} has shape {shape}, not "
+                                 f"N x C x h x w: {_fix()}")
+    channels = len(description.variables)
+    if isinstance(shape[1], int) and shape[1] != channels:
+        raise ModelMismatchError(f"{origin} takes {shape[1]} input channel(s) but its "
+                                 f"description lists {channels} variable(s) "
+                                 f"({', '.join(description.variable_names)}): {_fix()}")
+    if isinstance(shape[2], int) or isinstance(shape[3], int):
+        raise ModelMismatchError(f"{origin} only takes LR fields of {shape[2]} x {shape[3]} "
+                                 "cells; sr-edge models take any height and width (dynamic "
+                                 f"axes): {_fix()}")
+
+
+def _background(description: ModelDescription, shape: tuple[int, int]) -> np.ndarray:
+    rng = np.random.default_rng(12)
+    field = np.empty((1, len(description.variables), *shape), dtype=np.float32)
+    for c, var in enumerate(description.variables):
+        low, high = PROBE_CENTRE.get(var.units, PHYSICAL_RANGE.get(var.units, (0.0, 1.0)))
+        centre = float(np.clip(var.lr_mean, low, high))
+        spread = float(np.clip(var.lr_std, 0.5, 10.0))
+        field[0, c] = centre + spread * rng.standard_normal(shape)
+    return field
+
+
+def _spread(run: Run, description: ModelDescription, radius: int, axis: int,
+            origin: str) -> int:
+    """Furthest LR cell (along ``axis``: 2 rows, 3 columns) changed by a change at the centre."""
+    long_side = 2 * radius + 1
+    shape = (long_side, PROBE_WIDTH) if axis == 2 else (PROBE_WIDTH, long_side)
+    base = _background(description, shape)
+    bump = 3.0 * np.float32([np.clip(v.lr_std, 0.5, 10.0) for v in description.variables])
+    centre = (radius, PROBE_WIDTH // 2) if axis == 2 else (PROBE_WIDTH // 2, radius)
+    outputs = []
+    for sign in (0.0, 1.0, -1.0):
+        probe = base.copy()
+        probe[0, :, centre[0], centre[1]] += sign * bump
+        try:
+            out = np.asarray(run(probe))
+        except Exception as exc:  # ONNX Runtime errors on shapes, ops, missing inputs
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
+            raise ModelMismatchError(f"{origin} cannot run a {shape[0]} x {shape[1]} LR field "
+                                     f"({first}); sr-edge models take any field size: "
+                                     f"{_fix()}") from None
+        _check_output(out, probe.shape, description, origin)
+        outputs.append(out.astype(np.float64))
+    changed = np.maximum(np.abs(outputs[1] - outputs[0]), np.abs(outputs[2] - outputs[0]))
+    scale = description.scale
+    per_cell = changed[0].max(axis=0)  # over channels: (s*h, s*w)
+    lr_cells = per_cell.reshape(shape[0], scale, shape[1], scale).max(axis=(1, 3))
+    profile = lr_cells.max(axis=1 if axis == 2 else 0)
+    reached = np.nonzero(profile > 0)[0]
+    if reached.size == 0:
+        return 0
+    return int(np.max(np.abs(reached - radius)))
+
+
+def _check_output(out: np.ndarray, in_shape: tuple[int, ...], description: ModelDescription,
+                  origin: str) -> None:
+    n, c, h, w = in_shape
+    scale, channels = description.scale, len(description.variables)
+    if out.ndim != 4 or out.shape[0] != n:
+        raise ModelMismatchError(f"{origin} turns a {n}x{c}x{h}x{w} input into "
+                                 f"{'x'.join(map(str, out.shape))}, not N x C x H x W: {_fix()}")
+    if out.shape[2:] != (scale * h, scale * w):
+        ratio = out.shape[2] / h
+        what = f"x{ratio:g}" if out.shape[2] * w == out.shape[3] * h else "by unequal factors"
+        raise ModelMismatchError(
+            f"{origin}: its graph upsamples {h}x{w} to {out.shape[2]}x{out.shape[3]} ({what}) "
+            f"but its description says x{scale}: {_fix()}")
+    if out.shape[1] != channels:
+        raise ModelMismatchError(f"{origin} returns {out.shape[1]} channel(s) but its "
+                                 f"description lists {channels} variable(s): {_fix()}")
+    bad = int(np.count_nonzero(~np.isfinite(out)))
+    if bad:
+        raise ModelMismatchError(
+            f"{origin} returns non-finite values (NaN/inf: {bad} of {out.size}) for a finite, "
+            f"typical input: its weights are corrupt; {_fix()}")
+
+
+def check_graph(run: Run, description: ModelDescription, origin: str,
+                key: str | None = None) -> GraphCheck:
+    """Probe ``run`` (N x C x h x w physical LR -> HR) against ``description``.
+
+    ``key`` (the model file's sha256) caches the result for this process: a model loaded
+    again (tests, several engines on one file) is not probed twice.
+    """
+    cache_key = (key, description.to_json()) if key else None
+    if cache_key is not None and cache_key in _CHECKED:
+        return _CHECKED[cache_key]
+    claimed = description.halo_lr
+    measured = 0
+    for axis in (2, 3):
+        radius = min(max(claimed + 2, MIN_PROBE_RADIUS_LR), MAX_PROBE_RADIUS_LR)
+        while True:
+            reach = _spread(run, description, radius, axis, origin)
+            if reach < radius:
+                break
+            if radius >= MAX_PROBE_RADIUS_LR:
+                raise ModelMismatchError(
+                    f"{origin}: a change in one LR cell changes the output more than "
+                    f"{MAX_PROBE_RADIUS_LR} cells away (its output depends on the whole "
+                    "field), so it cannot be run in halo tiles; sr-edge runs convolutional "
+                    "models with a bounded receptive field")
+            radius = min(2 * radius, MAX_PROBE_RADIUS_LR)
+        measured = max(measured, reach)
+    result = GraphCheck(description.scale, measured, claimed)
+    if result.halo_lr > claimed:
+        LOG.warning("%s claims a %d-cell halo but its receptive field reaches %d LR cells; "
+                    "tiling with %d", origin, claimed, measured, result.halo_lr)
+    if cache_key is not None:
+        _CHECKED[cache_key] = result
+    return result
+
+
+def checked(description: ModelDescription, check: GraphCheck) -> ModelDescription:
+    """The description with the halo the graph needs."""
+    if check.halo_lr == description.halo_lr:
+        return description
+    return description.with_updates(halo_lr=check.halo_lr)
+
+
+def check_session(session: object, description: ModelDescription, origin: str,
+                  key: str | None = None) -> GraphCheck:
+    """:func:`check_signature` and :func:`check_graph` on an ONNX Runtime session."""
+    check_signature(session.get_inputs(), description, origin)  # type: ignore[attr-defined]
+    if not session.get_outputs():  # type: ignore[attr-defined]
+        raise ModelMismatchError(f"{origin} has no output: {_fix()}")
+
+    def run(lr: np.ndarray) -> np.ndarray:
+        return session.run(None, {LR_INPUT: lr})[0]  # type: ignore[attr-defined]
+
+    return check_graph(run, description, origin, key)
+
+
+def check_onnx_file(path: Path) -> tuple[ModelDescription, GraphCheck]:
+    """Description of an ``.onnx`` file with the halo its graph needs, checked on ORT CPU."""
+    from sr_runtime.engines.onnxruntime import open_cpu_session
+    from sr_runtime.paths import sha256_file
+
+    session = open_cpu_session(path)
+    metadata = session.get_modelmeta().custom_metadata_map
+    description = ModelDescription.from_metadata(metadata, str(path))
+    check = check_session(session, description, str(path), sha256_file(path))
+    return checked(description, check), check
