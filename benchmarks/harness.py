@@ -372,18 +372,14 @@ def open_sample(step_hours: int):
 
 
 def parity_scores(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    from sr_runtime.metrics import psnr, rmse, ssim
+    """Candidate vs PyTorch FP32 through the one comparator (:mod:`sr_runtime.compare`)."""
+    from sr_runtime.compare import compare
 
-    data_range = float(reference.max() - reference.min())
-    finite = bool(np.all(np.isfinite(candidate)))
-    diff = np.abs(candidate.astype(np.float64) - reference.astype(np.float64))
-    return {
-        "rmse": rmse(candidate, reference) if finite else float("inf"),
-        "max_abs": float(diff.max()) if finite else float("inf"),
-        "psnr": psnr(candidate, reference, data_range) if finite else float("-inf"),
-        "ssim": ssim(candidate, reference, data_range) if finite else float("-inf"),
-        "data_range": data_range,
-    }
+    result = compare(reference, candidate)
+    return {"rmse": result.rmse, "max_abs": result.max_abs, "psnr": result.psnr,
+            "ssim": result.ssim if result.ssim is not None else float("nan"),
+            "data_range": float(reference.max() - reference.min()),
+            "nonfinite": result.nonfinite}
 
 
 def measure_accuracy(backends: list[Backend], skill: bool, step_hours: int,

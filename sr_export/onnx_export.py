@@ -28,6 +28,7 @@ from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.model import PhysicalUnitsSR, SRResNet
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
 from sr_export.samples import sample_input
+from sr_runtime.compare import compare as compare_fields
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import write_atomically
@@ -90,10 +91,10 @@ def onnxruntime_predict(path_or_bytes: str | bytes, lr: np.ndarray) -> np.ndarra
 
 def compare(reference: np.ndarray, candidate: np.ndarray, tolerance: float,
             input_shape: tuple[int, ...] = ()) -> ParityReport:
-    diff = candidate.astype(np.float64) - reference.astype(np.float64)
-    max_abs = float(np.max(np.abs(diff))) if np.all(np.isfinite(diff)) else float("inf")
-    rmse = float(np.sqrt(np.mean(diff**2))) if np.isfinite(max_abs) else float("inf")
-    return ParityReport(max_abs, rmse, tuple(input_shape or reference.shape), tolerance)
+    """PyTorch vs ONNX Runtime through the one comparator (:mod:`sr_runtime.compare`)."""
+    result = compare_fields(reference, candidate, with_ssim=False)
+    return ParityReport(result.max_abs, result.rmse, tuple(input_shape or reference.shape),
+                        tolerance)
 
 
 def _producer() -> dict[str, str]:

@@ -77,11 +77,11 @@ class GateResult:
             return None
         return self.psnr_fp32 - self.psnr_variant
 
+    failures: tuple[str, ...] = ()  # from :class:`sr_runtime.compare.GateRule`
+
     @property
     def passed(self) -> bool:
-        ok = bool(np.isfinite(self.rmse_vs_fp32)) and self.rmse_vs_fp32 <= self.max_rmse
-        drop = self.psnr_drop
-        return ok and (drop is None or (np.isfinite(drop) and drop <= self.max_psnr_drop))
+        return not self.failures
 
     def summary(self, units: str = "K") -> str:
         text = (f"RMSE vs FP32 {self.rmse_vs_fp32:.4f} {units} (limit {self.max_rmse} {units}), "
@@ -348,25 +348,25 @@ def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarra
                   *, max_rmse: float = MAX_RMSE_K, max_psnr_drop: float = MAX_PSNR_DROP_DB,
                   truth_label: str = "", note: str = "") -> GateResult:
     """Compare a reduced-precision output with the FP32 output (and both with HR truth)."""
-    from sr_runtime.metrics import psnr, rmse
+    from sr_runtime.compare import GateRule, compare
 
-    diff = np.asarray(candidate, np.float64) - np.asarray(reference, np.float64)
-    finite = bool(np.all(np.isfinite(diff)))
-    error = rmse(candidate, reference) if finite else float("inf")
-    max_abs = float(np.max(np.abs(diff))) if finite else float("inf")
-    psnr_fp32 = psnr_variant = None
+    vs_fp32 = compare(reference, candidate, with_ssim=False)
+    truth_reference = truth_candidate = None
     if truth is not None:
         if truth.shape != reference.shape:
             raise UsageError(f"HR truth {truth.shape} does not match the model output "
                              f"{reference.shape}; use the HR store that matches the LR source")
-        data_range = float(np.max(truth) - np.min(truth))
-        psnr_fp32 = psnr(reference, truth, data_range)
-        psnr_variant = psnr(candidate, truth, data_range) if finite else float("-inf")
+        truth_reference = compare(truth, reference, with_ssim=False)
+        truth_candidate = compare(truth, candidate, with_ssim=False)
     elif not note:
         note = "no HR truth: gated against FP32 only"
-    return GateResult(error, max_abs, max_rmse, int(reference.shape[0]),
-                      tuple(reference.shape), psnr_fp32, psnr_variant, max_psnr_drop,
-                      truth_label, note)
+    failures = GateRule(rmse=max_rmse, psnr_drop=max_psnr_drop).failures(
+        vs_fp32, truth_reference=truth_reference, truth_candidate=truth_candidate)
+    return GateResult(vs_fp32.rmse, vs_fp32.max_abs, max_rmse, int(reference.shape[0]),
+                      tuple(reference.shape),
+                      truth_reference.psnr if truth_reference else None,
+                      truth_candidate.psnr if truth_candidate else None, max_psnr_drop,
+                      truth_label, note, tuple(failures))
 
 
 def _time_session(session, lr: np.ndarray, repeats: int = 3) -> float:
