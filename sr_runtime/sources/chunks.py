@@ -130,9 +130,11 @@ def damaged_chunks(log: ChunkLog, array: str, keys: Iterable[str]) -> list[str]:
     """Which of ``keys`` (chunks of ``array`` that were read) fail to decode on their own."""
     import zarr
 
-    try:
-        arr = zarr.open_array(store=log.store, path=array, mode="r")
+    try:  # through the consolidated metadata when there is some, as xarray read it
+        arr = zarr.open_group(store=log.store, mode="r")[array]
     except Exception:  # the metadata itself is unreadable: no chunk to single out
+        return []
+    if not isinstance(arr, zarr.Array):
         return []
     damaged = []
     for key in keys:

@@ -48,7 +48,7 @@ def write_store(path: Path, ds: xr.Dataset | None = None, *, fill: float = float
              **(chunks or {})}
     encoding = {}
     for name, var in ds.data_vars.items():
-        encoding[name] = {"chunks": tuple(min(sizes.get(str(d), 1), n)
+        encoding[name] = {"chunks": tuple(min(sizes.get(str(d), n), n)
                                           for d, n in zip(var.dims, var.shape, strict=True))}
         if np.issubdtype(var.dtype, np.floating) or "scale_factor" in var.encoding:
             encoding[name]["fill_value"] = fill

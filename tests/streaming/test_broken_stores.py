@@ -378,7 +378,7 @@ def test_bbox_on_cell_edges_needs_no_note(tmp_path, model):
 
 
 # ---------------------------------------------------------------- messages that mislead
-def test_netrc_hint_names_the_host_the_lookup_uses(serve, tmp_path, monkeypatch):
+def test_netrc_hint_names_the_host_the_lookup_uses(serve, tmp_path, monkeypatch, model):
     server = serve(tmp_path / "edh")
     monkeypatch.delenv("EDH_API_KEY")
     port = server.httpd.server_address[1]
@@ -386,6 +386,10 @@ def test_netrc_hint_names_the_host_the_lookup_uses(serve, tmp_path, monkeypatch)
         EdhSource(base_url=server.base_url).open()
     assert "'machine 127.0.0.1 password edh_key_...'" in str(error.value)
     assert f"machine 127.0.0.1:{port}" not in str(error.value)
+    out = tmp_path / "sr.tif"
+    result = runner.invoke(app, ["--source", "edh", "--edh-url", server.base_url, "--model",
+                                 str(model), "--time", WHEN, "--out", str(out)])
+    refused(result, out, 1, "no Earth Data Hub API key", "'machine 127.0.0.1 password")
 
 
 def test_unreadable_store_metadata_on_disk(tmp_path, model):

@@ -100,6 +100,8 @@ CASES = [
     Case("truncate-zarr.json", damage={"zarr.json": "truncate"}),
     Case("absent-zarr.json", delete=("zarr.json",)),
     Case("absent-t2m-array-metadata", delete=("t2m/zarr.json",), ok=True),  # consolidated
+    Case("absent-t2m-array-metadata-garbage-chunk", delete=("t2m/zarr.json",),
+         damage={T2M_NORTH: "garbage"}),
     # units
     Case("units-degC", change=t2m(lambda da: with_attr(units="degC")(da - 273.15)), ok=True,
          atol=2e-3),
