@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,17 +10,24 @@ import pandas as pd
 
 from sr_runtime.errors import RegionError, TimeSelectionError
 
+ISO_8601 = re.compile(r"\d{4}-\d{2}-\d{2}([T ]\d{2}(:\d{2}(:\d{2}(\.\d+)?)?)?)?"
+                      r"(Z|[+-]\d{2}(:?\d{2})?)?")
+TIME_FORMS = ("ISO 8601 only (YYYY-MM-DD[THH[:MM[:SS]]], optional Z or +HH:MM), e.g. "
+              "2024-10-11T12:00")
+
 
 def parse_time(text: str) -> np.datetime64:
-    """ISO 8601 date-time (``2024-10-11T12:00``, ``2024-10-11 12``) as UTC datetime64[ns]."""
+    """ISO 8601 date-time (``2024-10-11``, ``2024-10-11T12``, ``2024-10-11T12:00Z``) as UTC
+    datetime64[ns]. Nothing else: ``11/10/2024`` is 11 October to some and 10 November to
+    others, so it is refused rather than guessed."""
+    text = text.strip()
+    if not ISO_8601.fullmatch(text):
+        raise TimeSelectionError(f"cannot parse time {text!r}; use {TIME_FORMS}")
     try:
         stamp = pd.Timestamp(text)
-    except (ValueError, TypeError) as exc:
-        raise TimeSelectionError(
-            f"cannot parse time {text!r}; use ISO 8601 such as 2024-10-11T12:00") from exc
-    if stamp is pd.NaT:
-        raise TimeSelectionError(f"cannot parse time {text!r}; use ISO 8601 such as "
-                                 "2024-10-11T12:00")
+    except (ValueError, TypeError):
+        raise TimeSelectionError(f"cannot parse time {text!r} (no such date or hour); use "
+                                 f"{TIME_FORMS}") from None
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     return np.datetime64(stamp.to_datetime64(), "ns")
@@ -114,3 +122,53 @@ def hr_axis(lr_centres: np.ndarray, scale: int, step: float) -> np.ndarray:
     """HR cell centres covering exactly the LR cells' extent (half a cell beyond the centres)."""
     start = lr_centres[0] - step / 2
     return start + (np.arange(lr_centres.size * scale) + 0.5) * (step / scale)
+
+
+def _stamp(value: np.datetime64) -> str:
+    return pd.Timestamp(value).strftime("%Y-%m-%dT%H:%M")
+
+
+def _deg(value: float) -> str:
+    return f"{round(float(value), 4):g}"
+
+
+def time_note(times: np.ndarray, indices: list[int], wanted: np.datetime64 | None,
+              span: tuple[np.datetime64, np.datetime64, np.timedelta64] | None) -> str | None:
+    """One line saying which times were used, when ``--nearest`` moved any of them."""
+    used = np.asarray(times, dtype="datetime64[ns]")[indices]
+    if wanted is not None:
+        if used[0] == wanted:
+            return None
+        return f"time {_stamp(used[0])} (nearest to {_stamp(wanted)})"
+    if span is None:
+        return None
+    start, end, every = span
+    asked = start + np.arange(int((end - start) // every) + 1) * every
+    moved = int(np.count_nonzero(~np.isin(asked, used)))
+    if not moved and used.size == asked.size:
+        return None
+    return (f"times {_stamp(used[0])} .. {_stamp(used[-1])} ({used.size} steps; {moved} of "
+            f"{asked.size} requested times snapped to the nearest step)")
+
+
+def region_note(latitude: np.ndarray, longitude: np.ndarray, bbox: BBox | None) -> str | None:
+    """One line saying which region the output covers (whole cells), when it is not ``bbox``:
+    clipped to the grid where the box reaches beyond it, snapped to the cells whose centres
+    lie inside it otherwise."""
+    if bbox is None:
+        return None
+    lat_slice, lon_slice = region_slices(latitude, longitude, bbox)
+    half_lat = abs(grid_step(latitude, "latitude")) / 2 if latitude.size > 1 else 0.0
+    half_lon = abs(grid_step(longitude, "longitude")) / 2 if longitude.size > 1 else 0.0
+    lat, lon = latitude[lat_slice], longitude[lon_slice]
+    used = (lon[0] - half_lon, lat[0] - half_lat, lon[-1] + half_lon, lat[-1] + half_lat)
+    grid = (longitude[0] - half_lon, latitude[0] - half_lat, longitude[-1] + half_lon,
+            latitude[-1] + half_lat)
+    asked = (bbox.west, bbox.south, bbox.east, bbox.north)
+    if all(abs(u - a) < 1e-6 for u, a in zip(used, asked, strict=True)):
+        return None
+    clipped = (asked[0] < grid[0] or asked[1] < grid[1] or asked[2] > grid[2]
+               or asked[3] > grid[3])
+    why = ("clipped to the grid" if clipped else "snapped to the cells whose centres lie in "
+           f"--bbox {bbox}")
+    return f"region {','.join(_deg(v) for v in used)} ({why})"

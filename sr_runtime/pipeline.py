@@ -8,11 +8,26 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from sr_runtime import units
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
-from sr_runtime.errors import ModelMismatchError, SourceError, UsageError, VariableError
+from sr_runtime.errors import (
+    ModelMismatchError,
+    SourceError,
+    SrEdgeError,
+    UsageError,
+    VariableError,
+)
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, grid_step, hr_axis, region_slices, select_time
+from sr_runtime.sources.chunks import (
+    ChunkLog,
+    chunk_log,
+    damaged_chunks,
+    describe_absent,
+    first_line,
+)
+from sr_runtime.sources.layout import CANONICAL_DIMS
 from sr_runtime.tiling import infer_tiled
 
 KELVIN_OFFSET = 273.15
@@ -30,12 +45,17 @@ class StepResult:
 
 
 def check_compatible(ds: xr.Dataset, description: ModelDescription, label: str) -> None:
-    """Fail early when the model's variables or training resolution do not fit the source."""
+    """Fail early when the model's variables, their dims and units, or the training resolution
+    do not fit the source (before any output exists)."""
     missing = [v for v in description.variable_names if v not in ds.data_vars]
     if missing:
         found = ", ".join(map(str, ds.data_vars)) or "none (is the store consolidated?)"
         raise VariableError(f"{label} has no variable {', '.join(missing)} which the model needs "
                             f"(variables found: {found}); pick a source that has it")
+    for spec in description.variables:
+        check_dims(ds[spec.name], label)
+        units.check_convertible(units.source_units(ds[spec.name].attrs, spec.name, label),
+                                spec.units, spec.name, label)
     if description.lr_step_deg and ds.latitude.size > 1:
         step = grid_step(ds.latitude.values, "latitude")
         if abs(step - description.lr_step_deg) > STEP_TOLERANCE * description.lr_step_deg:
@@ -45,15 +65,106 @@ def check_compatible(ds: xr.Dataset, description: ModelDescription, label: str) 
                 "low-resolution ('standard') store or a model trained for this grid")
 
 
+def check_dims(var: xr.DataArray, label: str) -> None:
+    """Exactly (time, latitude, longitude), which sources put in that order by name."""
+    if var.dims == CANONICAL_DIMS:
+        return
+    dims = ", ".join(map(str, var.dims))
+    extra = [str(d) for d in var.dims if d not in CANONICAL_DIMS]
+    if extra and set(CANONICAL_DIMS) <= set(var.dims):
+        sizes = ", ".join(f"{d}={var.sizes[d]}" for d in extra)
+        raise VariableError(f"{label}: {var.name} has dims ({dims}); sr-run reads one field per "
+                            f"time: select one {' and one '.join(extra)} ({sizes}) first, e.g. "
+                            f"ds.isel({extra[0]}=0), and store that")
+    raise VariableError(f"{label}: {var.name} has dims ({dims}); sr-run needs (time, latitude, "
+                        "longitude) (lat and lon are accepted): rename the dimensions")
+
+
 def read_lr(ds: xr.Dataset, description: ModelDescription, time_index: int,
             bbox: BBox | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(C, h, w) float32 LR window with its latitude and longitude centres."""
+    """(C, h, w) float32 LR window in the model's units, with its latitude and longitude
+    centres; refused when any chunk of it is absent or damaged, or any value is missing or
+    outside the variable's physical range."""
     lat_slice, lon_slice = region_slices(ds.latitude.values, ds.longitude.values, bbox)
     window = ds.isel(time=time_index, latitude=lat_slice, longitude=lon_slice)
-    data = np.stack([np.asarray(window[name].values, dtype=np.float32)
-                     for name in description.variable_names])
-    return data, window.latitude.values.astype(np.float64), window.longitude.values.astype(
-        np.float64)
+    valid_time = np.datetime64(ds.time.values[time_index], "ns")
+    log = chunk_log(ds)
+    label = log.label if log is not None else "the source"
+    channels = [read_variable(window, spec.name, spec.units, valid_time, label)
+                for spec in description.variables]
+    return np.stack(channels), window.latitude.values.astype(np.float64), (
+        window.longitude.values.astype(np.float64))
+
+
+def read_variable(window: xr.Dataset, name: str, wanted_units: str,
+                  valid_time: np.datetime64, label: str) -> np.ndarray:
+    """One variable of the window, checked (see :func:`read_lr`) and in ``wanted_units``."""
+    log = chunk_log(window)
+    mark = log.mark() if log is not None else 0
+    var = window[name]
+    try:
+        raw = np.asarray(var.values)
+    except SrEdgeError:
+        raise
+    except Exception as exc:  # a codec failed: the bytes of a chunk are not what was written
+        raise damaged(log, name, mark, valid_time, exc) from None
+    if not (np.issubdtype(raw.dtype, np.floating) or np.issubdtype(raw.dtype, np.integer)):
+        raise VariableError(f"{label}: {name} holds {raw.dtype} values, not numbers; pick a "
+                            "source whose variable is numeric")
+    source = units.source_units(var.attrs, name, label)
+    units.check_convertible(source, wanted_units, name, label)
+    values = units.convert(raw, source, wanted_units)
+    absent = log.absent_since(mark, name) if log is not None else []
+    check_values(values, name, wanted_units, valid_time, absent,
+                 var.encoding.get("fill_value", var.encoding.get("_FillValue")), label)
+    return values
+
+
+def damaged(log: ChunkLog | None, name: str, mark: int, valid_time: np.datetime64,
+            exc: BaseException) -> SourceError:
+    when = np.datetime_as_string(valid_time, "m")
+    keys = damaged_chunks(log, name, log.read_since(mark, name)) if log is not None else []
+    which = f"chunk {keys[0]} of {name}" if keys else f"a chunk of {name}"
+    where, label = (log.where, log.label) if log is not None else ("in the store", "the source")
+    return SourceError(f"{label}: {which} at {when} cannot be decoded ({first_line(exc)}): "
+                       f"the data {where} is damaged or truncated; choose another time or "
+                       "region, or ask the store's provider to repair it")
+
+
+def check_values(values: np.ndarray, name: str, value_units: str, valid_time: np.datetime64,
+                 absent: list[tuple[str, str]], fill: object,
+                 label: str = "the source") -> None:
+    """Refuse a window with absent chunks, missing (NaN) values or implausible values, saying
+    how many cells and why."""
+    when = np.datetime_as_string(valid_time, "m")
+    problems = []
+    finite = np.isfinite(values)
+    missing = int(values.size - np.count_nonzero(finite))
+    if missing:
+        problems.append(f"{missing} of {values.size} {name} values at {when} are missing (NaN)")
+    bounds = units.plausible_range(name, value_units)
+    if bounds is not None:
+        outside = finite & ((values < bounds[0]) | (values > bounds[1]))
+        bad = int(np.count_nonzero(outside))
+        if bad:
+            problems.append(
+                f"{bad} of {values.size} {name} values at {when} are outside the plausible range"
+                f" {bounds[0]:g}..{bounds[1]:g} {value_units} (they span "
+                f"{values[outside].min():.6g}..{values[outside].max():.6g})")
+    if absent:
+        problems.append(f"{name} has missing chunks ({describe_absent(absent)}), read back as "
+                        f"the fill value {fill}")
+    if not problems:
+        return
+    if absent:
+        fix = ("the store is incomplete: choose another time or region, or ask its provider to "
+               "complete it")
+    elif missing and len(problems) == 1:
+        fix = "the store holds no data there: choose another time or region"
+    else:
+        fix = (f"check the units attribute of {name} and the data: sr-run does not write "
+               "values it cannot believe")
+    raise SourceError(f"{label}: " + "; ".join(problems) + f"; {fix}")
 
 
 def to_units(values: np.ndarray, units: str, wanted: str) -> tuple[np.ndarray, str]:
@@ -84,6 +195,10 @@ def build_fields(lr: np.ndarray, hr: np.ndarray, lat: np.ndarray, lon: np.ndarra
     """The LR input and SR output of a step as georeferenced fields in ``units``."""
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
     var = description.variables[0]
+    broken = int(hr.size - np.count_nonzero(np.isfinite(hr)))
+    if broken:  # the input was checked, so the model is at fault
+        raise SrEdgeError(f"the model ({backend}) gave {broken} of {hr.size} non-finite values "
+                          "from a finite input; nothing was written: check the model file")
     hr_values, out_units = to_units(hr[0], var.units, units)
     lr_values, _ = to_units(lr[0], var.units, units)
     tags = {"source": source_label, "model_sha256": description.checkpoint_sha256,

@@ -182,6 +182,12 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
                          "such as --out 'sr_{time:%Y%m%dT%H}.tif' or one store --out sr.zarr")
 
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values, bbox)
+    from sr_runtime.grid import region_note, time_note  # what --nearest and --bbox really chose
+
+    for note in (time_note(times, indices, wanted, span),
+                 region_note(dataset.latitude.values, dataset.longitude.values, bbox)):
+        if note and not options.quiet:
+            console.print(note, soft_wrap=True)  # one line, to be found in logs
     lat = dataset.latitude.values[lat_slice].astype(np.float64)
     lon = dataset.longitude.values[lon_slice].astype(np.float64)
     tile = tile_for_budget(description, options.max_memory)

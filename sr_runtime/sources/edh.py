@@ -3,21 +3,27 @@
 ``edh`` (or ``edh:IFS-NEMO/SSP3-7.0/standard``) becomes
 ``{base}/{MODEL}-{EXP}-sfc-hourly-{VARIANT}-v0.zarr`` with the base from ``--edh-url``,
 ``$SR_EDGE_EDH_URL`` or :data:`DEFAULT_EDH_URL`. The API key comes from ``$EDH_API_KEY`` or
-``~/.netrc`` (machine = the URL host) and is sent as HTTP Basic auth (user ``edh``); it never
-appears in the label, messages or outputs.
+``~/.netrc`` (machine = the URL host, without the port) and is sent as HTTP Basic auth (user
+``edh``); it never appears in the label, messages or outputs.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Sequence
 
 import xarray as xr
 
-from sr_runtime.errors import AuthError, SourceError, SrEdgeError, UsageError
-from sr_runtime.sources.http import RetryPolicy, find_api_key, http_filesystem, strip_credentials
-from sr_runtime.sources.layout import canonicalize
+from sr_runtime.errors import AuthError, SourceError, UsageError
+from sr_runtime.sources.chunks import ChunkLog
+from sr_runtime.sources.http import (
+    RetryPolicy,
+    find_api_key,
+    http_filesystem,
+    netrc_host,
+    strip_credentials,
+)
+from sr_runtime.sources.zarr_store import open_recorded
 
 DEFAULT_EDH_URL = "https://api.earthdatahub.destine.eu/climate-dt-2"
 EDH_URL_ENV = "SR_EDGE_EDH_URL"
@@ -75,36 +81,23 @@ class HttpZarrSource:
         import zarr
 
         if self.require_key and not self.api_key:
-            host = self.url.split("/")[2]
             raise AuthError(f"no Earth Data Hub API key for {self.label}: set EDH_API_KEY="
-                            f"edh_key_... or add 'machine {host} password edh_key_...' to "
-                            "~/.netrc")
+                            f"edh_key_... or add 'machine {netrc_host(self.url)} password "
+                            "edh_key_...' to ~/.netrc")
         fs = http_filesystem(self.url, self.api_key, label=self.label, retry=self.retry)
         store = zarr.storage.FsspecStore(fs, path=self.url, read_only=True)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # consolidated-metadata fallback
-                ds = xr.open_dataset(store, engine="zarr", chunks=None)
-        except SrEdgeError:
-            raise
-        except FileNotFoundError:
-            raise SourceError(f"{self.label} is not a Zarr store (no zarr.json/.zmetadata); "
-                              "check the URL") from None
-        except Exception as exc:
-            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            if self.api_key:
-                first_line = first_line.replace(self.api_key, "***")
-            raise SourceError(f"cannot open {self.label} as Zarr: {first_line}") from None
-        if not ds.data_vars:
-            raise SourceError(
-                f"{self.label} opened with no variables: the store has no consolidated metadata "
-                "and the server lists no folders over HTTP; consolidate it "
-                "(zarr.consolidate_metadata) or use a local copy")
+        base = self.url.rstrip("/")
+
+        def why_absent(key: str) -> str:
+            return f"HTTP 404 on {key}" if f"{base}/{key}" in fs.not_found else f"no {key}"
+
+        log = ChunkLog(store, self.label, where="on the server", why_absent=why_absent)
+        ds = open_recorded(log, self.label, secret=self.api_key)
         missing = [v for v in self.variables if v not in ds.data_vars]
         if missing:
             raise SourceError(f"{self.label} has no variable {', '.join(missing)} (found: "
                               f"{', '.join(map(str, ds.data_vars))})")
-        return canonicalize(ds, self.label)
+        return ds
 
 
 class EdhSource(HttpZarrSource):

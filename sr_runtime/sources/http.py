@@ -67,12 +67,17 @@ def strip_credentials(url: str) -> tuple[str, str | None]:
         parts.password)
 
 
+def netrc_host(url: str) -> str:
+    """The ``machine`` a ``~/.netrc`` entry must name for ``url``: the host, without the port."""
+    return urlsplit(url).hostname or ""
+
+
 def find_api_key(url: str, env_var: str = "EDH_API_KEY") -> str | None:
     """The key from ``$EDH_API_KEY``, else the password of the URL host in ``~/.netrc``."""
     key = os.environ.get(env_var, "").strip()
     if key:
         return key
-    host = urlsplit(url).hostname or ""
+    host = netrc_host(url)
     path = Path(os.environ.get("NETRC", Path.home() / ".netrc"))
     if not path.is_file():
         return None
@@ -99,7 +104,8 @@ def _describe(exc: BaseException) -> str:
 
 
 class RetryingHTTPFileSystem(HTTPFileSystem):
-    """``HTTPFileSystem`` with bounded retries and auth errors that say how to fix them."""
+    """``HTTPFileSystem`` with bounded retries and auth errors that say how to fix them; it
+    remembers which URLs were not found (404), which zarr reads back as fill values."""
 
     protocol = ("http", "https")
 
@@ -107,6 +113,7 @@ class RetryingHTTPFileSystem(HTTPFileSystem):
                  label: str = "the server", **kwargs: object) -> None:
         self.retry = retry or DEFAULT_RETRY
         self.label = label
+        self.not_found: set[str] = set()  # URLs answered 404, cited when a chunk is missing
         client_kwargs = dict(kwargs.pop("client_kwargs", None) or {})  # type: ignore[arg-type]
         client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(total=self.retry.timeout_s))
         super().__init__(*args, client_kwargs=client_kwargs, **kwargs)
@@ -125,7 +132,8 @@ class RetryingHTTPFileSystem(HTTPFileSystem):
                     raise SourceError(f"{self.label}: reading {_safe_path(url)} failed with "
                                       f"HTTP {exc.status}") from None
                 last = exc
-            except FileNotFoundError:
+            except FileNotFoundError:  # fsspec's HTTP 404
+                self.not_found.add(_safe_path(url))
                 raise
             except Exception as exc:
                 if not _is_transient(exc):

@@ -1,12 +1,13 @@
 """A local Earth Data Hub: EDH-layout stores over HTTP on 127.0.0.1 with Basic auth, no folder
-listings, and faults injected on demand (5xx, slow answers, dropped connections, 401/403/429)."""
+listings, and faults injected on demand (5xx, slow answers, dropped connections, 401/403/429,
+404 for chosen keys, damaged or truncated bodies served with status 200)."""
 
 from __future__ import annotations
 
 import base64
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from sr_runtime.sources import http
 from sr_runtime.sources.http import RetryPolicy
 from tests.conftest import write_edh_store
+from tests.streaming.stores import damage
 
 API_KEY = "edh_key_TESTSECRET0123456789"
 LR_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"
@@ -29,6 +31,13 @@ class Faults:
     drop: int = 0          # cut the next N responses in the middle of the body
     status: int | None = None  # answer every request with this status (401, 403, 429...)
     delay: float = 1.5
+    missing: set[str] = field(default_factory=set)  # 404 for paths ending in /KEY, every time
+    # paths ending in /KEY answered 200 with a damaged body: KEY -> "garbage" or "truncate"
+    # (the truncated body is sent whole, with a matching Content-Length)
+    corrupt: dict[str, str] = field(default_factory=dict)
+
+    def chosen(self, path: str, keys) -> str | None:  # type: ignore[no-untyped-def]
+        return next((key for key in keys if path.endswith("/" + key)), None)
 
 
 class EdhServer:
@@ -79,9 +88,15 @@ class EdhServer:
                 expected = "Basic " + base64.b64encode(f"edh:{server.key}".encode()).decode()
                 if self.headers.get("Authorization") != expected:
                     return self.send_status(401)
-                path = (server.root / self.path.split("?")[0].lstrip("/")).resolve()
+                request = self.path.split("?")[0]
+                if faults.chosen(request, faults.missing):
+                    return self.send_status(404)
+                path = (server.root / request.lstrip("/")).resolve()
                 found = server.root.resolve() in path.parents and path.is_file()
                 data = path.read_bytes() if found else b"not found"
+                spoiled = faults.chosen(request, faults.corrupt)
+                if found and spoiled:
+                    data = damage(data, faults.corrupt[spoiled])
                 if action == "slow":
                     time.sleep(faults.delay)
                 if action == "drop":
@@ -140,12 +155,33 @@ def edh_root(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture
-def edh_server(edh_root, monkeypatch, tmp_path):
-    """The server, a fast retry policy, the key in $EDH_API_KEY and no ~/.netrc."""
+def _client_environment(monkeypatch, tmp_path) -> None:
+    """A fast retry policy, the key in $EDH_API_KEY and no ~/.netrc."""
     monkeypatch.setattr(http, "DEFAULT_RETRY", FAST_RETRY)
     monkeypatch.setenv("EDH_API_KEY", API_KEY)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.delenv("SR_EDGE_EDH_URL", raising=False)
+
+
+@pytest.fixture
+def edh_server(edh_root, monkeypatch, tmp_path):
+    """The server over the session's stores, with the client environment set."""
+    _client_environment(monkeypatch, tmp_path)
     with EdhServer(edh_root) as server:
         yield server
+
+
+@pytest.fixture
+def serve(monkeypatch, tmp_path):
+    """``serve(root)``: a server over any folder (``root/climate-dt-2/NAME.zarr`` is
+    ``{server.base_url}/NAME.zarr``), with the client environment set; stopped at the end."""
+    _client_environment(monkeypatch, tmp_path)
+    servers: list[EdhServer] = []
+
+    def start(root: Path) -> EdhServer:
+        servers.append(EdhServer(root).__enter__())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.__exit__()

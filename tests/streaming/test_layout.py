@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sr_runtime.errors import SourceError
 from sr_runtime.sources.layout import canonicalize
 from sr_runtime.sources.zarr_store import ZarrSource
 from tests.conftest import EDH_LR_LAT, EDH_LR_LON, analytic_t2m, write_edh_store
@@ -54,3 +55,25 @@ def test_edh_duplicate_180_column_dropped():
                             "longitude": EDH_LR_LON})
     out = canonicalize(ds, "test")
     assert out.longitude.size == 1024 and out.longitude.values[0] == -180.0
+
+
+@pytest.mark.parametrize(("n_lat", "n_lon"), [(512, 1025), (4096, 8193)])
+def test_real_edh_grids_pass_the_regular_grid_check(n_lat, n_lon):
+    """The Climate DT standard and high-maps grids (reference: edh-climate-dt.md), whole."""
+    lat, lon = np.linspace(-90, 90, n_lat), np.linspace(-180, 180, n_lon)
+    ds = xr.Dataset(coords={"time": [np.datetime64("2024-10-11T00", "ns")], "latitude": lat,
+                            "longitude": lon})
+    out = canonicalize(ds, "test")
+    assert out.latitude.size == n_lat and out.longitude.size == n_lon - 1
+    np.testing.assert_allclose(np.diff(out.longitude.values), 360 / (n_lon - 1))
+
+
+def test_grid_off_by_more_than_a_hundredth_of_a_cell_is_refused():
+    lat = EDH_LR_LAT[:40].copy()
+    lat[20] += 0.02 * (lat[1] - lat[0])
+    ds = xr.Dataset(coords={"time": [np.datetime64("2024-10-11T00", "ns")], "latitude": lat,
+                            "longitude": EDH_LR_LON[:8]})
+    with pytest.raises(SourceError, match="latitude coordinate is not a regular grid"):
+        canonicalize(ds, "test")
+    lat[20] -= 0.015 * (lat[1] - lat[0])  # 0.005 of a cell: float32-level noise passes
+    canonicalize(ds.assign_coords(latitude=lat), "test")
