@@ -28,6 +28,7 @@ from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, parse_time, re
 from sr_runtime.grid import select_time as _select_time
 from sr_runtime.sources.base import DataSource
 from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
+from sr_runtime.units import check_convertible, convert, plausible_range, source_units
 
 #: CF attributes of the coordinates every field carries.
 LATITUDE_ATTRS = {"standard_name": "latitude", "long_name": "latitude",
@@ -35,10 +36,6 @@ LATITUDE_ATTRS = {"standard_name": "latitude", "long_name": "latitude",
 LONGITUDE_ATTRS = {"standard_name": "longitude", "long_name": "longitude",
                    "units": "degrees_east", "axis": "X"}
 STANDARD_NAMES = {"t2m": ("air_temperature", "2 metre temperature")}
-#: Units the runtime converts between; anything else must match the model's units exactly.
-KELVIN_OFFSET = 273.15
-CELSIUS = ("degC", "deg_C", "celsius", "Celsius", "°C", "C")
-KELVIN = ("K", "kelvin", "Kelvin")
 
 
 @dataclass
@@ -119,16 +116,6 @@ def read_field(source: DataSource | xr.Dataset, variable: str = "t2m", *,
     return window.load()
 
 
-def _to_units(values: np.ndarray, have: str, want: str) -> np.ndarray:
-    if have == want:
-        return values
-    if have in KELVIN and want in CELSIUS:
-        return values - np.float32(KELVIN_OFFSET)
-    if have in CELSIUS and want in KELVIN:
-        return values + np.float32(KELVIN_OFFSET)
-    raise ModelMismatchError(f"cannot convert {have!r} to {want!r}; give the field in {want}")
-
-
 def _ordered(field: xr.DataArray) -> xr.DataArray:
     """(latitude, longitude), or (time, latitude, longitude), ascending, by dimension name."""
     dims = [d for d in ("time", "latitude", "longitude") if d in field.dims]
@@ -150,7 +137,8 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
                   tile: int | None = None, max_memory: float | None = None) -> xr.DataArray:
     """``field`` on the model's HR grid, in ``units`` (default: the field's own units).
 
-    ``field`` holds physical values with a ``units`` attribute (default: the model's units) and
+    ``field`` holds physical values with a CF ``units`` attribute (K, degC, degF...: converted;
+    missing: an error, units are never guessed) and
     dims ``(latitude, longitude)`` (optionally ``time`` first), in any order. Large fields run in
     halo tiles whose result equals whole-field inference; ``max_memory`` (MB) bounds the engine's
     working set, ``tile`` sets the LR tile size directly.
@@ -162,8 +150,10 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
                          f"{len(description.variables)}")
     variable = description.variables[0]
     field = _ordered(field)
-    have = str(field.attrs.get("units", variable.units))
+    have = source_units(field.attrs, variable.name, "the field")
     want = units or have
+    check_convertible(have, variable.units, variable.name, "the field")
+    check_convertible(variable.units, want, variable.name, "units=")
     lat = np.asarray(field.latitude.values, dtype=np.float64)
     lon = np.asarray(field.longitude.values, dtype=np.float64)
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
@@ -173,7 +163,14 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
     if missing:
         raise SourceError(f"{missing} of {frames.size} input values are not finite; "
                           "fill or mask them before super-resolving")
-    lr = _to_units(frames, have, variable.units)[:, None]
+    lr = convert(frames, have, variable.units)[:, None]
+    bounds = plausible_range(variable.name, variable.units)
+    if bounds is not None:
+        outside = int(np.count_nonzero((lr < bounds[0]) | (lr > bounds[1])))
+        if outside:
+            raise SourceError(f"{outside} input values lie outside the plausible range "
+                              f"{bounds[0]:g}..{bounds[1]:g} {variable.units} of "
+                              f"{variable.name}; check the field's values and units")
     if tile is None:
         tile = cap_tile_for_engine(tile_for_budget(description, max_memory), engine)
     whole = tile >= max(lat.size, lon.size)
@@ -182,7 +179,7 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
     if bad:
         raise ModelMismatchError(f"the model produced {bad} non-finite values; its weights are "
                                  "broken or the input is far outside what it was trained on")
-    hr = _to_units(hr, variable.units, want)
+    hr = convert(hr, variable.units, want)
     scale = description.scale
     coords = {"latitude": ("latitude", hr_axis(lat, scale, dlat), LATITUDE_ATTRS),
               "longitude": ("longitude", hr_axis(lon, scale, dlon), LONGITUDE_ATTRS)}

@@ -1,0 +1,114 @@
+"""The public Python API (sr_runtime.api): xarray in, xarray out, and the README's example."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+import xarray as xr
+from rio_cogeo.cogeo import cog_validate
+
+import sr_runtime as sr
+from sr_runtime.errors import SourceError, UsageError, VariableError
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.fixture(scope="module")
+def model():
+    with sr.open_model() as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def lr() -> xr.DataArray:
+    return sr.read_field(sr.open_source("sample"), "t2m", time="2024-10-11T12:00")
+
+
+def test_readme_example_runs(tmp_path, capsys):
+    text = README.read_text()
+    match = re.search(r"<!-- api-example.*?-->\s*```python\n(.*?)```", text, re.S)
+    assert match, "README has no API example between the api-example markers"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        exec(compile(match.group(1), "README.md", "exec"), {})  # noqa: S102
+    finally:
+        os.chdir(cwd)
+    out = capsys.readouterr().out
+    assert "('latitude', 'longitude')" in out and "degC" in out
+    assert cog_validate(str(tmp_path / "sr_api.tif"))[0]
+
+
+def test_super_resolve_returns_the_hr_grid_with_cf_attributes(model, lr):
+    hr = sr.super_resolve(lr, model)
+    scale = model.description.scale
+    assert hr.dims == ("latitude", "longitude")
+    assert hr.shape == (lr.sizes["latitude"] * scale, lr.sizes["longitude"] * scale)
+    assert hr.attrs["units"] == "K" and hr.attrs["standard_name"] == "air_temperature"
+    assert hr.latitude.attrs["units"] == "degrees_north"
+    # the HR cells tile the LR cells' extent exactly
+    dlat = float(lr.latitude[1] - lr.latitude[0])
+    assert float(hr.latitude[0]) == pytest.approx(float(lr.latitude[0]) - dlat / 2
+                                                  + dlat / scale / 2)
+    # 8x8 block means stay near the LR values (a model, not noise)
+    blocks = hr.values.reshape(lr.shape[0], scale, lr.shape[1], scale).mean(axis=(1, 3))
+    assert np.sqrt(np.mean((blocks - lr.values) ** 2)) < 1.0
+    assert hr.time.values == lr.time.values
+
+
+def test_dim_order_latitude_direction_and_units_do_not_change_the_result(model, lr):
+    reference = sr.super_resolve(lr, model)
+    flipped = lr.transpose("longitude", "latitude").isel(latitude=slice(None, None, -1))
+    celsius = flipped - 273.15
+    celsius.attrs["units"] = "degC"
+    again = sr.super_resolve(celsius, model, units="K")
+    np.testing.assert_allclose(again.transpose(*reference.dims).values, reference.values,
+                               atol=1e-3)
+    in_celsius = sr.super_resolve(lr, model, units="degC")
+    np.testing.assert_allclose(in_celsius.values, reference.values - 273.15, atol=1e-3)
+
+
+def test_tiled_equals_whole(model, lr):
+    whole = sr.super_resolve(lr, model)
+    tiled = sr.super_resolve(lr, model, tile=16)
+    np.testing.assert_allclose(tiled.values, whole.values, atol=1e-4)
+
+
+def test_time_dimension_runs_each_step(model):
+    dataset = sr.open_source("sample").open()
+    field = dataset["t2m"].isel(time=slice(0, 2)).load()
+    hr = sr.super_resolve(field, model)
+    assert hr.dims == ("time", "latitude", "longitude") and hr.sizes["time"] == 2
+    first = sr.super_resolve(field.isel(time=0), model)
+    np.testing.assert_allclose(hr.isel(time=0).values, first.values, atol=1e-5)
+
+
+def test_bad_fields_are_refused_with_the_fix(model, lr):
+    no_units = lr.copy()
+    no_units.attrs = {}
+    with pytest.raises(VariableError, match="no units attribute"):
+        sr.super_resolve(no_units, model)
+    holes = lr.copy()
+    holes[3, 4] = np.nan
+    with pytest.raises(SourceError, match="1 of 1024 input values are not finite"):
+        sr.super_resolve(holes, model)
+    zero = lr * 0
+    zero.attrs["units"] = "K"
+    with pytest.raises(SourceError, match="plausible range"):
+        sr.super_resolve(zero, model)
+    with pytest.raises(UsageError, match="dims"):
+        sr.super_resolve(lr.expand_dims(level=[1]), model)
+
+
+def test_write_cog_holds_the_values(model, lr, tmp_path):
+    hr = sr.super_resolve(lr, model)
+    path = sr.write_cog(hr, tmp_path / "sr.tif")
+    assert cog_validate(str(path))[0]
+    with rasterio.open(path) as src:
+        np.testing.assert_allclose(src.read(1)[::-1], hr.values, atol=1e-4)
+        assert src.crs.to_epsg() == 4326
