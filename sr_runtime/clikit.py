@@ -8,17 +8,22 @@ Every way a command can fail ends in one ``error: ...`` line on stderr:
 - anything sr-edge did not foresee: its type and message, how to see the traceback
   (``SR_EDGE_DEBUG=1`` or ``--debug``) and where to report it; exit 1.
 
+Library warnings are one ``warning: ...`` line each, and none with ``--quiet``.
+
 With debugging on, the traceback is printed before that line.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 import logging
 import os
 import sys
 import traceback
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -99,6 +104,28 @@ def _print_traceback() -> None:
         console.file.flush()
 
 
+#: warnings that say nothing a user can act on (our stores are Zarr v3 with consolidated metadata)
+BENIGN_WARNINGS = ("Consolidated metadata is currently not part",)
+
+
+@contextmanager
+def one_line_warnings(quiet: bool = False) -> Iterator[None]:
+    """Library warnings as one ``warning: ...`` line each (none with ``quiet``), not the two
+    lines with a source line that Python prints."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: object = None, line: str | None = None) -> None:
+        console.print(f"warning: {one_line(str(message))}", soft_wrap=True)
+
+    with warnings.catch_warnings():
+        for text in BENIGN_WARNINGS:
+            warnings.filterwarnings("ignore", message=text)
+        if quiet:
+            warnings.simplefilter("ignore")
+        warnings.showwarning = show
+        yield
+
+
 def friendly_errors(func: F) -> F:
     """Turn every exception into one ``error: ...`` line and an exit code, no traceback.
 
@@ -110,7 +137,8 @@ def friendly_errors(func: F) -> F:
         if kwargs.get("debug"):
             enable_debug()
         try:
-            return func(*args, **kwargs)
+            with one_line_warnings(bool(kwargs.get("quiet"))):
+                return func(*args, **kwargs)
         except SrEdgeError as exc:
             _print_traceback()
             print_error(str(exc))
@@ -161,21 +189,26 @@ class OneLineGroup(_OneLineMain, TyperGroup):
     """``typer.Typer(cls=OneLineGroup)``: every subcommand's parse errors are one line."""
 
 
-def quiet_library_logs(names: tuple[str, ...] = ("distributed",)) -> Callable[[], None]:
-    """Silence loggers that print tracebacks of errors we report ourselves (Dask logs a failed
-    task's traceback before the client sees the exception); returns a function restoring them.
-    Left alone when debugging."""
+@contextmanager
+def quiet_library_logs(names: tuple[str, ...] = ("distributed",)) -> Iterator[None]:
+    """Silence loggers that print tracebacks of errors we report ourselves: Dask logs a failed
+    task's traceback (and warnings about the tasks it cancels) before and after the client sees
+    the exception. Left alone when debugging."""
     if debug_enabled():
-        return lambda: None
+        yield
+        return
+    for name in names:  # importing configures its loggers: do it before changing them
+        with suppress(ImportError):
+            importlib.import_module(name)
     saved: dict[str, int] = {}
-    for name in [*names, *(n for n in logging.root.manager.loggerDict
-                           if n.startswith(tuple(f"{x}." for x in names)))]:
+    prefixes = tuple(f"{name}." for name in names)
+    for name in [*names, *(n for n in list(logging.root.manager.loggerDict)
+                           if n.startswith(prefixes))]:
         logger = logging.getLogger(name)
         saved[name] = logger.level
         logger.setLevel(logging.CRITICAL + 1)
-
-    def restore() -> None:
+    try:
+        yield
+    finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
-
-    return restore

@@ -395,16 +395,20 @@ def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox, 
 def _run_on_dask(options: RunOptions, source, model: Path, backend: str,  # type: ignore[no-untyped-def]
                  worker: StepWorker, indices: list[int], skip: set[int],
                  reporter: Reporter) -> StreamSummary:
+    """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
+    from sr_runtime.clikit import quiet_library_logs
+
     todo = len(indices) - len(skip)
     workers = min(options.workers, max(1, todo)) if options.workers else None
-    client = distributed_client(workers, options.scheduler)
-    try:
-        return run_distributed(client, source, model, backend, options.config, worker, indices,
-                               skip=skip, progress=reporter)
-    finally:
-        client.close()
-        if not options.scheduler and client.cluster is not None:
-            client.cluster.close()
+    with quiet_library_logs():
+        client = distributed_client(workers, options.scheduler)
+        try:
+            return run_distributed(client, source, model, backend, options.config, worker,
+                                   indices, skip=skip, progress=reporter)
+        finally:
+            client.close()
+            if not options.scheduler and client.cluster is not None:
+                client.cluster.close()
 
 
 def truth_location(options: RunOptions) -> str | None:

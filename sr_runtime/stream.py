@@ -362,8 +362,6 @@ def run_distributed(client, source, model: Path, backend: str, config: Path | No
     """The same steps as :func:`run_stream`, one task per step, at most 2 per worker queued."""
     from distributed import as_completed
 
-    from sr_runtime.clikit import quiet_library_logs
-
     skip = skip or set()
     todo = [(k, i) for k, i in enumerate(indices) if k not in skip]
     n_workers = max(1, len(client.scheduler_info().get("workers", {})))
@@ -377,22 +375,18 @@ def run_distributed(client, source, model: Path, backend: str, config: Path | No
                              str(config) if config else None, threads, worker, step, index,
                              pure=False)
 
-    restore_logs = quiet_library_logs()  # a failed task: our one line, not Dask's traceback
-    try:
-        first = [submit(*item) for _, item in zip(range(2 * n_workers), pending, strict=False)]
-        flow = as_completed(first)
-        for future in flow:
-            outcome = future.result()
-            summary.add(outcome)
-            summary.backend = backend
-            summary.seconds = clock.perf_counter() - started
-            if progress:
-                progress(outcome, summary)
-            following = next(pending, None)
-            if following is not None:
-                flow.add(submit(*following))
-    finally:
-        restore_logs()
+    first = [submit(*item) for _, item in zip(range(2 * n_workers), pending, strict=False)]
+    flow = as_completed(first)
+    for future in flow:
+        outcome = future.result()
+        summary.add(outcome)
+        summary.backend = backend
+        summary.seconds = clock.perf_counter() - started
+        if progress:
+            progress(outcome, summary)
+        following = next(pending, None)
+        if following is not None:
+            flow.add(submit(*following))
     summary.outputs.sort()
     summary.seconds = clock.perf_counter() - started
     return summary
