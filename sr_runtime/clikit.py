@@ -134,26 +134,34 @@ def friendly_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
+        previous = _debug
         if kwargs.get("debug"):
             enable_debug()
         try:
-            with one_line_warnings(bool(kwargs.get("quiet"))):
-                return func(*args, **kwargs)
-        except SrEdgeError as exc:
-            _print_traceback()
-            print_error(str(exc))
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            console.print("interrupted; no partial output was kept", style="bold red")
-            sys.exit(130)
-        except (*EXITS, *PARSE_ERRORS):
-            raise
-        except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
-            _print_traceback()
-            print_error(unforeseen_message(exc))
-            sys.exit(1)
+            return _run_friendly(func, args, kwargs)
+        finally:
+            enable_debug(previous)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _run_friendly(func: Callable[..., object], args: tuple, kwargs: dict) -> object:
+    try:
+        with one_line_warnings(bool(kwargs.get("quiet"))):
+            return func(*args, **kwargs)
+    except SrEdgeError as exc:
+        _print_traceback()
+        print_error(str(exc))
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        console.print("interrupted; no partial output was kept", style="bold red")
+        sys.exit(130)
+    except (*EXITS, *PARSE_ERRORS):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the last line of defence of a CLI
+        _print_traceback()
+        print_error(unforeseen_message(exc))
+        sys.exit(1)
 
 
 class _OneLineMain:
