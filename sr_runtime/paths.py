@@ -74,6 +74,8 @@ def check_output(path: Path, overwrite: bool, what: str = "--out", probe: bool =
     """``path`` can be written: not a folder, not existing unless ``overwrite``, in a writable
     folder (``probe``: checked by writing there), with a name the filesystem takes."""
     path = Path(path)
+    if "\0" in str(path):
+        raise OutputError(f"{what} {str(path)!r} contains a NUL character; choose another name")
     try:
         is_dir, exists = path.is_dir(), path.exists() or path.is_symlink()
         folder_exists, folder_is_dir = path.parent.exists(), path.parent.is_dir()

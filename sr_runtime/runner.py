@@ -26,7 +26,7 @@ from sr_runtime.paths import check_distinct, check_not_input, check_output, sha2
 from sr_runtime.pipeline import KELVIN_OFFSET, UNITS, check_compatible, output_units, read_lr
 from sr_runtime.sinks.files import FileSteps
 from sr_runtime.sinks.kinds import COG, ZARR, check_preview_name, output_kind
-from sr_runtime.sinks.templates import is_template, render_all
+from sr_runtime.sinks.templates import check_template, is_template, render_all
 from sr_runtime.sinks.zarr_store import ZarrSink, check_store_path
 from sr_runtime.sources.registry import resolve_source
 from sr_runtime.stream import (
@@ -136,7 +136,12 @@ def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
         not options.time) else None
     if options.whole_globe and options.bbox:
         raise UsageError("--global and --bbox exclude each other; give one")
-    bbox = parse_bbox(options.bbox) if options.bbox else None
+    bbox = parse_bbox(options.bbox) if options.bbox is not None else None
+    if not options.source.strip():
+        raise UsageError("--source is empty; give sample, edh[:MODEL/EXPERIMENT/VARIANT], or a "
+                         "Zarr path or URL")
+    if options.config is not None and not Path(options.config).is_file():
+        raise UsageError(f"--config {options.config} not found; give the demo's config.json")
     if options.units not in UNITS:
         raise UsageError(f"--units must be one of {', '.join(UNITS)}, not {options.units!r}")
     memory = options.max_memory
@@ -149,6 +154,9 @@ def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
     if options.workers is not None and options.scheduler:
         raise UsageError("--workers and --scheduler exclude each other; give one")
     kind = output_kind(options.out)
+    for each in (options.out, options.lr_out):
+        if each is not None and is_template(each):
+            check_template(each)
     if kind == ZARR and is_template(options.out):
         raise UsageError(f"--out {str(options.out)!r}: one Zarr store holds every step, so its "
                          "name takes no {time} field; give e.g. --out sr.zarr")

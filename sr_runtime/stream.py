@@ -345,8 +345,9 @@ def distributed_client(workers: int | None, scheduler: str | None):  # type: ign
     if scheduler:
         try:
             return Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        except (OSError, ValueError, TypeError) as exc:  # refused, timed out, not an address
+            raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); give "
+                             "its address as tcp://HOST:PORT") from None
     # In-process workers talk over inproc://; the HTTP servers distributed always starts (health
     # and metrics routes) listen on the loopback only, and no dashboard is served.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,

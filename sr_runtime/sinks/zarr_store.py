@@ -40,6 +40,8 @@ def _looks_like_zarr(path: Path) -> bool:
 def check_store_path(path: Path, overwrite: bool, resume: bool) -> None:
     """The store's folder exists and is writable; an existing store may be replaced/resumed."""
     path = Path(path)
+    if "\0" in str(path):
+        raise OutputError(f"--out {str(path)!r} contains a NUL character; choose another name")
     try:
         exists, folder_ok = path.exists(), path.parent.is_dir()
         folder_is_file = path.parent.exists() and not folder_ok
