@@ -8,17 +8,18 @@ from typing import Annotated
 
 import typer
 
-from sr_runtime.clikit import console, friendly_errors
+from sr_runtime.clikit import DebugOption, OneLineCommand, console, friendly_errors
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
 
-@app.command()
+@app.command(cls=OneLineCommand)
 @friendly_errors
 def run(
     out: Annotated[str, typer.Option(
-        "--out", help="Output: a COG path, a COG name template such as "
-        "'sr_{time:%Y%m%dT%H}.tif', or one Zarr store ending in .zarr")],
+        "--out", help="Output: a COG path (.tif/.tiff), a name template such as "
+        "'sr_{time:%Y%m%dT%H}.tif', one Zarr store ending in .zarr, or NetCDF (.nc, one file "
+        "per step)")],
     time: Annotated[str | None, typer.Option(
         "--time", help="Valid time, ISO 8601 (e.g. 2024-10-11T12:00)")] = None,
     start: Annotated[str | None, typer.Option(
@@ -74,6 +75,7 @@ def run(
     json_summary: Annotated[bool, typer.Option(
         "--json", help="Print a JSON summary on stdout (steps, time, throughput, backend, "
         "outputs)")] = False,
+    debug: DebugOption = False,
 ) -> None:
     """Super-resolve time steps of a DataCube into Cloud-Optimized GeoTIFFs or a Zarr store."""
     from sr_runtime.runner import RunOptions

@@ -39,6 +39,14 @@ class OutputError(UsageError):
     """The output path exists without --overwrite, or its folder is missing."""
 
 
+class OutputLockedError(SrEdgeError):
+    """Another sr-run is writing the same output (exit code 1: wait, or write elsewhere)."""
+
+
+class ModelOutputError(SrEdgeError):
+    """The engine returned values that cannot be right (NaN, infinite, physically impossible)."""
+
+
 class SourceError(SrEdgeError):
     """The DataCube cannot be opened or read (network, layout, permissions)."""
 

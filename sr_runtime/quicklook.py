@@ -42,16 +42,26 @@ def read_cog_field(path: Path, time: np.datetime64, variable: str) -> GeoField:
 
 def align_truth(truth: xr.Dataset, sr: GeoField, offset: float = 0.0) -> Truth | None:
     """The HR truth cells matching the SR grid at the SR time, or None when there is none."""
-    if sr.variable not in truth or np.datetime64(sr.time, "ns") not in truth.time.values:
+    return align_truth_grid(truth, sr.variable, sr.time, sr.latitude, sr.longitude, offset)
+
+
+def align_truth_grid(truth: xr.Dataset, variable: str, time: np.datetime64,
+                     latitude: np.ndarray, longitude: np.ndarray,
+                     offset: float = 0.0) -> Truth | None:
+    """The HR truth on the SR grid (cell centres ``latitude``/``longitude``) at ``time``, or
+    None when the truth has no such variable or time. Needs only the SR grid, so it is known
+    before the SR field is computed."""
+    wanted = np.datetime64(time, "ns")
+    if variable not in truth or wanted not in truth.time.values:
         return None
-    rows = _matching_cells(truth.latitude.values, sr.latitude)
-    cols = _matching_cells(truth.longitude.values, sr.longitude)
+    rows = _matching_cells(truth.latitude.values, latitude)
+    cols = _matching_cells(truth.longitude.values, longitude)
     if rows is None or cols is None:
         raise UsageError(f"the HR truth grid does not align with the SR output "
-                         f"{sr.data.shape[0]}x{sr.data.shape[1]} in this region; use the "
+                         f"{latitude.size}x{longitude.size} in this region; use the "
                          "matching high-resolution store")
     window = truth.isel(latitude=rows, longitude=cols)
-    data = window[sr.variable].sel(time=np.datetime64(sr.time, "ns")).values.astype(np.float32)
+    data = window[variable].sel(time=wanted).values.astype(np.float32)
     land_sea = window["lsm"].values.astype(np.float32) if "lsm" in window else None
     return Truth(data + np.float32(offset), land_sea)
 

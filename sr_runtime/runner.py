@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,24 +14,25 @@ import numpy as np
 import pandas as pd
 from rich.console import Console
 
-from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store
+from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store, sample_lr_store
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import tuned_tile
 from sr_runtime.engines.variants import select_variant
-from sr_runtime.errors import UsageError
+from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import hr_axis, parse_bbox, parse_time, region_slices, select_time
-from sr_runtime.paths import check_output
+from sr_runtime.locks import output_lock
+from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
 from sr_runtime.pipeline import KELVIN_OFFSET, UNITS, check_compatible, output_units, read_lr
-from sr_runtime.sinks.templates import is_template, render_all
-from sr_runtime.sinks.zarr_store import ZarrSink, is_zarr_path
+from sr_runtime.sinks.files import FileSteps
+from sr_runtime.sinks.kinds import COG, ZARR, check_preview_name, output_kind
+from sr_runtime.sinks.templates import check_template, is_template, render_all
+from sr_runtime.sinks.zarr_store import ZarrSink, check_store_path
 from sr_runtime.sources.registry import resolve_source
 from sr_runtime.stream import (
-    CogSteps,
     StepOutcome,
     StepWorker,
     StreamSummary,
-    check_no_overlap,
     distributed_client,
     parse_every,
     run_distributed,
@@ -34,6 +40,9 @@ from sr_runtime.stream import (
     select_range,
 )
 from sr_runtime.tiling import cap_tile_for_engine, tile_for_budget
+
+#: --max-memory above this (a petabyte) is a typo, and would overflow the tile arithmetic
+MAX_MEMORY_MB = 1e9
 
 
 @dataclass
@@ -64,13 +73,13 @@ class RunOptions:
     truth: str | None = None
 
 
-def resolve_model(model: Path | None, console: Console) -> Path:
+def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
     if model is not None:
         return model
     if not DEFAULT_MODEL.is_file():
         raise UsageError("no --model given and this installation has no default model; "
                          "pass --model model.onnx")
-    console.print(f"using the default model {DEFAULT_MODEL.name} (pass --model to choose)")
+    say(f"using the default model {DEFAULT_MODEL.name} (pass --model to choose)")
     return DEFAULT_MODEL
 
 
@@ -117,6 +126,7 @@ class Reporter:
 
 
 def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
+    """Everything the command line alone can tell: nothing is opened or written here."""
     if options.time and (options.start or options.end):
         raise UsageError("give either --time or --start/--end, not both")
     if not options.time and not (options.start and options.end):
@@ -126,40 +136,173 @@ def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
         not options.time) else None
     if options.whole_globe and options.bbox:
         raise UsageError("--global and --bbox exclude each other; give one")
-    bbox = parse_bbox(options.bbox) if options.bbox else None
+    bbox = parse_bbox(options.bbox) if options.bbox is not None else None
+    if not options.source.strip():
+        raise UsageError("--source is empty; give sample, edh[:MODEL/EXPERIMENT/VARIANT], or a "
+                         "Zarr path or URL")
+    if options.config is not None and not Path(options.config).is_file():
+        raise UsageError(f"--config {options.config} not found; give the demo's config.json")
     if options.units not in UNITS:
         raise UsageError(f"--units must be one of {', '.join(UNITS)}, not {options.units!r}")
-    if options.max_memory is not None and options.max_memory <= 0:
-        raise UsageError(f"--max-memory must be positive (MB), not {options.max_memory:g}")
-    if options.workers is not None and options.workers < 1:
-        raise UsageError(f"--workers must be at least 1, not {options.workers}")
-    if is_zarr_path(options.out) and options.lr_out:
+    memory = options.max_memory
+    if memory is not None and not (math.isfinite(memory) and 0 < memory <= MAX_MEMORY_MB):
+        raise UsageError(f"--max-memory must be a positive number of MB, at most "
+                         f"{MAX_MEMORY_MB:g}, not {memory:g}")
+    if options.workers is not None and not 1 <= options.workers <= max_workers():
+        raise UsageError(f"--workers must be between 1 and {max_workers()} (4 per CPU here), "
+                         f"not {options.workers}")
+    if options.workers is not None and options.scheduler:
+        raise UsageError("--workers and --scheduler exclude each other; give one")
+    kind = output_kind(options.out)
+    for each in (options.out, options.lr_out):
+        if each is not None and is_template(each):
+            check_template(each)
+    if kind == ZARR and is_template(options.out):
+        raise UsageError(f"--out {str(options.out)!r}: one Zarr store holds every step, so its "
+                         "name takes no {time} field; give e.g. --out sr.zarr")
+    if options.lr_out is not None:
+        output_kind(options.lr_out, "--lr-out", (COG,))
+    if kind == ZARR and options.lr_out:
         raise UsageError("--lr-out works with COG outputs only; drop it or write COGs")
     if options.overwrite and options.resume:
         raise UsageError("--overwrite and --resume exclude each other; give one")
     if (options.preview or options.report) and (
-            not options.time or is_zarr_path(options.out) or is_template(options.out)):
+            not options.time or kind != COG or is_template(options.out)):
         raise UsageError("--preview and --report look at one result: use them with --time and "
                          "a single COG --out")
     if options.preview:
-        check_output(options.preview, options.overwrite)
-    return wanted, span, bbox
+        check_preview_name(options.preview)
+    return wanted, span, bbox, kind
+
+
+def max_workers() -> int:
+    return 4 * (os.cpu_count() or 1)
+
+
+def _local_inputs(options: RunOptions, model: Path) -> list[tuple[str, Path]]:
+    """Files and stores this run reads that are on this machine (outputs must not be them)."""
+    inputs = [("--model", model)]
+    if options.config:
+        inputs.append(("--config", options.config))
+    if options.source == "sample":
+        inputs.append(("--source", sample_lr_store()))
+    elif "://" not in options.source and not options.source.startswith("edh"):
+        inputs.append(("--source", Path(options.source)))
+    location = truth_location(options)
+    if location and "://" not in location:
+        inputs.append(("--truth", Path(location)))
+    return inputs
+
+
+def _check_fixed_outputs(options: RunOptions, kind: str, model: Path) -> list[tuple[str, Path]]:
+    """The outputs whose names need no time step: usable, distinct, none of them an input."""
+    keep = options.overwrite or options.resume
+    fixed: list[tuple[str, Path]] = []
+    for option, path in (("--out", options.out), ("--lr-out", options.lr_out),
+                         ("--preview", options.preview)):
+        if path is None or is_template(path):
+            continue
+        path = Path(path)
+        if option == "--out" and kind == ZARR:
+            check_store_path(path, options.overwrite, options.resume)
+        else:
+            check_output(path, options.overwrite if option == "--preview" else keep, option)
+        fixed.append((option, path))
+    check_distinct(fixed)
+    check_not_input(fixed, _local_inputs(options, model))
+    return fixed
+
+
+def _precision(model: Path, engine) -> str:  # type: ignore[no-untyped-def]
+    """fp32 for an exact model, the variant's precision (int8...), a TensorRT plan's recipe."""
+    known = getattr(engine, "precision", None)
+    if known:
+        return str(known)
+    try:
+        if model.suffix == ".onnx":
+            from sr_runtime.engines.variants import VARIANT_KEY, read_metadata_props
+
+            record = json.loads(read_metadata_props(model).get(VARIANT_KEY, "{}") or "{}")
+            return str(record.get("precision", "fp32")) if isinstance(record, dict) else "fp32"
+        if model.suffix == ".engine":
+            from sr_runtime.engines.fingerprint import read_record
+
+            return str(read_record(model).fingerprint.precision)
+    except (SrEdgeError, ValueError, OSError):
+        return "unknown"
+    return "fp32"
+
+
+def region_text(lat: np.ndarray, lon: np.ndarray) -> str:
+    """W,S,E,N of the LR window's cells (edges), as recorded in outputs."""
+    from sr_runtime.grid import grid_step
+
+    dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
+    return (f"{lon[0] - dlon / 2:.5f},{lat[0] - dlat / 2:.5f},"
+            f"{lon[-1] + dlon / 2:.5f},{lat[-1] + dlat / 2:.5f}")
+
+
+def run_settings(model: Path, engine, units: str, source_label: str,  # type: ignore[no-untyped-def]
+                 lat: np.ndarray, lon: np.ndarray) -> dict[str, str]:
+    """What shapes this run's values, recorded in every output and checked by --resume."""
+    ran = Path(getattr(engine, "path", None) or model)
+    return {"model_sha256": sha256_file(ran),
+            "checkpoint_sha256": engine.description.checkpoint_sha256 or "unknown",
+            "model_file": ran.name, "precision": _precision(ran, engine), "units": units,
+            "region": region_text(lat, lon), "source": source_label}
+
+
+def _truth_for_report(options: RunOptions, description, valid_time: np.datetime64,  # type: ignore[no-untyped-def]
+                      lat: np.ndarray, lon: np.ndarray, units: str):
+    """HR truth on the SR grid, read before anything is written: --report without truth at
+    that time fails before the COG exists."""
+    if not (options.preview or options.report):
+        return None
+    from sr_runtime.grid import grid_step
+    from sr_runtime.quicklook import align_truth_grid
+
+    variable = description.variables[0]
+    scale = description.scale
+    hr_lat = hr_axis(lat, scale, grid_step(lat, "latitude"))
+    hr_lon = hr_axis(lon, scale, grid_step(lon, "longitude"))
+    location = truth_location(options)
+    truth = None
+    if location is not None:
+        offset = -KELVIN_OFFSET if units == "degC" and variable.units == "K" else 0.0
+        truth = align_truth_grid(resolve_source(location).open(), variable.name, valid_time,
+                                 hr_lat, hr_lon, offset)
+    if options.report and truth is None:
+        when = pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M")
+        raise UsageError(f"--report needs HR truth at {when}: "
+                         + (f"{location} has none for that time" if location else
+                            "pass --truth with the matching high-resolution store"))
+    return truth
 
 
 def run(options: RunOptions, console: Console) -> StreamSummary:
-    """Validate everything cheap first, then stream the selected steps to the outputs."""
-    wanted, span, bbox = _validate(options)
-    zarr_out, template = is_zarr_path(options.out), is_template(options.out)
-    plain = [p for p in (options.out, options.lr_out) if p and not is_template(p)]
-    if not zarr_out:
-        for path in plain:
-            check_output(Path(path), options.overwrite or options.resume)
+    """Validate everything cheap first, then stream the selected steps to the outputs.
 
-    source = resolve_source(options.source, edh_url=options.edh_url)
+    Before the first write: the options, every output name (usable, writable, distinct, not an
+    input), the lock on each output, the engine, the times, the truth --report needs, and for
+    --resume the settings recorded in the existing outputs.
+    """
+    wanted, span, bbox, kind = _validate(options)
     say = (lambda text: None) if options.quiet else console.print  # noqa: E731
+    model = resolve_model(options.model, say)
+    fixed = _check_fixed_outputs(options, kind, model)
+    with ExitStack() as locks:
+        for target in (options.out, options.lr_out, options.preview):
+            if target is not None:
+                locks.enter_context(output_lock(target))
+        return _locked_run(options, console, say, wanted, span, bbox, kind, model, fixed)
+
+
+def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox,  # type: ignore[no-untyped-def]
+                kind: str, model: Path, fixed: list[tuple[str, Path]]) -> StreamSummary:
+    zarr_out, template = kind == ZARR, is_template(options.out)
+    source = resolve_source(options.source, edh_url=options.edh_url)
     if options.source == "sample":
         say(f"using the embedded sample DataCube (pass --source to choose): {source.label}")
-    model = resolve_model(options.model, console)
     if options.backend in ("auto", "onnxruntime") and model.suffix == ".onnx":
         model, why = select_variant(model)  # fastest variant that passed its accuracy gate
         say(why)
@@ -196,6 +339,8 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
     tile_arg = None if tile >= max(lat.size, lon.size) else tile
 
     units = output_units(description, options.units)
+    settings = run_settings(model, engine, units, source.label, lat, lon)
+    variable = description.variables[0].name
     lr_sink = None
     if zarr_out:
         from sr_runtime.grid import grid_step
@@ -204,43 +349,52 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
         sink = ZarrSink(options.out, step_times,
                         hr_axis(lat, scale, grid_step(lat, "latitude")),
                         hr_axis(lon, scale, grid_step(lon, "longitude")),
-                        description.variables[0].name, units,
-                        {"source": source.label, "backend": engine.name,
-                         "model_sha256": description.checkpoint_sha256,
-                         "resolution": f"SR x{scale}"})
+                        variable, units,
+                        {**settings, "backend": engine.name, "resolution": f"SR x{scale}"})
     else:
-        paths = render_all(options.out, step_times, description.variables[0].name)
-        sink = CogSteps(paths)
+        paths = render_all(options.out, step_times, variable)
+        for path in paths:
+            output_kind(path)  # a template can render to another suffix
+        sink = FileSteps(paths, kind, settings, "--out")
+        named = [("--out", p) for p in paths]
         if options.lr_out:
-            lr_paths = render_all(options.lr_out, step_times, description.variables[0].name)
-            check_no_overlap(paths, lr_paths)
-            lr_sink = CogSteps(lr_paths)
+            lr_paths = render_all(options.lr_out, step_times, variable)
+            for path in lr_paths:
+                output_kind(path, "--lr-out", (COG,))
+            lr_sink = FileSteps(lr_paths, COG, settings, "--lr-out")
+            named += [("--lr-out", p) for p in lr_paths]
+        if options.preview:
+            named.append(("--preview", Path(options.preview)))
+        check_distinct(named)
+        check_not_input(named, _local_inputs(options, model))
     for each in (sink, lr_sink):
         if each is not None:
             each.check(options.overwrite, options.resume)
-    skip = sink.prepare(options.overwrite, options.resume)
+    truth = _truth_for_report(options, description, step_times[0], lat, lon, units)
+    skip = sink.done_steps(options.overwrite, options.resume)
     if lr_sink is not None:
-        skip &= lr_sink.prepare(options.overwrite, options.resume)
+        skip &= lr_sink.done_steps(options.overwrite, options.resume)
     if skip:
         say(f"--resume: {len(skip)} of {len(indices)} steps already written, skipping them")
 
-    worker = StepWorker(bbox, options.units, tile_arg, source.label, sink, lr_sink)
-    with Reporter(console, len(indices), options.quiet) as reporter:
-        if options.workers or options.scheduler:
-            client = distributed_client(options.workers, options.scheduler)
-            try:
-                summary = run_distributed(client, source, model, engine.name, options.config,
-                                          worker, indices, skip=skip, progress=reporter)
-            finally:
-                client.close()
-                if not options.scheduler and client.cluster is not None:
-                    client.cluster.close()
-        else:
-            summary = run_stream(dataset, engine, worker, indices, skip=skip,
-                                 progress=reporter)
+    worker = StepWorker(bbox, options.units, tile_arg, source.label, sink, lr_sink,
+                        tags=settings)
+    try:
+        with Reporter(console, len(indices), options.quiet) as reporter:
+            if options.workers or options.scheduler:
+                if len(skip) < len(indices):
+                    sink.create()
+                summary = _run_on_dask(options, source, model, engine.name, worker, indices,
+                                       skip, reporter)
+            else:
+                summary = run_stream(dataset, engine, worker, indices, skip=skip,
+                                     progress=reporter, before_first_write=sink.create)
+    except BaseException:
+        sink.discard_if_empty()
+        raise
     if len(indices) == 1 and not zarr_out and summary.steps == 1:
         hr_h, hr_w = lat.size * description.scale, lon.size * description.scale
-        say(f"wrote {summary.outputs[0]}: SR {hr_h}x{hr_w} {description.variables[0].name} "
+        say(f"wrote {summary.outputs[0]}: SR {hr_h}x{hr_w} {variable} "
             f"[{units}] at SR x{description.scale}")
         if lr_sink is not None:
             say(f"wrote {summary.outputs[1]}: LR input {lat.size}x{lon.size}")
@@ -248,8 +402,27 @@ def run(options: RunOptions, console: Console) -> StreamSummary:
         say(f"done: {summary.steps} steps written, {summary.skipped} skipped, "
             f"{summary.seconds:.1f} s, {summary.hr_mpix_per_s:.1f} HR Mpix/s")
     if options.preview or options.report:
-        look_at_result(options, dataset, engine.description, indices[0], bbox, units, console)
+        look_at_result(options, dataset, description, indices[0], bbox, units, console, truth)
     return summary
+
+
+def _run_on_dask(options: RunOptions, source, model: Path, backend: str,  # type: ignore[no-untyped-def]
+                 worker: StepWorker, indices: list[int], skip: set[int],
+                 reporter: Reporter) -> StreamSummary:
+    """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
+    from sr_runtime.clikit import quiet_library_logs
+
+    todo = len(indices) - len(skip)
+    workers = min(options.workers, max(1, todo)) if options.workers else None
+    with quiet_library_logs():
+        client = distributed_client(workers, options.scheduler)
+        try:
+            return run_distributed(client, source, model, backend, options.config, worker,
+                                   indices, skip=skip, progress=reporter)
+        finally:
+            client.close()
+            if not options.scheduler and client.cluster is not None:
+                client.cluster.close()
 
 
 def truth_location(options: RunOptions) -> str | None:
@@ -260,10 +433,11 @@ def truth_location(options: RunOptions) -> str | None:
 
 
 def look_at_result(options: RunOptions, dataset, description, index: int, bbox,  # type: ignore[no-untyped-def]
-                   units: str, console: Console) -> None:
-    """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step."""
+                   units: str, console: Console, truth=None) -> None:
+    """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step;
+    ``truth`` is the HR truth on the SR grid (see :func:`_truth_for_report`)."""
     from sr_runtime.pipeline import to_units
-    from sr_runtime.quicklook import align_truth, read_cog_field, render_preview, report_scores
+    from sr_runtime.quicklook import read_cog_field, render_preview, report_scores
 
     variable = description.variables[0]
     valid_time = np.datetime64(dataset.time.values[index], "ns")
@@ -271,17 +445,8 @@ def look_at_result(options: RunOptions, dataset, description, index: int, bbox, 
     lr_values, lat, lon = read_lr(dataset, description, index, bbox)
     lr = GeoField(to_units(lr_values[0], variable.units, units)[0], lat, lon, valid_time,
                   variable.name, units)
-    location = truth_location(options)
-    truth = None
-    if location is not None:
-        offset = -KELVIN_OFFSET if units == "degC" and variable.units == "K" else 0.0
-        truth = align_truth(resolve_source(location).open(), sr, offset)
     when = pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M")
-    if options.report:
-        if truth is None:
-            raise UsageError(f"--report needs HR truth at {when}: "
-                             + (f"{location} has none for that time" if location else
-                                "pass --truth with the matching high-resolution store"))
+    if options.report and truth is not None:
         scores = report_scores(sr, truth)
         console.print(f"skill at {when} vs HR truth: RMSE {scores.rmse:.3f} {units}, PSNR "
                       f"{scores.psnr:.2f} dB, SSIM {scores.ssim:.4f} (data range "
@@ -289,7 +454,8 @@ def look_at_result(options: RunOptions, dataset, description, index: int, bbox, 
     if options.preview:
         render_preview(options.preview, lr, sr, truth)
         panels = "LR | SR | HR" if truth is not None else "LR | SR (no HR truth at this time)"
-        console.print(f"wrote {options.preview}: {panels}")
+        if not options.quiet:
+            console.print(f"wrote {options.preview}: {panels}")
 
 
 def run_single(options: RunOptions, console: Console) -> StreamSummary:

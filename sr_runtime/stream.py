@@ -19,12 +19,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sr_runtime.errors import OutputError, TimeSelectionError, UsageError
+from sr_runtime.errors import ModelOutputError, TimeSelectionError, UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, describe_times, select_time
-from sr_runtime.paths import check_output
+from sr_runtime.paths import check_distinct
 from sr_runtime.pipeline import build_fields, check_missing, read_lr
-from sr_runtime.sinks.cog import write_cog
+from sr_runtime.sinks.files import FileSteps
 from sr_runtime.tiling import infer_tiled
 
 MAX_STEPS = 100_000
@@ -34,8 +34,10 @@ MAX_STEPS = 100_000
 def parse_every(text: str) -> np.timedelta64:
     try:
         delta = pd.Timedelta(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise TimeSelectionError(f"cannot parse --every {text!r}; use e.g. 1h, 6h, 1D") from None
+    if pd.isna(delta):
+        raise TimeSelectionError(f"cannot parse --every {text!r}; use e.g. 1h, 6h, 1D")
     if delta <= pd.Timedelta(0):
         raise TimeSelectionError(f"--every {text} must be positive")
     return np.timedelta64(delta.to_timedelta64(), "ns")
@@ -69,26 +71,31 @@ def describe_selection(times: np.ndarray) -> str:
 
 
 # ---------------------------------------------------------------- outputs
-class CogSteps:
-    """One COG per step at the given paths (written atomically, so an existing file is whole)."""
+CogSteps = FileSteps  # one COG per step (the name callers of the first API know)
 
-    def __init__(self, paths: Sequence[Path]) -> None:
-        self.paths = [Path(p) for p in paths]
 
-    def check(self, overwrite: bool, resume: bool) -> None:
-        for path in self.paths:
-            check_output(path, overwrite or resume)
+# ---------------------------------------------------------------- output values
+#: Values an output in these units cannot hold on Earth; t2m records are 184 K .. 330 K.
+PLAUSIBLE_RANGE = {"K": (150.0, 350.0)}
 
-    def prepare(self, overwrite: bool, resume: bool) -> set[int]:
-        for path in self.paths:  # temporaries left by a killed run
-            for stale in path.parent.glob(f".{path.name}.*.part.tif"):
-                stale.unlink(missing_ok=True)
-        if resume and not overwrite:
-            return {i for i, p in enumerate(self.paths) if p.is_file()}
-        return set()
 
-    def write_step(self, index: int, field: GeoField) -> str:
-        return str(write_cog(field, self.paths[index]))
+def check_model_output(hr: np.ndarray, valid_time: np.datetime64, units: str) -> None:
+    """Refuse a step whose engine output is non-finite or physically impossible, before it is
+    written: corrupt weights or a model fed the wrong units give such fields."""
+    when = np.datetime_as_string(np.datetime64(valid_time, "m"))
+    bad = int(hr.size - np.count_nonzero(np.isfinite(hr)))
+    if bad:
+        raise ModelOutputError(f"the model's output at {when} has {bad} non-finite values (NaN "
+                               f"or infinite) of {hr.size} cells; nothing was written for it. "
+                               "The model file is likely corrupt (NaN/inf weights): export it "
+                               "again with sr-export to-onnx")
+    low, high = PLAUSIBLE_RANGE.get(units, (-np.inf, np.inf))
+    outside = int(np.count_nonzero((hr < low) | (hr > high)))
+    if outside:
+        raise ModelOutputError(f"the model's output at {when} has {outside} of {hr.size} cells "
+                               f"outside {low:g}..{high:g} {units} (min {float(hr.min()):.5g}, "
+                               f"max {float(hr.max()):.5g}); nothing was written for it. Check "
+                               "that the model fits this data (units, variable)")
 
 
 # ---------------------------------------------------------------- per-step work
@@ -109,8 +116,9 @@ class StepWorker:
     units: str
     tile: int | None
     source_label: str
-    sink: object  # CogSteps or ZarrSink: write_step(index, field) -> str
+    sink: object  # FileSteps or ZarrSink: write_step(index, field) -> str
     lr_sink: object | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # settings recorded in every output
 
     def read(self, dataset: xr.Dataset, engine, index: int):  # type: ignore[no-untyped-def]
         started = clock.perf_counter()
@@ -124,8 +132,11 @@ class StepWorker:
         started = clock.perf_counter()
         hr = infer_tiled(engine, lr, self.tile)
         seconds = clock.perf_counter() - started
+        check_model_output(hr, valid_time, engine.description.variables[0].units)
         lr_field, sr_field = build_fields(lr, hr, lat, lon, valid_time, engine.description,
                                           engine.name, self.units, self.source_label)
+        lr_field.tags.update(self.tags)
+        sr_field.tags.update(self.tags)
         return lr_field, sr_field, seconds
 
     def write(self, step: int, lr_field: GeoField, sr_field: GeoField) -> tuple[list[str], float]:
@@ -201,8 +212,12 @@ def _put(q: queue.Queue, item: object, stop: threading.Event) -> bool:
 
 def run_stream(dataset: xr.Dataset, engine, worker: StepWorker, indices: Sequence[int], *,
                skip: set[int] | None = None, progress: Progress | None = None,
-               prefetch: int = 1) -> StreamSummary:
-    """Steps ``indices`` of ``dataset`` in order; step ``k`` goes to output slot ``k``."""
+               prefetch: int = 1,
+               before_first_write: Callable[[], None] | None = None) -> StreamSummary:
+    """Steps ``indices`` of ``dataset`` in order; step ``k`` goes to output slot ``k``.
+
+    ``before_first_write`` runs once, after the first step was read and inferred and checked,
+    before anything is written (so that a run failing on its first step changes nothing)."""
     skip = skip or set()
     todo = [(k, i) for k, i in enumerate(indices) if k not in skip]
     summary = StreamSummary(skipped=len(indices) - len(todo), backend=engine.name)
@@ -270,6 +285,9 @@ def run_stream(dataset: xr.Dataset, engine, worker: StepWorker, indices: Sequenc
                 raise item.exc
             step, read_result = item
             lr_field, sr_field, infer_s = worker.infer(engine, read_result)
+            if before_first_write is not None:
+                before_first_write()
+                before_first_write = None
             if not _put(writes, (step, lr_field, sr_field,
                                  {"read": read_result[4], "infer": infer_s}), stop):
                 break
@@ -315,6 +333,9 @@ def _remote_step(source, model: str, backend: str, config: str | None, threads: 
     return worker.run_step(dataset, engine, step, index)  # type: ignore[arg-type]
 
 
+LOOPBACK_ANY_PORT = "127.0.0.1:0"
+
+
 def distributed_client(workers: int | None, scheduler: str | None):  # type: ignore[no-untyped-def]
     try:
         from distributed import Client, LocalCluster
@@ -324,10 +345,15 @@ def distributed_client(workers: int | None, scheduler: str | None):  # type: ign
     if scheduler:
         try:
             return Client(scheduler, timeout="20s")
-        except OSError as exc:
-            raise UsageError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        except (OSError, ValueError, TypeError) as exc:  # refused, timed out, not an address
+            raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); give "
+                             "its address as tcp://HOST:PORT") from None
+    # In-process workers talk over inproc://; the HTTP servers distributed always starts (health
+    # and metrics routes) listen on the loopback only, and no dashboard is served.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
-                           dashboard_address=None)
+                           dashboard_address=LOOPBACK_ANY_PORT,
+                           worker_dashboard_address=LOOPBACK_ANY_PORT,
+                           scheduler_kwargs={"dashboard": False})
     return Client(cluster)
 
 
@@ -368,7 +394,5 @@ def run_distributed(client, source, model: Path, backend: str, config: Path | No
 
 
 def check_no_overlap(paths: Sequence[Path], others: Sequence[Path]) -> None:
-    clash = set(paths) & set(others)
-    if clash:
-        raise OutputError(f"--out and --lr-out both name {sorted(clash)[0]}; give different "
-                          "names")
+    """--out and --lr-out name different files, however they are spelt."""
+    check_distinct([*(("--out", p) for p in paths), *(("--lr-out", p) for p in others)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +16,33 @@ def is_template(out: str | Path) -> bool:
     return "{" in str(out)
 
 
+FIELDS = ("time", "variable")
+
+
+def _refuse(template: str | Path, why: str) -> UsageError:
+    return UsageError(f"--out {str(template)!r} is not a valid name template ({why}); use "
+                      "fields {time:%Y%m%dT%H} and {variable}")
+
+
+def check_template(template: str | Path) -> None:
+    """Only ``{time}``/``{time:strftime codes}`` and ``{variable}``: no attribute, index,
+    conversion or nested field, which would put Python reprs into file names."""
+    try:
+        parts = list(string.Formatter().parse(str(template)))
+    except ValueError as exc:
+        raise _refuse(template, str(exc)) from None
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in FIELDS:
+            raise _refuse(template, f"unknown field {{{name}}}")
+        if conversion or (spec and ("{" in spec or "}" in spec)):
+            raise _refuse(template, f"{{{name}}} takes only a strftime format such as :%Y%m%d")
+
+
 def render(template: str | Path, time: np.datetime64, variable: str = "") -> Path:
     """The output path of the step at ``time`` (``{time:...}`` takes strftime codes)."""
+    check_template(template)
     try:
         return Path(str(template).format(time=pd.Timestamp(time).to_pydatetime(),
                                          variable=variable))

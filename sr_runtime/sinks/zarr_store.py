@@ -22,6 +22,8 @@ import pandas as pd
 
 from sr_runtime.errors import OutputError
 from sr_runtime.fields import GeoField
+from sr_runtime.paths import check_writable, output_error
+from sr_runtime.sinks.settings import RESUME_KEYS, check_settings
 
 DONE = "step_complete"
 SPATIAL_CHUNK = 256
@@ -33,6 +35,30 @@ def is_zarr_path(out: str | Path) -> bool:
 
 def _looks_like_zarr(path: Path) -> bool:
     return any((path / name).exists() for name in ("zarr.json", ".zgroup", ".zattrs"))
+
+
+def check_store_path(path: Path, overwrite: bool, resume: bool) -> None:
+    """The store's folder exists and is writable; an existing store may be replaced/resumed."""
+    path = Path(path)
+    if "\0" in str(path):
+        raise OutputError(f"--out {str(path)!r} contains a NUL character; choose another name")
+    try:
+        exists, folder_ok = path.exists(), path.parent.is_dir()
+        folder_is_file = path.parent.exists() and not folder_ok
+    except OSError as exc:
+        raise output_error(exc, path) from None
+    if folder_is_file:
+        raise OutputError(f"--out {path}: {path.parent} is a file, not a folder; choose "
+                          "another --out")
+    if not folder_ok:
+        raise OutputError(f"output folder {path.parent} does not exist; create it first "
+                          f"(mkdir -p {path.parent})")
+    if exists and not (overwrite or resume):
+        raise OutputError(f"{path} already exists; pass --resume to complete it or "
+                          "--overwrite to replace it")
+    if exists and not _looks_like_zarr(path):
+        raise OutputError(f"{path} exists and is not a Zarr store; choose another --out")
+    check_writable(path)
 
 
 class ZarrSink:
@@ -54,23 +80,44 @@ class ZarrSink:
 
     def check(self, overwrite: bool, resume: bool) -> None:
         """Before any work: the folder exists, and an existing store may be replaced/resumed."""
-        if not self.path.parent.exists():
-            raise OutputError(f"output folder {self.path.parent} does not exist; create it first "
-                              f"(mkdir -p {self.path.parent})")
-        if self.path.exists() and not (overwrite or resume):
-            raise OutputError(f"{self.path} already exists; pass --resume to complete it or "
-                              "--overwrite to replace it")
-        if self.path.exists() and not _looks_like_zarr(self.path):
-            raise OutputError(f"{self.path} exists and is not a Zarr store; choose another --out")
+        check_store_path(self.path, overwrite, resume)
+
+    def done_steps(self, overwrite: bool, resume: bool) -> set[int]:
+        """With ``resume`` and an existing store: the steps already written there (after
+        checking that it was made for this run's times, region and settings). Writes nothing."""
+        if self.path.exists() and resume and not overwrite:
+            return self._done_steps()
+        return set()
+
+    def create(self) -> None:
+        """Build the store (replacing an existing one), unless this run resumes it. Called just
+        before the first step is written, so a run that fails earlier changes nothing."""
+        if self.__dict__.get("_resumed"):
+            return
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        self._create()
+        self._created = True
+
+    def discard_if_empty(self) -> None:
+        """After a failed run: remove the store this run created if no step was completed."""
+        if not self.__dict__.get("_created") or not self.path.exists():
+            return
+        import zarr
+
+        try:
+            flags = np.asarray(zarr.open_group(str(self.path), mode="r")[DONE][:])
+        except Exception:  # noqa: BLE001 - an unreadable new store is removed all the same
+            flags = np.zeros(0)
+        if not np.any(flags == 1):
+            shutil.rmtree(self.path, ignore_errors=True)
 
     def prepare(self, overwrite: bool, resume: bool) -> set[int]:
         """Create the store (or reuse it with ``resume``); the indices of steps already done."""
-        if self.path.exists() and resume:
-            return self._done_steps()
-        if self.path.exists() and overwrite:
-            shutil.rmtree(self.path)
-        self._create()
-        return set()
+        done = self.done_steps(overwrite, resume)
+        self._resumed = self.path.exists() and resume and not overwrite
+        self.create()
+        return done
 
     def _create(self) -> None:
         import xarray as xr
@@ -122,6 +169,9 @@ class ZarrSink:
             raise OutputError(f"{self.path} was made for other times or another region than this "
                               "run; give the same options as before, another --out, or "
                               "--overwrite")
+        check_settings(dict(root.attrs), {k: str(v) for k, v in self.attrs.items()
+                                          if k in RESUME_KEYS}, str(self.path))
+        self._resumed = True
         return {int(i) for i in np.flatnonzero(flags == 1)}
 
     def __getstate__(self) -> dict[str, object]:
