@@ -24,10 +24,11 @@ from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import ModelMismatchError, SourceError, UsageError
 from sr_runtime.fields import GeoField
-from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, parse_time, region_slices
-from sr_runtime.grid import select_time as _select_time
+from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, region_slices
 from sr_runtime.sources.base import DataSource
 from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
+from sr_runtime.times import parse_time
+from sr_runtime.times import select_time as _select_time
 from sr_runtime.units import check_convertible, convert, plausible_range, source_units
 
 #: CF attributes of the coordinates every field carries.

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import time as clock
-from dataclasses import dataclass, field
-
 import numpy as np
 import xarray as xr
 
 from sr_runtime import units
 from sr_runtime.description import ModelDescription
-from sr_runtime.engines.base import Engine
 from sr_runtime.errors import (
     ModelMismatchError,
     SourceError,
@@ -19,7 +15,7 @@ from sr_runtime.errors import (
     VariableError,
 )
 from sr_runtime.fields import GeoField
-from sr_runtime.grid import BBox, grid_step, hr_axis, region_slices, select_time
+from sr_runtime.grid import BBox, grid_step, hr_axis, region_slices
 from sr_runtime.sources.chunks import (
     ChunkLog,
     chunk_log,
@@ -28,20 +24,10 @@ from sr_runtime.sources.chunks import (
     first_line,
 )
 from sr_runtime.sources.layout import CANONICAL_DIMS
-from sr_runtime.tiling import infer_tiled
 
 KELVIN_OFFSET = 273.15
 UNITS = ("K", "degC")
 STEP_TOLERANCE = 0.05  # relative difference of grid spacing tolerated against training data
-
-
-@dataclass
-class StepResult:
-    """The LR input and SR output of one time step, with where the time went."""
-
-    lr: GeoField
-    sr: GeoField
-    seconds: dict[str, float] = field(default_factory=dict)
 
 
 def check_compatible(ds: xr.Dataset, description: ModelDescription, label: str) -> None:
@@ -209,28 +195,3 @@ def build_fields(lr: np.ndarray, hr: np.ndarray, lat: np.ndarray, lon: np.ndarra
                         hr_axis(lon, description.scale, dlon), valid_time, var.name, out_units,
                         {**tags, "resolution": f"SR x{description.scale}"})
     return lr_field, sr_field
-
-
-def super_resolve_step(ds: xr.Dataset, engine: Engine, time: np.datetime64, *,
-                       bbox: BBox | None = None, units: str = "K", nearest: bool = False,
-                       source_label: str = "", tile: int | None = None) -> StepResult:
-    """Run one time step of ``ds`` (canonical layout) through ``engine`` (in halo tiles of
-    ``tile`` LR cells when given, see :mod:`sr_runtime.tiling`)."""
-    description = engine.description
-    check_compatible(ds, description, source_label or "the source")
-    index = select_time(ds.time.values, np.datetime64(time, "ns"), nearest)
-    valid_time = np.datetime64(ds.time.values[index], "ns")
-
-    started = clock.perf_counter()
-    lr, lat, lon = read_lr(ds, description, index, bbox)
-    read_s = clock.perf_counter() - started
-    check_missing(lr, valid_time, source_label)
-    for coords, name in ((lat, "latitude"), (lon, "longitude")):
-        grid_step(coords, name)  # a single-cell region fails here, before inference
-
-    started = clock.perf_counter()
-    hr = infer_tiled(engine, lr, tile)
-    infer_s = clock.perf_counter() - started
-    lr_field, sr_field = build_fields(lr, hr, lat, lon, valid_time, description, engine.name,
-                                      units, source_label)
-    return StepResult(lr_field, sr_field, {"read": read_s, "infer": infer_s})

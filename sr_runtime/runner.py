@@ -20,7 +20,7 @@ from sr_runtime.engines.tuning import tuned_tile
 from sr_runtime.engines.variants import select_variant
 from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
-from sr_runtime.grid import hr_axis, parse_bbox, parse_time, region_slices, select_time
+from sr_runtime.grid import hr_axis, parse_bbox, region_slices
 from sr_runtime.locks import output_lock
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
 from sr_runtime.pipeline import KELVIN_OFFSET, UNITS, check_compatible, output_units, read_lr
@@ -29,17 +29,11 @@ from sr_runtime.sinks.kinds import COG, ZARR, check_preview_name, output_kind
 from sr_runtime.sinks.templates import check_template, is_template, render_all
 from sr_runtime.sinks.zarr_store import ZarrSink, check_store_path
 from sr_runtime.sources.registry import resolve_source
-from sr_runtime.stream import (
-    StepOutcome,
-    StepWorker,
-    StreamSummary,
-    distributed_client,
-    parse_every,
-    run_distributed,
-    run_stream,
-    select_range,
-)
+from sr_runtime.steps import StepOutcome, StepWorker
+from sr_runtime.stream import run_stream
+from sr_runtime.summary import StreamSummary
 from sr_runtime.tiling import cap_tile_for_engine, tile_for_budget
+from sr_runtime.times import parse_every, parse_time, select_range, select_time
 
 #: --max-memory above this (a petabyte) is a typo, and would overflow the tile arithmetic
 MAX_MEMORY_MB = 1e9
@@ -325,7 +319,8 @@ def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox, 
                          "such as --out 'sr_{time:%Y%m%dT%H}.tif' or one store --out sr.zarr")
 
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values, bbox)
-    from sr_runtime.grid import region_note, time_note  # what --nearest and --bbox really chose
+    from sr_runtime.grid import region_note  # what --nearest and --bbox really chose
+    from sr_runtime.times import time_note
 
     for note in (time_note(times, indices, wanted, span),
                  region_note(dataset.latitude.values, dataset.longitude.values, bbox)):
@@ -411,14 +406,18 @@ def _run_on_dask(options: RunOptions, source, model: Path, backend: str,  # type
                  reporter: Reporter) -> StreamSummary:
     """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
     from sr_runtime.clikit import quiet_library_logs
+    from sr_runtime.distributed import distributed_client, run_distributed
+    from sr_runtime.engines.base import EngineRef
 
     todo = len(indices) - len(skip)
     workers = min(options.workers, max(1, todo)) if options.workers else None
+    engine = EngineRef(backend, str(model), str(options.config) if options.config else None,
+                       threads=1)  # one intra-op thread per worker: they share the cores
     with quiet_library_logs():
         client = distributed_client(workers, options.scheduler)
         try:
-            return run_distributed(client, source, model, backend, options.config, worker,
-                                   indices, skip=skip, progress=reporter)
+            return run_distributed(client, source, engine, worker, indices, skip=skip,
+                                   progress=reporter)
         finally:
             client.close()
             if not options.scheduler and client.cluster is not None:
@@ -456,8 +455,3 @@ def look_at_result(options: RunOptions, dataset, description, index: int, bbox, 
         panels = "LR | SR | HR" if truth is not None else "LR | SR (no HR truth at this time)"
         if not options.quiet:
             console.print(f"wrote {options.preview}: {panels}")
-
-
-def run_single(options: RunOptions, console: Console) -> StreamSummary:
-    """One step (``options.time``): kept for callers of the first API."""
-    return run(options, console)

@@ -80,7 +80,7 @@ def tile_for_budget(description: ModelDescription, max_memory_mb: float | None) 
 def cap_tile_for_engine(tile: int, engine: Engine) -> int:
     """Shrink ``tile`` so that a tile plus its halo fits an engine with a shape limit
     (a TensorRT optimization profile exposes ``max_window_lr``)."""
-    limit = getattr(engine, "max_window_lr", None)
+    limit = engine.max_window_lr
     if limit is None:
         return tile
     halo = engine.description.halo_lr

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from sr_runtime.cli import app
 from sr_runtime.errors import TimeSelectionError, UsageError
-from sr_runtime.stream import parse_every, select_range
+from sr_runtime.times import parse_every, select_range
 
 runner = CliRunner()
 TIMES = np.datetime64("2024-10-11T00", "ns") + np.arange(6) * np.timedelta64(1, "h")

@@ -14,19 +14,65 @@ from sr_runtime.description import ModelDescription
 
 @runtime_checkable
 class Engine(Protocol):
-    """A loaded model. ``infer`` takes (N, C, h, w) float32 in the variables' units (K) and
-    returns (N, C, s*h, s*w) float32 in the same units.
+    """A loaded model. ``infer`` takes (N, C, h, w) float32 in the variables' units (K) as the
+    input named ``lr``, plus any further named inputs the model declares (for example static HR
+    fields), and returns (N, C, s*h, s*w) float32 in the same units.
 
     Provenance: ``description.checkpoint_sha256`` is the checkpoint the model was exported
-    from; ``model_file_sha256`` is the sha256 of the file that actually runs (the ONNX model or
-    variant, the TensorRT plan, or the checkpoint for the torch baseline).
+    from; ``path`` and ``model_file_sha256`` are the file that actually runs (the ONNX model or
+    variant, the TensorRT plan, or the checkpoint for the torch baseline), ``precision`` its
+    arithmetic (fp32, fp16, int8...). ``max_window_lr`` is the largest LR window the engine
+    takes (a TensorRT profile), None for any size. Engines hold native resources: ``close``
+    them, or use them as context managers.
     """
 
     name: str
     description: ModelDescription
     model_file_sha256: str
+    path: Path
+    precision: str
+    max_window_lr: int | None
 
-    def infer(self, lr: np.ndarray) -> np.ndarray: ...
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray: ...
+
+    def close(self) -> None: ...
+
+
+class EngineBase:
+    """Defaults every engine shares: no window limit, FP32, nothing to release, ``with``."""
+
+    max_window_lr: int | None = None
+    precision: str = "fp32"
+
+    def close(self) -> None:
+        """Release native resources (sessions, CUDA contexts); the engine is unusable after."""
+
+    def __enter__(self) -> EngineBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class EngineRef:
+    """A picklable reference to an engine: what a Dask worker needs to load the same one.
+
+    ``threads`` caps the intra-op threads of CPU engines, so that several workers on one machine
+    share its cores instead of each claiming all of them.
+    """
+
+    backend: str
+    model: str
+    config: str | None = None
+    threads: int | None = None
+
+    def load(self) -> Engine:
+        from sr_runtime.engines.registry import load_engine
+
+        return load_engine(self.backend, Path(self.model),
+                           config=Path(self.config) if self.config else None,
+                           threads=self.threads).engine
 
 
 @dataclass(frozen=True)

@@ -2,33 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.graph_check import check_session, checked
 from sr_runtime.errors import EngineUnavailableError, UsageError
+from sr_runtime.machine import physical_cores
 from sr_runtime.paths import sha256_file
 
+if TYPE_CHECKING:
+    from onnxruntime import InferenceSession, SessionOptions
 
-def physical_cores() -> int:
-    """Physical cores available to this process (SMT siblings share FP units, so count once)."""
-    try:
-        available = os.sched_getaffinity(0)
-    except AttributeError:  # not Linux
-        return max(1, (os.cpu_count() or 2) // 2)
-    siblings: set[tuple[str, str]] = set()
-    for cpu in available:
-        base = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
-        try:
-            siblings.add(((base / "physical_package_id").read_text().strip(),
-                          (base / "core_id").read_text().strip()))
-        except OSError:
-            return len(available)
-    return max(1, len(siblings))
+__all__ = ["OnnxRuntimeEngine", "open_cpu_session", "open_session", "physical_cores",
+           "read_description", "session_options"]
 
 
 def read_description(path: Path) -> ModelDescription:
@@ -41,26 +32,38 @@ def read_description(path: Path) -> ModelDescription:
     return ModelDescription.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
 
 
-def open_cpu_session(path: Path):  # type: ignore[no-untyped-def]
-    """A plain CPU session: for metadata and the load-time graph probes."""
+def open_cpu_session(path: Path | bytes) -> InferenceSession:
+    """A plain CPU session (default options): for metadata and the load-time graph probes."""
+    return open_session(path, options=None)
+
+
+def open_session(model: Path | str | bytes, *, threads: int | None = None,
+                 providers: Sequence[str | tuple[str, dict]] = ("CPUExecutionProvider",),
+                 options: object | None | str = "tuned") -> InferenceSession:
+    """The one way sr-edge opens an ONNX Runtime session, from a file or serialized bytes.
+
+    ``options``: "tuned" (:func:`session_options` with ``threads``), None (ONNX Runtime's
+    defaults), or a ``SessionOptions``. A file that ONNX Runtime cannot load is a one-line
+    :class:`UsageError` naming the file and ONNX Runtime's reason.
+    """
     import onnxruntime as ort
 
-    return _open_session(path, ["CPUExecutionProvider"], ort.SessionOptions())
-
-
-def _open_session(path: Path, providers: Sequence[str | tuple[str, dict]], options: object):
-    import onnxruntime as ort
-
-    if not Path(path).is_file():
-        raise UsageError(f"model not found: {path}")
+    label = "the model" if isinstance(model, bytes) else str(model)
+    if not isinstance(model, bytes) and not Path(model).is_file():
+        raise UsageError(f"model not found: {model}")
+    if options == "tuned":
+        options = session_options(threads)
+    elif options is None:
+        options = ort.SessionOptions()
     try:
-        return ort.InferenceSession(str(path), sess_options=options, providers=list(providers))
+        return ort.InferenceSession(model if isinstance(model, bytes) else str(model),
+                                    sess_options=options, providers=list(providers))
     except Exception as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-        raise UsageError(f"ONNX Runtime cannot load {path}: {first_line}") from exc
+        raise UsageError(f"ONNX Runtime cannot load {label}: {first_line}") from exc
 
 
-def session_options(threads: int | None = None):
+def session_options(threads: int | None = None) -> SessionOptions:
     """Session options measured best for SRResNet on CPU (see ``benchmarks/bench_cpu_engines.py``).
 
     - all graph optimizations: the CPU provider's blocked (NCHWc) layout, and Conv fused with
@@ -85,7 +88,7 @@ def session_options(threads: int | None = None):
     return options
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(EngineBase):
     """An ``InferenceSession`` tuned for the machine; ``infer`` works on physical units.
 
     Before it is used, the graph is checked against its description
@@ -99,10 +102,9 @@ class OnnxRuntimeEngine:
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
                  threads: int | None = None) -> None:
-        options = session_options(threads)
         self.path = Path(path)
         self.name = name
-        self.session = _open_session(self.path, providers, options)
+        self.session = open_session(self.path, threads=threads, providers=providers)
         metadata = self.session.get_modelmeta().custom_metadata_map
         description = ModelDescription.from_metadata(metadata, str(path))
         self.precision = metadata.get("precision", "fp32")  # set by `sr-export quantize`
@@ -120,8 +122,14 @@ class OnnxRuntimeEngine:
         self.graph_check = check_session(probe, description, str(path), self.model_file_sha256)
         self.description = checked(description, self.graph_check)
 
-    def infer(self, lr: np.ndarray) -> np.ndarray:
-        return self.session.run(None, {LR_INPUT: np.ascontiguousarray(lr, dtype=np.float32)})[0]
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        feed = {LR_INPUT: np.ascontiguousarray(lr, dtype=np.float32),
+                **{name: np.ascontiguousarray(value, dtype=np.float32)
+                   for name, value in inputs.items()}}
+        return self.session.run(None, feed)[0]
+
+    def close(self) -> None:
+        self.session = None  # ONNX Runtime frees the session's memory with its last reference
 
 
 def cpu_available() -> str | None:

@@ -20,7 +20,7 @@ def register(spec: EngineSpec) -> None:
 
 
 register(EngineSpec("onnxruntime", cpu_available,
-                    lambda path, **_: OnnxRuntimeEngine(path)))
+                    lambda path, threads=None, **_: OnnxRuntimeEngine(path, threads=threads)))
 register(EngineSpec("torch", torch_available,
                     lambda path, config=None, **_: TorchEngine(path, config),
                     accepts=CHECKPOINT_SUFFIXES))

@@ -1,4 +1,12 @@
-"""The output boundary: where super-resolved fields go (COG files, Zarr stores...)."""
+"""The output boundary: where the steps of a run go (COG or NetCDF files, one Zarr store).
+
+The run calls, in order: ``check`` (before any work: names usable, existing outputs may be
+replaced or resumed), ``done_steps`` (steps a resumed output already holds, after checking that
+they were made with this run's settings), ``create`` (just before the first write, so a run that
+fails earlier changes nothing), ``write_step`` for each step (each written whole or not at all),
+and ``discard_if_empty`` after a failure (remove what ``create`` made if no step completed).
+Sinks are picklable: Dask workers write their own steps.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +17,14 @@ from sr_runtime.fields import GeoField
 
 @runtime_checkable
 class Sink(Protocol):
-    """Writes one field per call. Implementations write to a temporary name and rename it when
-    complete, so that a failed or interrupted run never leaves a half-written output."""
+    """Step ``index`` of the run goes to slot ``index`` of the output."""
 
-    def write(self, field: GeoField) -> str: ...
+    def check(self, overwrite: bool, resume: bool) -> None: ...
+
+    def done_steps(self, overwrite: bool, resume: bool) -> set[int]: ...
+
+    def create(self) -> None: ...
+
+    def write_step(self, index: int, field: GeoField) -> str: ...
+
+    def discard_if_empty(self) -> None: ...

@@ -70,13 +70,3 @@ def write_cog(field: GeoField, out: Path, blocksize: int | None = None) -> Path:
                           overview_resampling="average", in_memory=True, quiet=True,
                           additional_cog_metadata=tags, use_cog_driver=False)
     return out
-
-
-class CogSink:
-    """One COG per field at a fixed path (the single-time case)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-
-    def write(self, field: GeoField) -> str:
-        return str(write_cog(field, self.path))

@@ -69,8 +69,6 @@ class FileSteps:
             done.add(index)
         return done
 
-    def prepare(self, overwrite: bool, resume: bool) -> set[int]:
-        return self.done_steps(overwrite, resume)
 
     def create(self) -> None:
         """Nothing to set up: each file appears whole when its step is written."""

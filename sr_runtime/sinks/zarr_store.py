@@ -112,12 +112,6 @@ class ZarrSink:
         if not np.any(flags == 1):
             shutil.rmtree(self.path, ignore_errors=True)
 
-    def prepare(self, overwrite: bool, resume: bool) -> set[int]:
-        """Create the store (or reuse it with ``resume``); the indices of steps already done."""
-        done = self.done_steps(overwrite, resume)
-        self._resumed = self.path.exists() and resume and not overwrite
-        self.create()
-        return done
 
     def _create(self) -> None:
         import xarray as xr

@@ -28,10 +28,6 @@ def _edh(spec: str = "edh", edh_url: str | None = None, **_: object) -> DataSour
 NAMED_SOURCES: dict[str, Callable[..., DataSource]] = {"sample": _sample, "edh": _edh}
 
 
-def register_source(name: str, factory: Callable[..., DataSource]) -> None:
-    NAMED_SOURCES[name] = factory
-
-
 def source_names() -> list[str]:
     return list(NAMED_SOURCES)
 

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from sr_runtime.cli import app
 from sr_runtime.errors import AuthError, TimeSelectionError
-from sr_runtime.grid import parse_time
 from sr_runtime.sources.edh import EdhSource
+from sr_runtime.times import parse_time
 from tests.conftest import EDH_LR_LAT, EDH_LR_LON, analytic_t2m, resize_model
 from tests.streaming.conftest import LR_NAME
 from tests.streaming.stores import (

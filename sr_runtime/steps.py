@@ -1,0 +1,111 @@
+"""One time step's work: read the LR window, run the engine, check, build fields, write.
+
+The same :class:`StepWorker` runs serially (:mod:`sr_runtime.stream`) or on Dask workers
+(:mod:`sr_runtime.distributed`); it is picklable, the engine is not, so each worker loads its own.
+"""
+
+from __future__ import annotations
+
+import time as clock
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from sr_runtime.engines.base import Engine
+from sr_runtime.errors import ModelOutputError
+from sr_runtime.fields import GeoField
+from sr_runtime.grid import BBox
+from sr_runtime.pipeline import build_fields, check_missing, read_lr
+from sr_runtime.sinks.base import Sink
+from sr_runtime.tiling import infer_tiled
+from sr_runtime.units import plausible_range
+
+
+@dataclass(frozen=True)
+class StepInput:
+    """What the reader hands the engine: the LR window of one step and where it lies."""
+
+    lr: np.ndarray  # (C, h, w) float32, the model's units
+    latitude: np.ndarray
+    longitude: np.ndarray
+    time: np.datetime64
+    read_seconds: float
+
+
+def check_model_output(hr: np.ndarray, valid_time: np.datetime64, units: str,
+                       variable: str = "t2m") -> None:
+    """Refuse a step whose engine output is non-finite or physically impossible, before it is
+    written: corrupt weights or a model fed the wrong units give such fields."""
+    when = np.datetime_as_string(np.datetime64(valid_time, "m"))
+    bad = int(hr.size - np.count_nonzero(np.isfinite(hr)))
+    if bad:
+        raise ModelOutputError(f"the model's output at {when} has {bad} non-finite values (NaN "
+                               f"or infinite) of {hr.size} cells; nothing was written for it. "
+                               "The model file is likely corrupt (NaN/inf weights): export it "
+                               "again with sr-export to-onnx")
+    low, high = plausible_range(variable, units) or (-np.inf, np.inf)
+    outside = int(np.count_nonzero((hr < low) | (hr > high)))
+    if outside:
+        raise ModelOutputError(f"the model's output at {when} has {outside} of {hr.size} cells "
+                               f"outside {low:g}..{high:g} {units} (min {float(hr.min()):.5g}, "
+                               f"max {float(hr.max()):.5g}); nothing was written for it. Check "
+                               "that the model fits this data (units, variable)")
+
+
+@dataclass
+class StepOutcome:
+    index: int
+    time: np.datetime64
+    outputs: list[str]
+    hr_pixels: int
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class StepWorker:
+    """Reads, infers and writes steps of ``dataset``; picklable apart from the engine."""
+
+    bbox: BBox | None
+    units: str
+    tile: int | None
+    source_label: str
+    sink: Sink
+    lr_sink: Sink | None = None
+    tags: dict[str, str] = field(default_factory=dict)  # settings recorded in every output
+
+    def read(self, dataset: xr.Dataset, engine: Engine, index: int) -> StepInput:
+        started = clock.perf_counter()
+        lr, lat, lon = read_lr(dataset, engine.description, index, self.bbox)
+        valid_time = np.datetime64(dataset.time.values[index], "ns")
+        check_missing(lr, valid_time, self.source_label)
+        return StepInput(lr, lat, lon, valid_time, clock.perf_counter() - started)
+
+    def infer(self, engine: Engine, step: StepInput) -> tuple[GeoField, GeoField, float]:
+        lr, lat, lon, valid_time = step.lr, step.latitude, step.longitude, step.time
+        started = clock.perf_counter()
+        hr = infer_tiled(engine, lr, self.tile)
+        seconds = clock.perf_counter() - started
+        variable = engine.description.variables[0]
+        check_model_output(hr, valid_time, variable.units, variable.name)
+        lr_field, sr_field = build_fields(lr, hr, lat, lon, valid_time, engine.description,
+                                          engine.name, self.units, self.source_label)
+        lr_field.tags.update(self.tags)
+        sr_field.tags.update(self.tags)
+        return lr_field, sr_field, seconds
+
+    def write(self, step: int, lr_field: GeoField, sr_field: GeoField) -> tuple[list[str], float]:
+        started = clock.perf_counter()
+        outputs = [self.sink.write_step(step, sr_field)]
+        if self.lr_sink is not None:
+            outputs.append(self.lr_sink.write_step(step, lr_field))
+        return outputs, clock.perf_counter() - started
+
+    def run_step(self, dataset: xr.Dataset, engine: Engine, step: int,
+                 index: int) -> StepOutcome:
+        read_result = self.read(dataset, engine, index)
+        lr_field, sr_field, infer_s = self.infer(engine, read_result)
+        outputs, write_s = self.write(step, lr_field, sr_field)
+        return StepOutcome(step, sr_field.time, outputs, sr_field.data.size,
+                           {"read": read_result.read_seconds, "infer": infer_s,
+                            "write": write_s})
