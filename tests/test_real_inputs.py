@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from sr_runtime.cli import app
 from sr_runtime.clikit import DebugOption, OneLineCommand, friendly_errors
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription, VariableSpec
-from tests.conftest import resize_model, save_described_model, write_edh_store
+from tests.conftest import nan_where_cold_model, resize_model, save_described_model, write_edh_store
 
 runner = CliRunner()
 T = "2024-10-11T02:00"
@@ -84,18 +84,6 @@ def weight_model(path: Path, weight: float) -> Path:
 
     return graph_model(path, [helper.make_node("Mul", ["up", "w"], [HR_OUTPUT])],
                        [helper.make_tensor("w", TensorProto.FLOAT, [1], [weight])])
-
-
-def partly_nan_model(path: Path, threshold: float) -> Path:
-    """hr = up + 0 * log(up - threshold): NaN exactly where the input is below ``threshold``."""
-    from onnx import TensorProto, helper
-
-    nodes = [helper.make_node("Sub", ["up", "c"], ["d"]), helper.make_node("Log", ["d"], ["l"]),
-             helper.make_node("Mul", ["l", "zero"], ["z"]),
-             helper.make_node("Add", ["up", "z"], [HR_OUTPUT])]
-    return graph_model(path, nodes, [
-        helper.make_tensor("c", TensorProto.FLOAT, [1], [threshold]),
-        helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])])
 
 
 @pytest.fixture
@@ -292,12 +280,13 @@ def test_second_concurrent_run_stops_at_once(tmp_path, mode):
 
 def test_dask_failure_is_one_line_without_its_traceback(tmp_path, edh_store):
     pytest.importorskip("distributed")
-    model = weight_model(tmp_path / "nan.onnx", float("nan"))
+    lr = xr.open_zarr(edh_store).t2m.sel(time="2024-10-11T01:00").values
+    model = nan_where_cold_model(tmp_path / "cold.onnx", float(np.median(lr)))
     out = tmp_path / "sr.zarr"
     proc = cli_process("--model", model, "--source", edh_store, *RANGE, "--out", out,
                        "--workers", "2", "--quiet")
     stdout, stderr = proc.communicate(timeout=180)
-    assert proc.returncode == 1
+    assert proc.returncode == 1, stderr
     line = one_error_line(stderr)
     assert "non-finite values" in line and "distributed" not in stderr
     assert stdout == "" and not out.exists()
@@ -344,14 +333,32 @@ def test_sr_run_has_debug(tmp_path, base, monkeypatch):
 # ---------------------------------------------------------------- no silently wrong output
 @pytest.mark.parametrize("weight", [float("nan"), float("inf")])
 @pytest.mark.parametrize("name", ["sr.tif", "sr.zarr", "sr.nc"])
-def test_non_finite_model_output_writes_nothing(tmp_path, edh_store, weight, name):
+def test_corrupt_weights_are_refused_before_anything_runs(tmp_path, edh_store, weight, name):
+    """NaN/inf weights give non-finite output for any input: the load-time probe refuses the
+    model (a usage error: the file is broken) before a step is read or written."""
     model = weight_model(tmp_path / "corrupt.onnx", weight)
+    before = snapshot(tmp_path)
+    result = sr("--model", model, "--source", edh_store, "--time", T, "--out", tmp_path / name,
+                "--quiet")
+    assert result.exit_code == 2
+    line = one_error_line(result.output)
+    assert "returns non-finite values" in line and "weights are corrupt" in line
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.parametrize("name", ["sr.tif", "sr.zarr", "sr.nc"])
+def test_non_finite_model_output_writes_nothing(tmp_path, edh_store, name):
+    """A model that passes the load-time probe but returns NaN on this data (colder than what
+    its description claims): every engine output is checked before it is written."""
+    lr = xr.open_zarr(edh_store).t2m.sel(time=T).values
+    threshold = float(np.median(lr))
+    model = nan_where_cold_model(tmp_path / "cold.onnx", threshold)
     before = snapshot(tmp_path)
     result = sr("--model", model, "--source", edh_store, "--time", T, "--out", tmp_path / name,
                 "--quiet")
     assert result.exit_code == 1
     line = one_error_line(result.output)
-    cells = 8 * 16 * 8 * 24  # the store's 16 x 24 LR cells at x8
+    cells = 64 * int(np.count_nonzero(lr < threshold))  # sqrt of a negative is NaN, x8 nearest
     assert f"at {T} has {cells} non-finite values" in line
     assert snapshot(tmp_path) == before
 
@@ -359,7 +366,7 @@ def test_non_finite_model_output_writes_nothing(tmp_path, edh_store, weight, nam
 def test_non_finite_count_and_time_over_a_range(tmp_path, edh_store):
     lr = xr.open_zarr(edh_store).t2m.sel(time="2024-10-11T01:00").values
     threshold = float(np.median(lr))
-    model = partly_nan_model(tmp_path / "partly.onnx", threshold)
+    model = nan_where_cold_model(tmp_path / "partly.onnx", threshold)
     existing = tmp_path / "sr.zarr"
     assert sr("--model", resize_model(tmp_path / "good.onnx"), "--source", edh_store, *RANGE,
               "--out", existing, "--quiet").exit_code == 0
@@ -367,7 +374,7 @@ def test_non_finite_count_and_time_over_a_range(tmp_path, edh_store):
     result = sr("--model", model, "--source", edh_store, *RANGE, "--out", existing,
                 "--overwrite", "--quiet")
     assert result.exit_code == 1
-    below = int(np.count_nonzero(lr <= threshold))  # log(0) is -inf, log(<0) NaN
+    below = int(np.count_nonzero(lr < threshold))  # sqrt(<0) is NaN
     assert f"at 2024-10-11T01:00 has {64 * below} non-finite values" in one_error_line(
         result.output)
     assert snapshot(tmp_path) == before, "the existing store is kept when step 1 fails"
