@@ -58,13 +58,13 @@ def engine_only_seconds(model: Path, store: Path) -> float:
 
 
 def streaming_run(model: Path, store: Path, out: Path) -> dict:
-    from rich.console import Console
 
-    from sr_runtime.runner import RunOptions, run
+    from sr_runtime.request import RunRequest
+    from sr_runtime.runner import run
 
-    summary = run(RunOptions(out=out, model=model, source=str(store),
-                             start="2024-10-11T00:00", end="2024-10-12T23:00", quiet=True,
-                             overwrite=True), Console(quiet=True))
+    summary = run(RunRequest.from_text(out=out, model=model, source=str(store),
+                                       start="2024-10-11T00:00", end="2024-10-12T23:00",
+                                       quiet=True, overwrite=True))
     return summary.to_dict()
 
 

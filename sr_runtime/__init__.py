@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 
 _API = ("Model", "open_model", "open_source", "read_field", "super_resolve", "to_geofield",
         "write_cog")
+_RUN = {"RunRequest": "sr_runtime.request", "TimeRange": "sr_runtime.request",
+        "run": "sr_runtime.runner", "BBox": "sr_runtime.grid"}
 
 
 def __getattr__(name: str) -> object:
@@ -22,8 +24,12 @@ def __getattr__(name: str) -> object:
         from sr_runtime import api
 
         return getattr(api, name)
+    if name in _RUN:
+        import importlib
+
+        return getattr(importlib.import_module(_RUN[name]), name)
     raise AttributeError(f"module 'sr_runtime' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+    return sorted([*globals(), *_API, *_RUN])

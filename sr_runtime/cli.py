@@ -78,15 +78,23 @@ def run(
     debug: DebugOption = False,
 ) -> None:
     """Super-resolve time steps of a DataCube into Cloud-Optimized GeoTIFFs or a Zarr store."""
-    from sr_runtime.runner import RunOptions
+    from sr_runtime.progress import Reporter
+    from sr_runtime.request import RunRequest
     from sr_runtime.runner import run as run_steps
 
-    summary = run_steps(RunOptions(
-        out=Path(out), time=time, start=start, end=end, every=every, model=model, source=source,
-        edh_url=edh_url, bbox=bbox, whole_globe=whole_globe, backend=backend, config=config,
-        lr_out=lr_out, units=units, nearest=nearest, overwrite=overwrite, resume=resume,
-        max_memory=max_memory, workers=workers, scheduler=scheduler, quiet=quiet,
-        preview=preview, report=report, truth=truth), console)
+    request = RunRequest.from_text(
+        out=out, time=time, start=start, end=end, every=every, bbox=bbox,
+        whole_globe=whole_globe, model=model, source=source, edh_url=edh_url, backend=backend,
+        config=config, lr_out=lr_out, units=units, nearest=nearest, overwrite=overwrite,
+        resume=resume, max_memory=max_memory, workers=workers, scheduler=scheduler,
+        quiet=quiet, preview=preview, report=report, truth=truth)
+    summary = run_steps(request, say=lambda text: console.print(text, soft_wrap=True),
+                        progress=lambda total: Reporter(console, total, quiet))
+    if summary.skill:
+        skill = summary.skill
+        console.print(f"skill at {skill['time']} vs HR truth: RMSE {skill['rmse']:.3f} "
+                      f"{skill['units']}, PSNR {skill['psnr']:.2f} dB, SSIM {skill['ssim']:.4f} "
+                      f"(data range {skill['data_range']:.2f} {skill['units']})", soft_wrap=True)
     if json_summary:
         typer.echo(json.dumps(summary.to_dict()))
 

@@ -1,70 +1,42 @@
-"""What `sr-run` does, as a library call: validate, load, run, write, report."""
+"""What `sr-run` does, as a library call: check the request, load, run, write, report.
+
+:func:`run` takes a typed :class:`sr_runtime.request.RunRequest` (the CLI parses its text into
+one; scripts build their own) and returns the run's :class:`StreamSummary`.
+"""
 
 from __future__ import annotations
 
 import json
-import math
-import os
-from collections.abc import Callable
-from contextlib import ExitStack
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from rich.console import Console
+import xarray as xr
 
 from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store, sample_lr_store
+from sr_runtime.description import ModelDescription
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import tuned_tile
 from sr_runtime.engines.variants import select_variant
 from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
-from sr_runtime.grid import hr_axis, parse_bbox, region_slices
+from sr_runtime.grid import BBox, hr_axis, region_slices
 from sr_runtime.locks import output_lock
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
-from sr_runtime.pipeline import KELVIN_OFFSET, UNITS, check_compatible, output_units, read_lr
+from sr_runtime.pipeline import KELVIN_OFFSET, check_compatible, output_units, read_lr
+from sr_runtime.request import RunRequest
 from sr_runtime.sinks.files import FileSteps
-from sr_runtime.sinks.kinds import COG, ZARR, check_preview_name, output_kind
-from sr_runtime.sinks.templates import check_template, is_template, render_all
+from sr_runtime.sinks.kinds import COG, ZARR, output_kind
+from sr_runtime.sinks.templates import is_template, render_all
 from sr_runtime.sinks.zarr_store import ZarrSink, check_store_path
 from sr_runtime.sources.registry import resolve_source
-from sr_runtime.steps import StepOutcome, StepWorker
+from sr_runtime.steps import StepWorker
 from sr_runtime.stream import run_stream
-from sr_runtime.summary import StreamSummary
+from sr_runtime.summary import Progress, StreamSummary
 from sr_runtime.tiling import cap_tile_for_engine, tile_for_budget
-from sr_runtime.times import parse_every, parse_time, select_range, select_time
-
-#: --max-memory above this (a petabyte) is a typo, and would overflow the tile arithmetic
-MAX_MEMORY_MB = 1e9
-
-
-@dataclass
-class RunOptions:
-    out: Path
-    time: str | None = None
-    model: Path | None = None
-    source: str = "sample"
-    bbox: str | None = None
-    backend: str = "auto"
-    config: Path | None = None
-    lr_out: Path | None = None
-    units: str = "K"
-    nearest: bool = False
-    overwrite: bool = False
-    start: str | None = None
-    end: str | None = None
-    every: str = "1h"
-    whole_globe: bool = False
-    max_memory: float | None = None
-    resume: bool = False
-    quiet: bool = False
-    edh_url: str | None = None
-    workers: int | None = None
-    scheduler: str | None = None
-    preview: Path | None = None
-    report: bool = False
-    truth: str | None = None
+from sr_runtime.times import select_range, select_time
 
 
 def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
@@ -77,103 +49,7 @@ def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
     return DEFAULT_MODEL
 
 
-class Reporter:
-    """A rich progress bar (steps, HR Mpix/s, ETA) on a terminal, plain lines otherwise."""
-
-    def __init__(self, console: Console, total: int, quiet: bool) -> None:
-        self.console, self.total, self.quiet = console, total, quiet
-        self.bar = None
-        self.task = None
-
-    def __enter__(self) -> Reporter:
-        if not self.quiet and self.console.is_terminal and self.total > 1:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-            )
-
-            self.bar = Progress(TextColumn("super-resolving"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
-                                console=self.console, transient=False)
-            self.bar.start()
-            self.task = self.bar.add_task("steps", total=self.total, rate="")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def __call__(self, outcome: StepOutcome, summary: StreamSummary) -> None:
-        if self.quiet or self.total == 1:
-            return
-        rate = f"{summary.hr_mpix_per_s:.1f} HR Mpix/s"
-        if self.bar is not None:
-            self.bar.update(self.task, advance=1, rate=rate)
-            return
-        when = pd.Timestamp(outcome.time).strftime("%Y-%m-%dT%H:%M")
-        done = summary.steps + summary.skipped
-        self.console.print(f"[{done}/{self.total}] {when}: wrote {', '.join(outcome.outputs)} "
-                           f"({rate})", soft_wrap=True)
-
-
-def _validate(options: RunOptions):  # type: ignore[no-untyped-def]
-    """Everything the command line alone can tell: nothing is opened or written here."""
-    if options.time and (options.start or options.end):
-        raise UsageError("give either --time or --start/--end, not both")
-    if not options.time and not (options.start and options.end):
-        raise UsageError("give --time for one step, or --start and --end for a range")
-    wanted = parse_time(options.time) if options.time else None
-    span = (parse_time(options.start), parse_time(options.end), parse_every(options.every)) if (
-        not options.time) else None
-    if options.whole_globe and options.bbox:
-        raise UsageError("--global and --bbox exclude each other; give one")
-    bbox = parse_bbox(options.bbox) if options.bbox is not None else None
-    if not options.source.strip():
-        raise UsageError("--source is empty; give sample, edh[:MODEL/EXPERIMENT/VARIANT], or a "
-                         "Zarr path or URL")
-    if options.config is not None and not Path(options.config).is_file():
-        raise UsageError(f"--config {options.config} not found; give the demo's config.json")
-    if options.units not in UNITS:
-        raise UsageError(f"--units must be one of {', '.join(UNITS)}, not {options.units!r}")
-    memory = options.max_memory
-    if memory is not None and not (math.isfinite(memory) and 0 < memory <= MAX_MEMORY_MB):
-        raise UsageError(f"--max-memory must be a positive number of MB, at most "
-                         f"{MAX_MEMORY_MB:g}, not {memory:g}")
-    if options.workers is not None and not 1 <= options.workers <= max_workers():
-        raise UsageError(f"--workers must be between 1 and {max_workers()} (4 per CPU here), "
-                         f"not {options.workers}")
-    if options.workers is not None and options.scheduler:
-        raise UsageError("--workers and --scheduler exclude each other; give one")
-    kind = output_kind(options.out)
-    for each in (options.out, options.lr_out):
-        if each is not None and is_template(each):
-            check_template(each)
-    if kind == ZARR and is_template(options.out):
-        raise UsageError(f"--out {str(options.out)!r}: one Zarr store holds every step, so its "
-                         "name takes no {time} field; give e.g. --out sr.zarr")
-    if options.lr_out is not None:
-        output_kind(options.lr_out, "--lr-out", (COG,))
-    if kind == ZARR and options.lr_out:
-        raise UsageError("--lr-out works with COG outputs only; drop it or write COGs")
-    if options.overwrite and options.resume:
-        raise UsageError("--overwrite and --resume exclude each other; give one")
-    if (options.preview or options.report) and (
-            not options.time or kind != COG or is_template(options.out)):
-        raise UsageError("--preview and --report look at one result: use them with --time and "
-                         "a single COG --out")
-    if options.preview:
-        check_preview_name(options.preview)
-    return wanted, span, bbox, kind
-
-
-def max_workers() -> int:
-    return 4 * (os.cpu_count() or 1)
-
-
-def _local_inputs(options: RunOptions, model: Path) -> list[tuple[str, Path]]:
+def _local_inputs(options: RunRequest, model: Path) -> list[tuple[str, Path]]:
     """Files and stores this run reads that are on this machine (outputs must not be them)."""
     inputs = [("--model", model)]
     if options.config:
@@ -188,7 +64,7 @@ def _local_inputs(options: RunOptions, model: Path) -> list[tuple[str, Path]]:
     return inputs
 
 
-def _check_fixed_outputs(options: RunOptions, kind: str, model: Path) -> list[tuple[str, Path]]:
+def _check_fixed_outputs(options: RunRequest, kind: str, model: Path) -> list[tuple[str, Path]]:
     """The outputs whose names need no time step: usable, distinct, none of them an input."""
     keep = options.overwrite or options.resume
     fixed: list[tuple[str, Path]] = []
@@ -246,7 +122,7 @@ def run_settings(model: Path, engine, units: str, source_label: str,  # type: ig
             "region": region_text(lat, lon), "source": source_label}
 
 
-def _truth_for_report(options: RunOptions, description, valid_time: np.datetime64,  # type: ignore[no-untyped-def]
+def _truth_for_report(options: RunRequest, description, valid_time: np.datetime64,  # type: ignore[no-untyped-def]
                       lat: np.ndarray, lon: np.ndarray, units: str):
     """HR truth on the SR grid, read before anything is written: --report without truth at
     that time fails before the COG exists."""
@@ -273,26 +149,44 @@ def _truth_for_report(options: RunOptions, description, valid_time: np.datetime6
     return truth
 
 
-def run(options: RunOptions, console: Console) -> StreamSummary:
+Say = Callable[[str], object]
+#: progress factory: total steps -> a context manager that is called once per finished step
+ProgressFactory = Callable[[int], AbstractContextManager[Progress]]
+
+
+def _silent(_: str) -> None:
+    return None
+
+
+@contextmanager
+def _no_progress(_: int) -> Iterator[Progress]:
+    yield lambda outcome, summary: None
+
+
+def run(options: RunRequest, *, say: Say | None = None,
+        progress: ProgressFactory | None = None) -> StreamSummary:
     """Validate everything cheap first, then stream the selected steps to the outputs.
 
-    Before the first write: the options, every output name (usable, writable, distinct, not an
+    Before the first write: the request, every output name (usable, writable, distinct, not an
     input), the lock on each output, the engine, the times, the truth --report needs, and for
-    --resume the settings recorded in the existing outputs.
+    --resume the settings recorded in the existing outputs. ``say`` gets one line per message
+    (none when ``options.quiet``); ``progress`` is called with the number of steps and gives a
+    context manager called after each step. Skill scores (``--report``) are in the summary.
     """
-    wanted, span, bbox, kind = _validate(options)
-    say = (lambda text: None) if options.quiet else console.print  # noqa: E731
+    kind = options.validate()
+    say = _silent if options.quiet or say is None else say
     model = resolve_model(options.model, say)
     fixed = _check_fixed_outputs(options, kind, model)
     with ExitStack() as locks:
         for target in (options.out, options.lr_out, options.preview):
             if target is not None:
                 locks.enter_context(output_lock(target))
-        return _locked_run(options, console, say, wanted, span, bbox, kind, model, fixed)
+        return _locked_run(options, say, progress or _no_progress, kind, model, fixed)
 
 
-def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox,  # type: ignore[no-untyped-def]
-                kind: str, model: Path, fixed: list[tuple[str, Path]]) -> StreamSummary:
+def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: str,
+                model: Path, fixed: list[tuple[str, Path]]) -> StreamSummary:
+    wanted, span, bbox = options.time, options.span, options.bbox
     zarr_out, template = kind == ZARR, is_template(options.out)
     source = resolve_source(options.source, edh_url=options.edh_url)
     if options.source == "sample":
@@ -324,8 +218,8 @@ def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox, 
 
     for note in (time_note(times, indices, wanted, span),
                  region_note(dataset.latitude.values, dataset.longitude.values, bbox)):
-        if note and not options.quiet:
-            console.print(note, soft_wrap=True)  # one line, to be found in logs
+        if note:
+            say(note)
     lat = dataset.latitude.values[lat_slice].astype(np.float64)
     lon = dataset.longitude.values[lon_slice].astype(np.float64)
     tile = tile_for_budget(description, options.max_memory)
@@ -375,7 +269,7 @@ def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox, 
     worker = StepWorker(bbox, options.units, tile_arg, source.label, sink, lr_sink,
                         tags=settings)
     try:
-        with Reporter(console, len(indices), options.quiet) as reporter:
+        with progress(len(indices)) as reporter:
             if options.workers or options.scheduler:
                 if len(skip) < len(indices):
                     sink.create()
@@ -397,13 +291,14 @@ def _locked_run(options: RunOptions, console: Console, say, wanted, span, bbox, 
         say(f"done: {summary.steps} steps written, {summary.skipped} skipped, "
             f"{summary.seconds:.1f} s, {summary.hr_mpix_per_s:.1f} HR Mpix/s")
     if options.preview or options.report:
-        look_at_result(options, dataset, description, indices[0], bbox, units, console, truth)
+        summary.skill = look_at_result(options, dataset, description, indices[0], bbox, units,
+                                       say, truth)
     return summary
 
 
-def _run_on_dask(options: RunOptions, source, model: Path, backend: str,  # type: ignore[no-untyped-def]
+def _run_on_dask(options: RunRequest, source, model: Path, backend: str,  # type: ignore[no-untyped-def]
                  worker: StepWorker, indices: list[int], skip: set[int],
-                 reporter: Reporter) -> StreamSummary:
+                 reporter: Progress) -> StreamSummary:
     """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
     from sr_runtime.clikit import quiet_library_logs
     from sr_runtime.distributed import distributed_client, run_distributed
@@ -424,17 +319,19 @@ def _run_on_dask(options: RunOptions, source, model: Path, backend: str,  # type
                 client.cluster.close()
 
 
-def truth_location(options: RunOptions) -> str | None:
+def truth_location(options: RunRequest) -> str | None:
     """``--truth``, else the sample's HR store when the source is the sample."""
     if options.truth:
         return options.truth
     return str(sample_hr_store()) if options.source == "sample" else None
 
 
-def look_at_result(options: RunOptions, dataset, description, index: int, bbox,  # type: ignore[no-untyped-def]
-                   units: str, console: Console, truth=None) -> None:
+def look_at_result(options: RunRequest, dataset: xr.Dataset, description: ModelDescription,
+                   index: int, bbox: BBox | None, units: str, say: Say,
+                   truth: np.ndarray | None = None) -> dict[str, float] | None:
     """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step;
-    ``truth`` is the HR truth on the SR grid (see :func:`_truth_for_report`)."""
+    ``truth`` is the HR truth on the SR grid (see :func:`_truth_for_report`). Returns the
+    scores for --report."""
     from sr_runtime.pipeline import to_units
     from sr_runtime.quicklook import read_cog_field, render_preview, report_scores
 
@@ -444,14 +341,13 @@ def look_at_result(options: RunOptions, dataset, description, index: int, bbox, 
     lr_values, lat, lon = read_lr(dataset, description, index, bbox)
     lr = GeoField(to_units(lr_values[0], variable.units, units)[0], lat, lon, valid_time,
                   variable.name, units)
-    when = pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M")
+    skill = None
     if options.report and truth is not None:
         scores = report_scores(sr, truth)
-        console.print(f"skill at {when} vs HR truth: RMSE {scores.rmse:.3f} {units}, PSNR "
-                      f"{scores.psnr:.2f} dB, SSIM {scores.ssim:.4f} (data range "
-                      f"{scores.data_range:.2f} {units})")
+        skill = {**scores.as_dict(), "time": pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M"),
+                 "units": units}
     if options.preview:
         render_preview(options.preview, lr, sr, truth)
         panels = "LR | SR | HR" if truth is not None else "LR | SR (no HR truth at this time)"
-        if not options.quiet:
-            console.print(f"wrote {options.preview}: {panels}")
+        say(f"wrote {options.preview}: {panels}")
+    return skill

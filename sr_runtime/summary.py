@@ -20,6 +20,7 @@ class StreamSummary:
     backend: str = ""
     workers: int = 1
     outputs: list[str] = field(default_factory=list)
+    skill: dict[str, float | str] | None = None  # --report: RMSE/PSNR/SSIM against HR truth
 
     @property
     def hr_mpix_per_s(self) -> float:

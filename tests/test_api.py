@@ -29,16 +29,29 @@ def lr() -> xr.DataArray:
     return sr.read_field(sr.open_source("sample"), "t2m", time="2024-10-11T12:00")
 
 
-def test_readme_example_runs(tmp_path, capsys):
+def run_readme_block(marker: str, folder: Path) -> None:
     text = README.read_text()
-    match = re.search(r"<!-- api-example.*?-->\s*```python\n(.*?)```", text, re.S)
-    assert match, "README has no API example between the api-example markers"
+    match = re.search(rf"<!-- {marker} .*?-->\s*```python\n(.*?)```", text, re.S)
+    assert match, f"README has no code block after the {marker} marker"
     cwd = os.getcwd()
-    os.chdir(tmp_path)
+    os.chdir(folder)
     try:
         exec(compile(match.group(1), "README.md", "exec"), {})  # noqa: S102
     finally:
         os.chdir(cwd)
+
+
+def test_readme_run_request_example_runs(tmp_path, capsys):
+    run_readme_block("api-run-example", tmp_path)
+    steps = capsys.readouterr().out.strip().splitlines()[-1].split()[0]
+    assert steps == "24"
+    written = xr.open_zarr(tmp_path / "sr.zarr")
+    assert written.sizes["time"] == 24 and bool(written.step_complete.all())
+    assert np.isfinite(written.t2m.values).all()
+
+
+def test_readme_example_runs(tmp_path, capsys):
+    run_readme_block("api-example", tmp_path)
     out = capsys.readouterr().out
     assert "('latitude', 'longitude')" in out and "degC" in out
     assert cog_validate(str(tmp_path / "sr_api.tif"))[0]

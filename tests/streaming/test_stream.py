@@ -166,13 +166,17 @@ def test_progress_bar_on_a_terminal(tmp_path, edh_store, nearest_model):
 
     from rich.console import Console
 
-    from sr_runtime.runner import RunOptions, run
+    from sr_runtime.progress import Reporter
+    from sr_runtime.request import RunRequest
+    from sr_runtime.runner import run
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=100)
-    summary = run(RunOptions(out=tmp_path / "sr.zarr", model=nearest_model,
-                             source=str(edh_store), start="2024-10-11T00:00",
-                             end="2024-10-11T05:00"), console)
+    request = RunRequest.from_text(out=tmp_path / "sr.zarr", model=nearest_model,
+                                   source=str(edh_store), start="2024-10-11T00:00",
+                                   end="2024-10-11T05:00")
+    summary = run(request, say=console.print,
+                  progress=lambda total: Reporter(console, total, quiet=False))
     assert summary.steps == 6
     text = buffer.getvalue()
     assert "6/6" in text and "HR Mpix/s" in text
