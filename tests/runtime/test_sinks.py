@@ -54,7 +54,7 @@ def test_file_steps_follow_the_sink_contract(tmp_path):
         np.testing.assert_allclose(src.read(1)[::-1], field().data)
     assert sink.done_steps(overwrite=False, resume=True) == {0}
     other = FileSteps(sink.paths, COG, {"model_sha256": "xyz", "units": "K"})
-    with pytest.raises(OutputError, match="model_sha256"):
+    with pytest.raises(OutputError, match="--model .*'abc', this run has 'xyz'"):
         other.done_steps(overwrite=False, resume=True)
     with pytest.raises(OutputError):
         sink.check(overwrite=False, resume=False)  # exists, neither --overwrite nor --resume
