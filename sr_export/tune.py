@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_runtime.description import LR_INPUT, ModelDescription
-from sr_runtime.engines.tuning import TUNE_FORMAT, machine_fingerprint, tune_path
+from sr_runtime.engines.tuning import TUNE_FORMAT, machine_fingerprint
 from sr_runtime.engines.variants import discover_variants
 from sr_runtime.errors import UsageError
 
@@ -147,12 +147,10 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
 
 
 def write_tune(record: dict[str, object], model: Path) -> Path:
-    """Write ``model.tune.json`` beside ``model`` (atomically)."""
-    from sr_runtime.paths import write_atomically
+    """Write ``model.tune.json`` beside ``model`` (the runtime's one writer of the record)."""
+    from sr_runtime.engines.tuning import write_tune_record
 
-    out = tune_path(Path(model))
-    write_atomically((json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), out)
-    return out
+    return write_tune_record(record, Path(model))
 
 
 def summary(record: dict[str, object]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,31 @@ if TYPE_CHECKING:
     from onnxruntime import InferenceSession, SessionOptions
 
 __all__ = ["OnnxRuntimeEngine", "open_cpu_session", "open_session", "physical_cores",
-           "read_description", "session_options"]
+           "read_description", "read_metadata", "session_options"]
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The ``metadata_props`` of an ONNX file: the one reader of them in sr-edge.
+
+    Read through ONNX Runtime (graph optimizations off, so opening is quick) and cached per
+    file version within the process: ``sr-run`` reads a model's metadata for its variants, its
+    description and its precision.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"model not found: {path}")
+    stat = path.stat()
+    return dict(_read_metadata(str(path.resolve()), stat.st_mtime_ns, stat.st_size))
+
+
+@functools.lru_cache(maxsize=32)
+def _read_metadata(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = open_session(Path(path), options=options)
+    return tuple(sorted(session.get_modelmeta().custom_metadata_map.items()))
 
 
 def read_description(path: Path) -> ModelDescription:
@@ -28,8 +53,7 @@ def read_description(path: Path) -> ModelDescription:
     This is the metadata as written; :func:`sr_runtime.engines.graph_check.check_onnx_file`
     also checks it against the graph.
     """
-    session = open_cpu_session(path)
-    return ModelDescription.from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+    return ModelDescription.from_metadata(read_metadata(path), str(path))
 
 
 def open_cpu_session(path: Path | bytes) -> InferenceSession:

@@ -10,64 +10,43 @@ several tile sizes and writes ``model.tune.json`` next to it::
                                  "tiles": [{"tile": 32, "window": 112, "ms": ..., ...}, ...]},
                   ...}}
 
-Timings only hold for the machine they were measured on: :func:`tuned_tile` returns None when
-the CPU model, core count or ONNX Runtime version differ (re-run ``sr-export tune``).
+Timings only hold for the machine class they were measured on: :func:`tuned_tile` returns None
+when the CPU class (ISA level and core count, :mod:`sr_runtime.machine`) or the ONNX Runtime
+version differ (re-run ``sr-export tune``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sr_runtime.engines.onnxruntime import physical_cores
+from sr_runtime.machine import machine_info
+from sr_runtime.paths import write_atomically
 
 TUNE_FORMAT = 1
 TUNE_SUFFIX = ".tune.json"
 #: ``model.<tag>.onnx`` files are variants of ``model.onnx`` (see :mod:`.variants`).
 VARIANT_TAGS = ("int8", "bf16", "fp16")
 #: Machine fields that must match for timings to apply (ISA flags are informative).
-MATCH_FIELDS = ("cpu_model", "physical_cores", "onnxruntime")
-ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile",
-             "amx_int8", "amx_bf16")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _isa_flags() -> list[str]:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return [flag for flag in ISA_FLAGS if flag in present]
-    except OSError:
-        pass
-    return []
+MATCH_FIELDS = ("cpu_class", "onnxruntime")
 
 
 def machine_fingerprint() -> dict[str, Any]:
-    """What the timings depend on: CPU model, physical cores, ONNX Runtime version, ISA."""
+    """What the timings depend on (:mod:`sr_runtime.machine`): the CPU class (ISA level and
+    physical cores) and the ONNX Runtime version must match for a record to apply; the CPU
+    model and flags are kept to say what it was measured on."""
     try:
         import onnxruntime
 
         ort_version = onnxruntime.__version__
     except ImportError:
         ort_version = ""
-    return {"cpu_model": _cpu_model(), "physical_cores": physical_cores(),
-            "logical_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-            else (os.cpu_count() or 1),
-            "onnxruntime": ort_version, "isa": _isa_flags()}
+    info = machine_info()
+    return {"cpu_model": info.cpu_model, "cpu_class": info.cpu_class,
+            "physical_cores": info.physical_cores, "logical_cpus": info.logical_cpus,
+            "onnxruntime": ort_version, "isa": list(info.isa_flags)}
 
 
 def family_base(model: Path) -> Path:
@@ -105,6 +84,16 @@ class TuneRecord:
         here = machine_fingerprint()
         built = self.raw.get("machine") or {}
         return ", ".join(f"{k} {built.get(k)!r} -> {here.get(k)!r}" for k in self.mismatch)
+
+
+def write_tune_record(record: dict[str, Any], model: Path) -> Path:
+    """Write ``model.tune.json`` beside ``model`` (atomically): the one writer of the record
+    :func:`read_tune_record` reads."""
+    if int(record.get("sr_edge_tune", 0)) != TUNE_FORMAT or "machine" not in record:
+        raise ValueError("not a tune record of this format (see sr_export.tune.tune_model)")
+    out = tune_path(Path(model))
+    write_atomically((json.dumps(record, indent=2, sort_keys=True) + "\n").encode(), out)
+    return out
 
 
 def read_tune_record(model: Path) -> TuneRecord | None:

@@ -8,7 +8,7 @@ passed its gate and still matches its FP32 model, using this machine's timings f
 ``model.tune.json`` (``sr-export tune``) or, failing that, the speed measured when the variant
 was made on this same machine; a variant never timed here is not chosen.
 
-Metadata is read straight from the ONNX protobuf (no ``onnx`` package, no session).
+Metadata is read by :func:`sr_runtime.engines.onnxruntime.read_metadata`, the one reader.
 """
 
 from __future__ import annotations
@@ -37,56 +37,11 @@ MIN_SPEEDUP = 1.05
 PRECISION_FP32 = "fp32"
 PRECISION_INT8 = "int8"
 
-_METADATA_FIELD = 14  # ModelProto.metadata_props
-
-
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(data: bytes):
-    """(field number, wire type, value) of one protobuf message's top-level fields."""
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            value, pos = _varint(data, pos)
-        elif wire == 1:
-            value, pos = data[pos:pos + 8], pos + 8
-        elif wire == 2:
-            size, pos = _varint(data, pos)
-            value, pos = data[pos:pos + size], pos + size
-        elif wire == 5:
-            value, pos = data[pos:pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
-
 def read_metadata_props(path: Path) -> dict[str, str]:
-    """``metadata_props`` of an ONNX file, parsed from the protobuf without loading the graph."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"model not found: {path}")
-    props: dict[str, str] = {}
-    try:
-        for number, wire, value in _fields(path.read_bytes()):
-            if number == _METADATA_FIELD and wire == 2:
-                entry = {n: v for n, w, v in _fields(value) if w == 2}
-                props[entry.get(1, b"").decode()] = entry.get(2, b"").decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path} is not a readable ONNX model ({exc})") from exc
-    return props
+    """``metadata_props`` of an ONNX file (:func:`sr_runtime.engines.onnxruntime.read_metadata`)."""
+    from sr_runtime.engines.onnxruntime import read_metadata
+
+    return read_metadata(path)
 
 
 @dataclass(frozen=True)
