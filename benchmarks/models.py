@@ -135,7 +135,7 @@ def perturb_onnx(path: Path, relative_sigma: float, seed: int = 1) -> None:
 def write_fp16(onnx_path: Path, out: Path) -> Path:
     import onnx
 
-    from sr_export.fp16 import convert_to_fp16
+    from sr_runtime.engines.tensorrt.fp16 import convert_to_fp16
 
     converted, _ = convert_to_fp16(onnx.load(str(onnx_path)))
     onnx.save(converted, str(out))
