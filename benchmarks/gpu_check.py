@@ -8,7 +8,7 @@ Backends (each skipped with its reason when absent): PyTorch CUDA FP32 eager NCH
 way, TF32 off: the reference), FP32 NCHW with PyTorch's default TF32 convs, FP32 channels_last,
 FP16 channels_last (autocast inside the network only: the kelvin normalization stays FP32), the
 same captured as a CUDA graph with pinned host buffers, ONNX Runtime CUDA, TensorRT FP16 (built and
-gated by sr_export.tensorrt_build). Cases: 32x32 and 128x128 LR tiles and the global step
+gated by sr_runtime.engines.tensorrt.build). Cases: 32x32 and 128x128 LR tiles and the global step
 (512 x 1025 LR -> 4096 x 8200 network output; the HR grid is 4096 x 8193), for SRResNetConfig()
 (64 channels, 16 blocks) with random weights and the shipped default model (models/*.ckpt).
 Times are host-to-host medians (numpy in, numpy out, CUDA-synchronized) after warm-up; PyTorch
@@ -386,9 +386,10 @@ def ort_session(onnx_path: Path, provider: str):
 
 def tensorrt_engine(onnx_path: Path, loaded, case: Case, reference, cache: Path):
     """A static FP16 engine for the case's shape, gated against the FP32 reference backend."""
-    from sr_export.tensorrt_build import build_environment, build_verified, choose_recipes
-    from sr_runtime.engines.fingerprint import ShapeProfile
-    from sr_runtime.engines.tensorrt import TensorRTEngine
+    from sr_runtime.engines.tensorrt.build import build_environment
+    from sr_runtime.engines.tensorrt.builder import build_verified, choose_recipes
+    from sr_runtime.engines.tensorrt.profiles import ShapeProfile
+    from sr_runtime.engines.tensorrt.runner import TensorRTEngine
 
     environment = build_environment()
     shape = (case.batch, len(loaded.description.variables), case.height, case.width)
@@ -408,8 +409,8 @@ def bench_model(label: str, loaded, cases: list[Case], device: str, args, report
                 scratch: Path) -> None:
     import torch
 
-    from sr_export.tensorrt_build import sample_tiles
     from sr_runtime.engines.gpu_backends import onnxruntime_provider_reason, tensorrt_reason
+    from sr_runtime.synthetic import sample_input as sample_tiles
 
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     scale = loaded.description.scale

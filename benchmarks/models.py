@@ -3,7 +3,7 @@
 Every benchmark model is written the way users get one: an sr-edge checkpoint (format of
 :mod:`sr_export.checkpoints`) exported with :func:`sr_export.onnx_export.export_onnx` (which
 refuses to write a file ONNX Runtime does not reproduce), plus the FP16 graph of
-:mod:`sr_export.fp16`. Nothing here is shipped; it needs the ``export`` extra.
+:mod:`sr_runtime.engines.tensorrt.fp16`. Nothing here is shipped; it needs the ``export`` extra.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def perturb_onnx(path: Path, relative_sigma: float, seed: int = 1) -> None:
 def write_fp16(onnx_path: Path, out: Path) -> Path:
     import onnx
 
-    from sr_export.fp16 import convert_to_fp16
+    from sr_runtime.engines.tensorrt.fp16 import convert_to_fp16
 
     converted, _ = convert_to_fp16(onnx.load(str(onnx_path)))
     onnx.save(converted, str(out))

@@ -24,8 +24,8 @@ from benchmarks.models import DEFAULT_CHECKPOINT, DEMO, random_checkpoint  # noq
 
 def profile_model(label: str, loaded, size: int, threads: int, runs: int, workdir: Path) -> str:
     from sr_export.onnx_export import export_onnx
-    from sr_export.samples import sample_input
     from sr_export.tune import profile_nodes
+    from sr_runtime.synthetic import sample_input
 
     lr = sample_input(loaded.description, shape=(size, size), batch=1, seed=size)
     sections = [f"## {label}, LR {size}x{size}, {threads} thread(s)", ""]

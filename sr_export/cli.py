@@ -152,7 +152,7 @@ def to_trt(
     """Build a TensorRT engine (FP16 by default), checked against PyTorch / ONNX Runtime FP32."""
     if source.suffix != ".onnx":  # a checkpoint is exported first
         require_extra("to-trt", "torch", "onnxscript")
-    from sr_export.tensorrt_build import to_trt as build_trt
+    from sr_export.tensorrt_export import to_trt as build_trt
 
     with console.status("preparing") as status:
         result = build_trt(source, config=config, out=out, tile=tile, min_shape=min_shape,
@@ -236,7 +236,7 @@ def tune(
                         progress=console.print)
     typer.echo(summary(record))
     if profile:
-        from sr_export.samples import sample_input
+        from sr_runtime.synthetic import sample_input
 
         lr = sample_input(read_description(model), shape=(32, 32), batch=1)
         typer.echo(profile_nodes(model, lr).table())

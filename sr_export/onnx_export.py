@@ -27,11 +27,11 @@ from torch import nn
 from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.model import PhysicalUnitsSR, SRResNet
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
-from sr_export.samples import sample_input
 from sr_runtime.compare import compare as compare_fields
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import write_atomically
+from sr_runtime.synthetic import sample_input
 
 DEFAULT_OPSET = 18
 PARITY_TOLERANCE_K = 1e-3
@@ -137,6 +137,35 @@ def measured_halo(data: bytes, description: ModelDescription, out: Path) -> int:
     return check_session(session, description, f"the exported graph for {out}").halo_lr
 
 
+BUILD_METADATA_FIELDS = ("metadata_props", "doc_string")
+
+
+def _scrub(message) -> None:
+    """Clear every metadata_props and doc_string in ``message`` and all messages inside it."""
+    for field, value in message.ListFields():
+        if field.name in BUILD_METADATA_FIELDS:
+            message.ClearField(field.name)
+        elif field.message_type is not None:
+            repeated = (field.is_repeated if hasattr(field, "is_repeated")  # protobuf >= 6
+                        else field.label == field.LABEL_REPEATED)
+            for child in (value if repeated else [value]):
+                _scrub(child)
+
+
+def strip_build_metadata(proto: onnx.ModelProto) -> None:
+    """Drop what the exporter records about the machine that ran it: the dynamo exporter puts
+    stack traces with source file paths, FX node text and name scopes into the metadata and doc
+    strings of nodes, values, functions and the graph. The file then depends only on the
+    checkpoint and the tool versions (the model's own metadata_props and doc_string are set
+    afterwards by :func:`set_metadata`)."""
+    for field, _ in proto.ListFields():
+        if field.name in BUILD_METADATA_FIELDS:
+            proto.ClearField(field.name)
+    _scrub(proto.graph)
+    for function in proto.functions:
+        _scrub(function)
+
+
 def set_metadata(proto: onnx.ModelProto, description: ModelDescription) -> None:
     del proto.metadata_props[:]
     for key, value in description.to_metadata().items():
@@ -185,6 +214,7 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
         applied = (BATCHNORM_FOLDED,)
 
     proto = trace_to_onnx(export_model, lr[:1], opset)
+    strip_build_metadata(proto)
     if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
         raise AccuracyGateError("BatchNorm survived export; this is a bug in sr-edge, please "
                                 "report it with your torch version")

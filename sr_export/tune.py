@@ -56,7 +56,7 @@ def _session(path: Path, threads: int | None):
 
 
 def _field(description: ModelDescription, size: int, seed: int = 0) -> np.ndarray:
-    from sr_export.samples import sample_input
+    from sr_runtime.synthetic import sample_input
 
     return sample_input(description, shape=(size, size), batch=1, seed=seed)
 

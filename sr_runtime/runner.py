@@ -95,7 +95,7 @@ def _precision(model: Path, engine) -> str:  # type: ignore[no-untyped-def]
             record = json.loads(read_metadata_props(model).get(VARIANT_KEY, "{}") or "{}")
             return str(record.get("precision", "fp32")) if isinstance(record, dict) else "fp32"
         if model.suffix == ".engine":
-            from sr_runtime.engines.fingerprint import read_record
+            from sr_runtime.engines.tensorrt.fingerprint import read_record
 
             return str(read_record(model).fingerprint.precision)
     except (SrEdgeError, ValueError, OSError):

@@ -9,21 +9,19 @@ from pathlib import Path
 import pytest
 
 from sr_runtime.description import ModelDescription, VariableSpec
-from sr_runtime.engines.fingerprint import (
+from sr_runtime.engines.tensorrt.cache import EngineCache, default_cache_dir
+from sr_runtime.engines.tensorrt.fingerprint import (
     BuildEnvironment,
-    EngineCache,
     EngineFingerprint,
     EngineMismatchError,
     EngineRecord,
-    ShapeProfile,
     check_compatible,
-    default_cache_dir,
     read_checked_plan,
     read_record,
-    runtime_profile,
     sha256_bytes,
     sidecar_path,
 )
+from sr_runtime.engines.tensorrt.profiles import ShapeProfile, runtime_profile
 from sr_runtime.errors import EngineUnavailableError, UsageError
 from sr_runtime.paths import write_atomically
 

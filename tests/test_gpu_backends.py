@@ -17,9 +17,10 @@ import onnxruntime
 import pytest
 
 from sr_runtime.engines import gpu_backends
-from sr_runtime.engines.fingerprint import ShapeProfile, read_record
 from sr_runtime.engines.registry import AUTO_ORDER, ENGINES, load_engine
-from sr_runtime.engines.tensorrt import ort_tensorrt_providers
+from sr_runtime.engines.tensorrt.fingerprint import read_record
+from sr_runtime.engines.tensorrt.ort_provider import ort_tensorrt_providers
+from sr_runtime.engines.tensorrt.profiles import ShapeProfile
 from sr_runtime.errors import EngineUnavailableError
 from tests.conftest import save_described_model
 
@@ -233,7 +234,8 @@ def test_probe_cuda_sees_the_gpu():
 @pytest.mark.gpu
 @pytest.mark.skipif(TENSORRT_REASON is not None, reason=TENSORRT_REASON or "")
 def test_tensorrt_build_gate_and_run(sr_onnx, tmp_path, monkeypatch):
-    from sr_export.tensorrt_build import sample_tiles, to_trt
+    from sr_export.tensorrt_export import to_trt
+    from sr_runtime.synthetic import sample_input as sample_tiles
 
     monkeypatch.setenv("SR_EDGE_ENGINE_CACHE", str(tmp_path / "cache"))
     result = to_trt(sr_onnx, out=tmp_path / "tiny.engine", tile="32,32", batch=2)
@@ -252,8 +254,8 @@ def test_tensorrt_build_gate_and_run(sr_onnx, tmp_path, monkeypatch):
 @pytest.mark.gpu
 @pytest.mark.skipif(TENSORRT_REASON is not None, reason=TENSORRT_REASON or "")
 def test_tensorrt_from_onnx_uses_the_engine_cache(sr_onnx, tmp_path):
-    from sr_export.tensorrt_build import sample_tiles
-    from sr_runtime.engines.tensorrt import load_tensorrt
+    from sr_runtime.engines.tensorrt.runner import load_tensorrt
+    from sr_runtime.synthetic import sample_input as sample_tiles
 
     engine = load_tensorrt(sr_onnx, cache_dir=tmp_path, tile=(24, 40))
     cached = list(tmp_path.glob("*.engine"))
@@ -267,7 +269,7 @@ def test_tensorrt_from_onnx_uses_the_engine_cache(sr_onnx, tmp_path):
 @pytest.mark.gpu
 @pytest.mark.skipif(ORT_CUDA_REASON is not None, reason=ORT_CUDA_REASON or "")
 def test_ort_cuda_matches_cpu(sr_onnx):
-    from sr_export.tensorrt_build import sample_tiles
+    from sr_runtime.synthetic import sample_input as sample_tiles
 
     engine = load_engine("ort-cuda", sr_onnx).engine
     lr = sample_tiles(engine.description, (40, 24), batch=2, seed=2)
@@ -277,7 +279,7 @@ def test_ort_cuda_matches_cpu(sr_onnx):
 @pytest.mark.gpu
 @pytest.mark.skipif(ORT_TRT_REASON is not None, reason=ORT_TRT_REASON or "")
 def test_ort_tensorrt_matches_cpu(sr_onnx, tmp_path):
-    from sr_export.tensorrt_build import sample_tiles
+    from sr_runtime.synthetic import sample_input as sample_tiles
 
     engine = load_engine("ort-tensorrt", sr_onnx, cache_dir=tmp_path).engine
     lr = sample_tiles(engine.description, (32, 32), seed=3)

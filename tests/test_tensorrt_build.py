@@ -1,4 +1,5 @@
-"""sr-export to-trt: profiles, recipes, FP16 graph, accuracy gate, and the build/load flow.
+"""The TensorRT build (runtime) and sr-export to-trt: profiles, recipes, FP16 graph, accuracy
+gate, and the build/load flow.
 
 Without a GPU the TensorRT flow runs against a stand-in ``tensorrt`` module and a stand-in
 CUDA runtime (below) that execute the parsed ONNX graph with ONNX Runtime CPU. They check our
@@ -25,31 +26,33 @@ import pytest
 from typer.testing import CliRunner
 
 from sr_export.cli import app
-from sr_export.fp16 import convert_to_fp16, find_fp32_islands, node_precisions
-from sr_export.tensorrt_build import (
-    GateMetrics,
-    choose_recipes,
-    compare_outputs,
-    evaluate_gate,
-    gate_decision,
-    parse_shape,
-    parse_tile,
-    resolve_profile,
-    sample_tiles,
-    tensorrt_major,
-    to_trt,
-)
+from sr_export.tensorrt_export import to_trt
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines import gpu_backends
-from sr_runtime.engines import tensorrt as trt_runtime
-from sr_runtime.engines.fingerprint import (
+from sr_runtime.engines.registry import load_engine
+from sr_runtime.engines.tensorrt import profiles
+from sr_runtime.engines.tensorrt import runner as trt_runtime
+from sr_runtime.engines.tensorrt.builder import choose_recipes, tensorrt_major
+from sr_runtime.engines.tensorrt.fingerprint import (
     EngineMismatchError,
-    ShapeProfile,
     read_record,
     sidecar_path,
 )
-from sr_runtime.engines.registry import load_engine
+from sr_runtime.engines.tensorrt.fp16 import convert_to_fp16, find_fp32_islands, node_precisions
+from sr_runtime.engines.tensorrt.gate import (
+    GateMetrics,
+    compare_outputs,
+    evaluate_gate,
+    gate_decision,
+)
+from sr_runtime.engines.tensorrt.profiles import (
+    ShapeProfile,
+    parse_shape,
+    parse_tile,
+    resolve_profile,
+)
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
+from sr_runtime.synthetic import sample_input as sample_tiles
 
 runner = CliRunner()
 FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
@@ -669,10 +672,8 @@ def test_mismatched_engine_rebuilds_from_its_onnx_into_the_cache(fake_gpu, model
 
 
 def test_onnx_model_gets_a_cached_engine(fake_gpu, model, tmp_path, monkeypatch):
-    from sr_runtime.engines import fingerprint
-
-    monkeypatch.setattr(fingerprint, "DEFAULT_OPT_TILE", (16, 16))  # small: a fast gate
-    monkeypatch.setattr(fingerprint, "DEFAULT_MAX_TILE", (32, 32))
+    monkeypatch.setattr(profiles, "DEFAULT_OPT_TILE", (16, 16))  # small: a fast gate
+    monkeypatch.setattr(profiles, "DEFAULT_MAX_TILE", (32, 32))
     trt = fake_gpu()
     first = trt_runtime.load_tensorrt(model, tile=(8, 8))
     second = load_engine("tensorrt", model, tile=(8, 8)).engine
@@ -683,6 +684,40 @@ def test_onnx_model_gets_a_cached_engine(fake_gpu, model, tmp_path, monkeypatch)
     assert len(trt.builds) == 2 and dynamic.profile.max == (1, 1, 32, 32)
     lr = sample_tiles(dynamic.description, (24, 20), seed=1)
     np.testing.assert_allclose(dynamic.infer(lr), ort_reference(model, lr), atol=1e-4)
+
+
+class _Blocker:
+    """Makes the export side and torch unimportable (``sys.meta_path`` finder)."""
+
+    BLOCKED = ("torch", "sr_export", "lightning")
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.BLOCKED:
+            raise ImportError(f"{name} is blocked for this test")
+        return None
+
+
+def test_runtime_builds_and_rebuilds_without_torch_or_sr_export(fake_gpu, model, tmp_path,
+                                                                 monkeypatch):
+    """The runtime's build path (ONNX -> gated engine, cache, rebuild) imports neither."""
+    from sr_runtime.engines.tensorrt import build
+
+    for name in [m for m in sys.modules if m.split(".")[0] in _Blocker.BLOCKED]:
+        monkeypatch.delitem(sys.modules, name)  # restored after the test
+    monkeypatch.setattr(sys, "meta_path", [_Blocker(), *sys.meta_path])
+    fake_gpu("10.8.0.43")
+    result = build.to_trt(model, tile="8,8")
+    assert result.report.reference == build.ONNX_REFERENCE and result.report.passed
+    trt = fake_gpu("10.11.0.33")  # upgraded: the fingerprint no longer matches
+    loaded = trt_runtime.load_tensorrt(result.engine)
+    assert len(trt.builds) == 1 and loaded.model_file.parent == tmp_path / "cache"
+    lr = sample_tiles(loaded.description, (8, 8), seed=2)
+    np.testing.assert_allclose(loaded.infer(lr), ort_reference(model, lr), atol=1e-4)
+    assert not [m for m in sys.modules if m.split(".")[0] in _Blocker.BLOCKED]
+    checkpoint = tmp_path / "model.ckpt"
+    checkpoint.write_bytes(b"unused")
+    with pytest.raises(UsageError, match="for a checkpoint use `sr-export to-trt`"):
+        build.to_trt(checkpoint)
 
 
 def test_to_trt_from_checkpoint_reuses_its_onnx_and_gates_against_pytorch(fake_gpu, tiny_onnx,

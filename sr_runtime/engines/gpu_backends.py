@@ -149,6 +149,16 @@ def require_tensorrt():
     return tensorrt
 
 
+def require_onnx():
+    """Import onnx (the ``gpu`` extra has it: engine builds read and convert ONNX graphs)."""
+    if not _has_module("onnx"):
+        raise EngineUnavailableError(f"onnx is not installed (TensorRT builds read the ONNX "
+                                     f"graph with it): {GPU_EXTRA}")
+    import onnx
+
+    return onnx
+
+
 def onnxruntime_provider_reason(provider: str) -> str | None:
     """Why ONNX Runtime cannot use ``provider`` here, or None."""
     try:
@@ -176,13 +186,13 @@ def _has_libnvinfer() -> bool:
 
 
 def _load_tensorrt(path: Path, **options: object):
-    from sr_runtime.engines.tensorrt import load_tensorrt
+    from sr_runtime.engines.tensorrt.runner import load_tensorrt
 
     return load_tensorrt(path, **options)
 
 
 def _load_ort_tensorrt(path: Path, **options: object):
-    from sr_runtime.engines.tensorrt import load_ort_tensorrt
+    from sr_runtime.engines.tensorrt.ort_provider import load_ort_tensorrt
 
     return load_ort_tensorrt(path, **options)
 

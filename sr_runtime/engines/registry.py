@@ -1,29 +1,94 @@
-"""Backends by name, and ``auto``: the first usable one in order of expected speed."""
+"""Backends by name, and ``auto``: the first usable one in order of expected speed.
+
+Built-in backends (ONNX Runtime, the GPU backends) register here. Others come from installed
+packages through entry points of the group :data:`ENTRY_POINT_GROUP`, each an
+:class:`EngineSpec`; they are discovered the first time the registry is read. The PyTorch
+baseline is one (``torch = "sr_export.torch_engine:ENGINE_SPEC"``), so the runtime never imports
+the export side.
+"""
 
 from __future__ import annotations
 
+import importlib.metadata
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from sr_runtime.engines.base import Engine, EngineSpec
 from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine, cpu_available
-from sr_runtime.engines.torch_baseline import TorchEngine, torch_available
 from sr_runtime.errors import EngineUnavailableError, UsageError
 
-CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+ENTRY_POINT_GROUP = "sr_edge.engines"
+#: Backends that other parts of sr-edge provide through entry points, and what installs them.
+PLUGIN_INSTALL = {"torch": "pip install 'sr-edge[export]'"}
+#: How names are listed (CPU backends, then GPU ones); others follow in registration order.
+LISTING_ORDER = ("onnxruntime", "torch", "tensorrt", "ort-tensorrt", "ort-cuda")
 
-ENGINES: dict[str, EngineSpec] = {}
+
+class _Registry(Mapping[str, EngineSpec]):
+    """Backends by name; entry-point backends are added on first read, built-ins win."""
+
+    def __init__(self) -> None:
+        self._specs: dict[str, EngineSpec] = {}
+        self.broken: dict[str, str] = {}  # entry-point name -> why it could not be loaded
+        self._discovered = False
+
+    def add(self, spec: EngineSpec) -> None:
+        self._specs[spec.name] = spec
+
+    def _discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        for point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+            if point.name in self._specs:
+                continue
+            try:
+                spec = point.load()
+            except Exception as exc:  # a broken plugin must not break the other backends
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                self.broken[point.name] = f"{point.value} cannot be imported ({first})"
+                continue
+            if not isinstance(spec, EngineSpec) or spec.name != point.name:
+                self.broken[point.name] = (f"{point.value} is not an EngineSpec named "
+                                           f"{point.name!r}")
+                continue
+            self._specs[spec.name] = spec
+
+    def __getitem__(self, name: str) -> EngineSpec:
+        self._discover()
+        return self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        self._discover()
+        rank = {name: i for i, name in enumerate(LISTING_ORDER)}
+        return iter(sorted(self._specs, key=lambda name: rank.get(name, len(rank))))
+
+    def __len__(self) -> int:
+        self._discover()
+        return len(self._specs)
+
+
+ENGINES = _Registry()
 
 
 def register(spec: EngineSpec) -> None:
-    ENGINES[spec.name] = spec
+    ENGINES.add(spec)
+
+
+def missing_reason(name: str) -> str | None:
+    """Why a backend that sr-edge knows of is not registered here, or None if unknown."""
+    ENGINES._discover()
+    hint = PLUGIN_INSTALL.get(name)
+    if name in ENGINES.broken:
+        return ENGINES.broken[name] + (f"; reinstall: {hint}" if hint else "")
+    if hint:
+        return f"not installed: {hint}"
+    return None
 
 
 register(EngineSpec("onnxruntime", cpu_available,
                     lambda path, threads=None, **_: OnnxRuntimeEngine(path, threads=threads)))
-register(EngineSpec("torch", torch_available,
-                    lambda path, config=None, **_: TorchEngine(path, config),
-                    accepts=CHECKPOINT_SUFFIXES))
 
 # Order tried by ``auto``: fastest first. Names not registered (GPU backends absent) are skipped.
 AUTO_ORDER = ("tensorrt", "ort-tensorrt", "ort-cuda", "onnxruntime", "torch")
@@ -63,6 +128,9 @@ def backend_names() -> list[str]:
 def load_engine(backend: str, model: Path, **options: object) -> Selection:
     """Load ``model`` with the named backend, or with the first usable one for ``auto``."""
     if backend != "auto":
+        missing = missing_reason(backend) if backend not in ENGINES else None
+        if missing:
+            raise EngineUnavailableError(f"backend {backend!r} is not usable here: {missing}")
         if backend not in ENGINES:
             raise UsageError(f"unknown backend {backend!r}; choose one of "
                              f"{', '.join(backend_names())}")
@@ -79,6 +147,9 @@ def load_engine(backend: str, model: Path, **options: object) -> Selection:
     for name in AUTO_ORDER:
         spec = ENGINES.get(name)
         if spec is None:
+            missing = missing_reason(name)
+            if missing:
+                skipped.append((name, missing))
             continue
         if model.suffix not in spec.accepts:
             skipped.append((name, f"does not load {model.suffix} files"))

@@ -9,7 +9,7 @@ does not match". sr-edge therefore writes a JSON sidecar next to every plan::
 
 The fingerprint holds the ONNX model's sha256, the TensorRT version, the GPU name and compute
 capability, the optimization-profile shapes and the precision recipe. Its hash is the key of the
-engine cache (``$XDG_CACHE_HOME/sr-edge/engines/<key>.engine``). ``plan_sha256`` ties the sidecar
+engine cache (:mod:`sr_runtime.engines.tensorrt.cache`). ``plan_sha256`` ties the sidecar
 to its plan, so a plan replaced without its sidecar is caught too.
 """
 
@@ -17,95 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.tensorrt.profiles import ShapeProfile
 from sr_runtime.errors import EngineUnavailableError, UsageError
 
 FINGERPRINT_FORMAT = 1
 SIDECAR_SUFFIX = ".json"
-CACHE_ENV = "SR_EDGE_ENGINE_CACHE"
-
-Shape = tuple[int, int, int, int]
 
 
 class EngineMismatchError(EngineUnavailableError):
     """The engine was built for another TensorRT, GPU or model, or has no usable fingerprint."""
-
-
-@dataclass(frozen=True)
-class ShapeProfile:
-    """One TensorRT optimization profile for the NCHW input ``lr``: min <= opt <= max."""
-
-    min: Shape
-    opt: Shape
-    max: Shape
-
-    def __post_init__(self) -> None:
-        for label in ("min", "opt", "max"):
-            shape = getattr(self, label)
-            if len(shape) != 4 or any(int(d) < 1 for d in shape):
-                raise UsageError(f"--{label} shape {format_shape(shape)} must have four positive "
-                                 "dimensions N x C x H x W")
-        if not (self.min[1] == self.opt[1] == self.max[1]):
-            raise UsageError("--min, --opt and --max must have the same channel count, not "
-                             f"{self.min[1]}, {self.opt[1]}, {self.max[1]}")
-        for axis, name in enumerate("NCHW"):
-            low, mid, high = self.min[axis], self.opt[axis], self.max[axis]
-            if not low <= mid <= high:
-                raise UsageError(f"profile dimension {name} must satisfy min <= opt <= max, got "
-                                 f"{low} / {mid} / {high} (shapes {self.describe()})")
-
-    @property
-    def is_static(self) -> bool:
-        return self.min == self.opt == self.max
-
-    @property
-    def channels(self) -> int:
-        return self.opt[1]
-
-    def contains(self, shape: tuple[int, ...]) -> bool:
-        return len(shape) == 4 and all(lo <= d <= hi for lo, d, hi in
-                                       zip(self.min, shape, self.max, strict=True))
-
-    def describe(self) -> str:
-        if self.is_static:
-            return f"static {format_shape(self.opt)}"
-        return (f"min {format_shape(self.min)}, opt {format_shape(self.opt)}, "
-                f"max {format_shape(self.max)}")
-
-    def to_dict(self) -> dict[str, list[int]]:
-        return {"min": list(self.min), "opt": list(self.opt), "max": list(self.max)}
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, list[int]]) -> ShapeProfile:
-        return cls(*(tuple(int(d) for d in raw[k]) for k in ("min", "opt", "max")))  # type: ignore[arg-type]
-
-
-def format_shape(shape: tuple[int, ...]) -> str:
-    return "x".join(str(d) for d in shape)
-
-
-DEFAULT_OPT_TILE = (128, 128)
-DEFAULT_MAX_TILE = (256, 256)
-
-
-def runtime_profile(channels: int, tile: tuple[int, int] | None = None,
-                    batch: int | None = None) -> ShapeProfile:
-    """The default profile: static for a given tile, else any tile up to 256 x 256 LR cells.
-
-    A static engine (``tile``) is fastest but accepts only that shape; the dynamic default
-    accepts the variable windows of halo tiling (``sr_runtime.tiling``), tuned for 128 x 128.
-    """
-    n = int(batch or 1)
-    if tile is not None:
-        shape = (n, channels, int(tile[0]), int(tile[1]))
-        return ShapeProfile(shape, shape, shape)
-    return ShapeProfile((1, channels, 1, 1), (n, channels, *DEFAULT_OPT_TILE),
-                        (n, channels, *DEFAULT_MAX_TILE))
 
 
 @dataclass(frozen=True)
@@ -291,53 +215,6 @@ def read_checked_plan(engine: Path, record: EngineRecord) -> bytes:
             "differs: the plan was replaced or damaged); rebuild it with `sr-export to-trt "
             f"MODEL.onnx --out {engine} --overwrite`")
     return plan
-
-
-def default_cache_dir() -> Path:
-    """``$SR_EDGE_ENGINE_CACHE``, else ``$XDG_CACHE_HOME/sr-edge/engines`` (``~/.cache``)."""
-    override = os.environ.get(CACHE_ENV)
-    if override:
-        return Path(override).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base).expanduser() / "sr-edge" / "engines"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-").lower() or "gpu"
-
-
-@dataclass(frozen=True)
-class EngineCache:
-    """Engines keyed by fingerprint, plus one timing cache per TensorRT version and GPU."""
-
-    root: Path
-
-    def engine_path(self, fingerprint: EngineFingerprint) -> Path:
-        return Path(self.root) / f"{fingerprint.key()}.engine"
-
-    def lookup(self, fingerprint: EngineFingerprint) -> Path | None:
-        """The cached engine for exactly this fingerprint, if one is stored and intact."""
-        path = self.engine_path(fingerprint)
-        if not path.is_file() or not sidecar_path(path).is_file():
-            return None
-        try:
-            record = read_record(path)
-        except EngineMismatchError:
-            return None
-        return path if record.fingerprint == fingerprint else None
-
-    def timing_cache_path(self, environment: BuildEnvironment) -> Path:
-        name = (f"trt-{_slug(environment.tensorrt_version)}-sm"
-                f"{environment.compute_capability.replace('.', '')}-"
-                f"{_slug(environment.gpu_name)}.timing")
-        return Path(self.root) / "timing" / name
-
-    def ensure(self) -> None:
-        try:
-            (Path(self.root) / "timing").mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise UsageError(f"cannot create the engine cache {self.root} ({exc.strerror}); set "
-                             f"{CACHE_ENV} to a writable folder") from exc
 
 
 def current_environment() -> BuildEnvironment:

@@ -1,4 +1,4 @@
-"""TensorRT runtime: a fingerprint-checked plan run on a CUDA stream, and ORT's TensorRT provider.
+"""TensorRT runtime: a fingerprint-checked plan run on CUDA streams.
 
 ``TensorRTEngine`` keeps two slots, each with its own execution context, CUDA stream, pinned host
 buffers and device buffers sized for the profile's largest shape. A batch larger than the profile
@@ -14,27 +14,24 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib.metadata
 import logging
 from pathlib import Path
 
 import numpy as np
 
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
-from sr_runtime.engines.fingerprint import (
+from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
+from sr_runtime.engines.tensorrt.cache import default_cache_dir
+from sr_runtime.engines.tensorrt.fingerprint import (
     EngineMismatchError,
     EngineRecord,
-    ShapeProfile,
     current_environment,
-    default_cache_dir,
-    format_shape,
     mismatch_message,
     read_checked_plan,
     read_record,
-    runtime_profile,
     sha256_bytes,
 )
-from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
+from sr_runtime.engines.tensorrt.profiles import ShapeProfile, format_shape, runtime_profile
 from sr_runtime.errors import EngineUnavailableError, ModelMismatchError, UsageError
 from sr_runtime.paths import sha256_file
 
@@ -167,7 +164,7 @@ class TensorRTEngine:
     ``tile_shape``/``max_batch`` (the shape the engine was tuned for, and the largest batch);
     ``model_file`` (the ``.engine`` file, when loaded from one). ``model_file_sha256`` is the
     plan's sha256; the halo in ``description`` was checked against the ONNX graph when the
-    engine was built (:func:`sr_export.tensorrt_build.write_engine`).
+    engine was built (:func:`sr_runtime.engines.tensorrt.build.write_engine`).
     """
 
     def __init__(self, plan: bytes, description: ModelDescription, *, name: str = "tensorrt",
@@ -319,7 +316,7 @@ def _checked_description(record: EngineRecord, engine_path: Path) -> ModelDescri
 
 
 def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> TensorRTEngine:
-    from sr_export.tensorrt_build import build_cached_engine
+    from sr_runtime.engines.tensorrt.build import build_cached_engine  # it imports this module
 
     engine_path = build_cached_engine(onnx_path, profile, cache_root, report=LOG.info)
     record = read_record(engine_path)
@@ -327,77 +324,3 @@ def _from_onnx(onnx_path: Path, profile: ShapeProfile, cache_root: Path) -> Tens
                             origin=str(engine_path))
     engine.model_file = engine_path
     return engine
-
-
-def _tensorrt_major() -> int | None:
-    for dist in ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-libs",
-                 "tensorrt-cu12-libs"):
-        try:
-            return int(importlib.metadata.version(dist).split(".")[0])
-        except (importlib.metadata.PackageNotFoundError, ValueError):
-            continue
-    return None
-
-
-def ort_tensorrt_providers(cache_root: Path, precision: str = "fp32",
-                           profile: ShapeProfile | None = None,
-                           tensorrt_major: int | None = None) -> list:
-    """Provider list for ONNX Runtime's TensorRT EP (then CUDA, then CPU for leftovers).
-
-    FP32 by default: ORT's ``trt_fp16_enable`` (TensorRT 10) cannot keep the kelvin
-    normalization in FP32, so FP16 there is opt-in; on TensorRT 11 the flag does not exist and
-    FP16 comes from the converted ONNX graph instead (see :func:`load_ort_tensorrt`).
-    """
-    options: dict[str, object] = {
-        "device_id": 0,
-        "trt_engine_cache_enable": True,
-        "trt_engine_cache_path": str(cache_root),
-        "trt_timing_cache_enable": True,
-        "trt_timing_cache_path": str(cache_root),
-    }
-    if precision == "fp16" and (tensorrt_major or 10) < 11:
-        options["trt_fp16_enable"] = True
-    if profile is not None:
-        for key, shape in (("min", profile.min), ("opt", profile.opt), ("max", profile.max)):
-            options[f"trt_profile_{key}_shapes"] = f"{LR_INPUT}:{format_shape(shape)}"
-    return [("TensorrtExecutionProvider", options), ("CUDAExecutionProvider", {"device_id": 0}),
-            "CPUExecutionProvider"]
-
-
-def load_ort_tensorrt(path: Path, *, cache_dir: Path | None = None, precision: str = "fp32",
-                      tile: tuple[int, int] | None = None, batch: int | None = None,
-                      **_: object):
-    """ONNX Runtime with the TensorRT execution provider (engine and timing caches enabled)."""
-    from sr_runtime.engines.gpu_backends import preload_onnxruntime_gpu_libraries
-    from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine, read_description
-
-    preload_onnxruntime_gpu_libraries()
-    path = Path(path)
-    cache_root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / \
-        "ort-tensorrt"
-    cache_root.mkdir(parents=True, exist_ok=True)
-    major = _tensorrt_major()
-    profile = None
-    if tile is not None:
-        profile = runtime_profile(len(read_description(path).variables), tile, batch)
-    model = path
-    if precision == "fp16" and (major or 10) >= 11:
-        model = _fp16_model(path, cache_root)
-    return OnnxRuntimeEngine(model, providers=ort_tensorrt_providers(cache_root, precision,
-                                                                     profile, major),
-                             name="ort-tensorrt")
-
-
-def _fp16_model(path: Path, cache_root: Path) -> Path:
-    """The FP16-with-FP32-islands graph for strongly typed TensorRT, cached by source hash."""
-    import onnx
-
-    from sr_export.fp16 import CONVERTER_VERSION, convert_to_fp16
-    from sr_runtime.paths import write_atomically
-
-    tag = sha256_file(path)[:16] + "-" + CONVERTER_VERSION.replace("/", "-")
-    out = cache_root / f"{tag}.fp16.onnx"
-    if not out.is_file():
-        converted, _ = convert_to_fp16(onnx.load(str(path)))
-        write_atomically(converted.SerializeToString(), out)
-    return out

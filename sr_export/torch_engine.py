@@ -1,6 +1,9 @@
-"""The PyTorch baseline: the original checkpoint run eagerly (needs the `export` extra).
+"""The PyTorch baseline engine: the original checkpoint run eagerly (needs the `export` extra).
 
-This is the reference every other engine is compared with, and what the demo does.
+This is the reference every other engine is compared with, and what the demo does. The runtime
+never imports it: it is registered as ``--backend torch`` through the ``sr_edge.engines`` entry
+point (:data:`ENGINE_SPEC`, see pyproject.toml), and this module imports torch only when the
+engine is loaded.
 """
 
 from __future__ import annotations
@@ -10,7 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_runtime.engines.base import EngineSpec
 from sr_runtime.errors import UsageError
+
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 
 
 def torch_available() -> str | None:
@@ -52,3 +58,11 @@ class TorchEngine:
             x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
             out = self.model(x.contiguous(memory_format=self.memory_format))
             return out.contiguous().numpy()
+
+
+def load_torch(path: Path, config: Path | None = None, **_: object) -> TorchEngine:
+    return TorchEngine(path, config)
+
+
+#: What the runtime's registry finds through the ``sr_edge.engines`` entry point ``torch``.
+ENGINE_SPEC = EngineSpec("torch", torch_available, load_torch, accepts=CHECKPOINT_SUFFIXES)
