@@ -195,8 +195,8 @@ def discover_backends(files: ModelFiles, threads: int, opt_level: str = "all",
     """Every backend and precision variant usable here, from the engine registry.
 
     ``torch`` gives PyTorch eager FP32 NCHW (the baseline) and channels_last; ``onnxruntime``
-    gives ONNX Runtime CPU FP32 and the FP16 graph of :mod:`sr_runtime.engines.tensorrt.fp16`; any other
-    registered backend (GPU) is loaded through the registry when it says it is usable.
+    gives ONNX Runtime CPU FP32 and the FP16 graph of :mod:`sr_runtime.engines.tensorrt.fp16`;
+    any other registered backend (GPU) is loaded through the registry when usable.
     """
     from sr_export.torch_engine import TorchEngine
     from sr_runtime.engines.registry import ENGINES, load_engine

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_runtime.engines.base import EngineSpec
+from sr_runtime.engines.base import EngineBase, EngineSpec
 from sr_runtime.errors import UsageError
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
@@ -29,7 +29,7 @@ def torch_available() -> str | None:
     return None
 
 
-class TorchEngine:
+class TorchEngine(EngineBase):
     """Eager PyTorch FP32, NCHW (the demo's way) or channels_last."""
 
     def __init__(self, checkpoint: Path, config: Path | None = None,
@@ -44,7 +44,7 @@ class TorchEngine:
 
         loaded = load_checkpoint(checkpoint, config)
         self.description = loaded.description
-        self.model_file = Path(checkpoint)
+        self.model_file = self.path = Path(checkpoint)
         self.model_file_sha256 = loaded.description.checkpoint_sha256  # the file that runs
         self.model = physical_model(loaded)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -52,7 +52,9 @@ class TorchEngine:
         self.name = "torch-channels-last" if channels_last else "torch"
         self._torch = torch
 
-    def infer(self, lr: np.ndarray) -> np.ndarray:
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        if inputs:
+            raise UsageError(f"the torch baseline takes only the LR field, not {sorted(inputs)}")
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))

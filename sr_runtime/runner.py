@@ -17,6 +17,7 @@ import xarray as xr
 
 from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store, sample_lr_store
 from sr_runtime.description import ModelDescription
+from sr_runtime.engines.base import Engine
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import tuned_tile
 from sr_runtime.engines.variants import select_variant
@@ -83,11 +84,10 @@ def _check_fixed_outputs(options: RunRequest, kind: str, model: Path) -> list[tu
     return fixed
 
 
-def _precision(model: Path, engine) -> str:  # type: ignore[no-untyped-def]
+def _precision(model: Path, engine: Engine) -> str:
     """fp32 for an exact model, the variant's precision (int8...), a TensorRT plan's recipe."""
-    known = getattr(engine, "precision", None)
-    if known:
-        return str(known)
+    if engine.precision != "fp32":
+        return engine.precision
     try:
         if model.suffix == ".onnx":
             from sr_runtime.engines.variants import VARIANT_KEY, read_metadata_props
@@ -112,11 +112,11 @@ def region_text(lat: np.ndarray, lon: np.ndarray) -> str:
             f"{lon[-1] + dlon / 2:.5f},{lat[-1] + dlat / 2:.5f}")
 
 
-def run_settings(model: Path, engine, units: str, source_label: str,  # type: ignore[no-untyped-def]
+def run_settings(model: Path, engine: Engine, units: str, source_label: str,
                  lat: np.ndarray, lon: np.ndarray) -> dict[str, str]:
     """What shapes this run's values, recorded in every output and checked by --resume."""
-    ran = Path(getattr(engine, "path", None) or model)
-    return {"model_sha256": sha256_file(ran),
+    ran = Path(engine.path or model)
+    return {"model_sha256": engine.model_file_sha256 or sha256_file(ran),
             "checkpoint_sha256": engine.description.checkpoint_sha256 or "unknown",
             "model_file": ran.name, "precision": _precision(ran, engine), "units": units,
             "region": region_text(lat, lon), "source": source_label}

@@ -29,7 +29,7 @@ class Engine(Protocol):
     name: str
     description: ModelDescription
     model_file_sha256: str
-    path: Path
+    path: Path | None
     precision: str
     max_window_lr: int | None
 
@@ -43,6 +43,7 @@ class EngineBase:
 
     max_window_lr: int | None = None
     precision: str = "fp32"
+    path: Path | None = None  # set by engines that run a file as it is
 
     def close(self) -> None:
         """Release native resources (sessions, CUDA contexts); the engine is unusable after."""

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
+from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
 from sr_runtime.engines.tensorrt.cache import default_cache_dir
 from sr_runtime.engines.tensorrt.fingerprint import (
@@ -157,7 +158,7 @@ class _Slot:
         rt.cudaStreamDestroy(self.stream)
 
 
-class TensorRTEngine:
+class TensorRTEngine(EngineBase):
     """A deserialized TensorRT plan; ``infer`` takes and returns physical units like every engine.
 
     Attributes beyond the Engine protocol: ``profile`` (the accepted input shapes) and
@@ -221,7 +222,10 @@ class TensorRTEngine:
                 f"({self.profile.describe()}); use tiles of {format_shape(self.profile.opt[2:])} "
                 "or rebuild with `sr-export to-trt --tile H,W` / `--min/--opt/--max`")
 
-    def infer(self, lr: np.ndarray) -> np.ndarray:
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        if inputs:
+            raise ModelMismatchError(f"this TensorRT engine has the one input {LR_INPUT!r}, not "
+                                     f"{sorted(inputs)}; rebuild it from a model that takes them")
         if not self._slots:
             raise UsageError("this TensorRT engine was closed")
         lr = np.ascontiguousarray(lr, dtype=np.float32)
