@@ -205,7 +205,7 @@ def tiny_config():
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """What the demo's own training leaves behind (real Lightning): best .ckpt, .pt, config.json."""
-    from tests.demo_reference import train_demo
+    from tests.export.demo_reference import train_demo
 
     return train_demo(tmp_path_factory.mktemp("demo-run"))
 
@@ -223,7 +223,7 @@ def make_demo_checkpoint(tmp_path: Path, demo_run) -> Callable[..., tuple[Path, 
              seed: int = 0, config_overrides: dict | None = None) -> tuple[Path, Path]:
         import torch
 
-        from tests.demo_reference import SRResNet, demo_config
+        from tests.export.demo_reference import SRResNet, demo_config
 
         torch.manual_seed(seed)
         net = SRResNet(n_channels=n_channels, n_blocks=n_blocks)

@@ -12,7 +12,7 @@ import sys
 import textwrap
 
 from tests.conftest import folder_state
-from tests.test_runtime_without_torch import BLOCKER
+from tests.runtime.test_runtime_without_torch import BLOCKER
 
 EXPORT_BLOCKER = BLOCKER.replace(
     '{"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics"}',

@@ -14,7 +14,7 @@ from sr_runtime.cli import app
 from sr_runtime.errors import AuthError, SourceError, UsageError
 from sr_runtime.sources.edh import EdhSource, HttpZarrSource, parse_edh_spec
 from sr_runtime.sources.registry import resolve_source
-from tests.streaming.conftest import API_KEY, LR_NAME
+from tests.runtime.sources.conftest import API_KEY, LR_NAME
 
 runner = CliRunner()
 WHEN = "2024-10-11T03:00"

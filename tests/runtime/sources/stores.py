@@ -1,5 +1,5 @@
 """Earth Data Hub-layout stores, whole or broken in one chosen way, for the tests of what sr-run
-does with real-world inputs (tests/streaming/test_broken_stores.py, test_fuzz_stores.py).
+does with real-world inputs (tests/runtime/sources/test_broken_stores.py, test_fuzz_stores.py).
 
 The whole store is the EDH "standard" layout (/work/shared/reference/edh-climate-dt.md): Zarr v3
 with consolidated metadata, float64 ascending latitude from np.linspace(-90, 90, 512) and

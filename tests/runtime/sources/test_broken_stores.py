@@ -1,6 +1,6 @@
 """Real inputs as a new user meets them: every broken store is one clear line (no traceback) and
 leaves no file; nothing wrong is ever written with exit 0. Stores are real Zarr v3 stores in the
-Earth Data Hub layout (tests/streaming/stores.py), read from disk or through the local HTTP
+Earth Data Hub layout (tests/runtime/sources/stores.py), read from disk or through the local HTTP
 server with faults injected (404 for chosen keys, damaged bodies with status 200)."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sr_runtime.errors import AuthError, TimeSelectionError
 from sr_runtime.sources.edh import EdhSource
 from sr_runtime.times import parse_time
 from tests.conftest import EDH_LR_LAT, EDH_LR_LON, analytic_t2m, resize_model
-from tests.streaming.conftest import LR_NAME
-from tests.streaming.stores import (
+from tests.runtime.sources.conftest import LR_NAME
+from tests.runtime.sources.stores import (
     LAT_SLICE,
     LATITUDE,
     LON_SLICE,
@@ -110,7 +110,7 @@ def test_damaged_chunk_on_the_server(tmp_path, model, serve, how):
 
 @pytest.mark.parametrize("how", ["garbage", "truncate"])
 def test_damaged_chunk_on_disk(tmp_path, model, how):
-    from tests.streaming.stores import damage
+    from tests.runtime.sources.stores import damage
 
     store = write_store(tmp_path / "s.zarr")
     (store / T2M_NORTH).write_bytes(damage((store / T2M_NORTH).read_bytes(), how))

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from sr_runtime.cli import app
 from tests.conftest import resize_model
-from tests.streaming.stores import (
+from tests.runtime.sources.stores import (
     LATITUDE,
     LONGITUDE,
     T2M_NORTH,
@@ -25,7 +25,7 @@ from tests.streaming.stores import (
     WHEN,
     Case,
 )
-from tests.streaming.test_broken_stores import expected_cog
+from tests.runtime.sources.test_broken_stores import expected_cog
 
 runner = CliRunner()
 COORDS = {"latitude": LATITUDE, "longitude": LONGITUDE, "time": TIME}

@@ -267,7 +267,7 @@ def test_results_default_to_a_folder_git_ignores():
     import shutil
     import subprocess
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     if shutil.which("git") is None or not (root / ".git").exists():
         pytest.skip("not a git checkout")
     for name in ("quick.json", "quick-gate.md"):

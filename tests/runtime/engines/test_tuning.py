@@ -28,7 +28,7 @@ from sr_runtime.engines.variants import (
     select_variant,
 )
 from sr_runtime.errors import UsageError
-from tests.test_quantize import fields, tiny_sr_model
+from tests.export.test_quantize import fields, tiny_sr_model
 
 runner = CliRunner()
 

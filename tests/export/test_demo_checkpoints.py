@@ -23,7 +23,7 @@ from sr_runtime.cli import app as run_app
 from sr_runtime.engines import gpu_backends
 from sr_runtime.errors import ModelMismatchError, UsageError
 from tests.conftest import assert_one_line_error, folder_state, write_edh_store
-from tests.demo_reference import demo_inference
+from tests.export.demo_reference import demo_inference
 
 runner = CliRunner()
 LIGHTNING_KEYS = {"epoch", "global_step", "pytorch-lightning_version", "state_dict", "loops",

@@ -16,7 +16,7 @@ import pytest
 from sr_runtime.sources import http
 from sr_runtime.sources.http import RetryPolicy
 from tests.conftest import write_edh_store
-from tests.streaming.stores import damage
+from tests.runtime.sources.stores import damage
 
 API_KEY = "edh_key_TESTSECRET0123456789"
 LR_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"

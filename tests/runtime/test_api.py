@@ -15,7 +15,7 @@ from rio_cogeo.cogeo import cog_validate
 import sr_runtime as sr
 from sr_runtime.errors import SourceError, UsageError, VariableError
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.fixture(scope="module")
