@@ -83,9 +83,10 @@ def torch_predict(model: nn.Module, lr: np.ndarray) -> np.ndarray:
 
 
 def onnxruntime_predict(path_or_bytes: str | bytes, lr: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
+    from sr_runtime.engines.onnxruntime import open_session
 
-    session = ort.InferenceSession(path_or_bytes, providers=["CPUExecutionProvider"])
+    session = open_session(path_or_bytes if isinstance(path_or_bytes, bytes)
+                           else Path(path_or_bytes), options=None)
     return session.run(None, {LR_INPUT: lr.astype(np.float32)})[0]
 
 
@@ -129,11 +130,11 @@ def trace_to_onnx(model: nn.Module, example: np.ndarray, opset: int) -> onnx.Mod
 def measured_halo(data: bytes, description: ModelDescription, out: Path) -> int:
     """The halo to record: the architecture's receptive field, or more if the exported graph
     reaches further (the same probe the runtime repeats at load)."""
-    import onnxruntime as ort
 
     from sr_runtime.engines.graph_check import check_session
+    from sr_runtime.engines.onnxruntime import open_session
 
-    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    session = open_session(data, options=None)
     return check_session(session, description, f"the exported graph for {out}").halo_lr
 
 

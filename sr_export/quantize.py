@@ -14,7 +14,7 @@ conv, over 97 % of the FLOPs, run in INT8.
 On CPUs without VNNI (AVX2 only) the u8 x s8 multiply-add instruction saturates at 16 bits, so
 weights are quantized to 7 bits there (ONNX Runtime's ``reduce_range``); the variant records it.
 
-Mixed precision (:func:`mixed_precision_convs`): when quantizing every conv fails the gate (the
+Mixed precision (:func:`sr_export.mixed_precision.mixed_precision_convs`): when quantizing every conv fails the gate (the
 shipped 32-channel model: RMSE 0.107 K, the error of some 20 INT8 layers adding up), each big conv
 is quantized alone, its error measured on the calibration fields, and only the convs that give
 the most FLOPs per unit of error within the RMSE limit run in INT8 (for the shipped model: the
@@ -39,21 +39,29 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from sr_export.calibration import (  # noqa: F401 - part of this module's interface
+    DEFAULT_CALIBRATION_STEPS,
+    DEFAULT_GATE_STEPS,
+    SYNTHETIC,
+    GateData,
+    default_calibration_times,
+    load_calibration,
+    load_gate_data,
+    parse_times,
+)
 from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.onnxruntime import open_session
 from sr_runtime.engines.tuning import machine_fingerprint
 from sr_runtime.engines.variants import PRECISION_INT8, VARIANT_FORMAT, VARIANT_KEY
-from sr_runtime.errors import AccuracyGateError, SourceError, UsageError
+from sr_runtime.errors import AccuracyGateError, UsageError
 
 MAX_RMSE_K = 0.05
 MAX_PSNR_DROP_DB = 0.1
-DEFAULT_CALIBRATION_STEPS = 24
-DEFAULT_GATE_STEPS = 16
 #: Mixed precision: a conv with a smaller share of the FLOPs stays FP32.
 MIN_FLOP_SHARE = 0.05
 #: Mixed precision: the share of the gate's RMSE limit the calibration-set error may use (the
 #: gate, on held-out data, still has the last word).
 CALIBRATION_BUDGET = 1.0
-SYNTHETIC = "synthetic"
 
 
 @dataclass(frozen=True)
@@ -110,16 +118,6 @@ class QuantizeReport:
     def speedup(self) -> float | None:
         speed = self.record.get("speed") or {}
         return speed.get("speedup") if isinstance(speed, dict) else None  # type: ignore[return-value]
-
-
-@dataclass(frozen=True)
-class GateData:
-    """LR inputs for the gate and, optionally, the matching HR truth (both physical units)."""
-
-    lr: np.ndarray
-    truth: np.ndarray | None = None
-    label: str = ""
-    note: str = ""
 
 
 def _description(proto: onnx.ModelProto, origin: str) -> ModelDescription:
@@ -234,101 +232,6 @@ def quantize_to_proto(model: Path, calibration: Sequence[np.ndarray],
     return quantized, recipe
 
 
-def conv_flops(proto: onnx.ModelProto, lr: np.ndarray) -> dict[str, float]:
-    """FLOPs of every Conv/ConvTranspose node of ``proto`` on input ``lr`` (one run, FP32)."""
-    import onnxruntime as ort
-
-    probe = onnx.ModelProto()
-    probe.CopyFrom(proto)
-    convs = [n for n in probe.graph.node if n.op_type in ("Conv", "ConvTranspose")]
-    known = {o.name for o in probe.graph.output}
-    for node in convs:
-        if node.output[0] not in known:
-            probe.graph.output.append(onnx.ValueInfoProto(name=node.output[0]))
-    weights = {i.name: tuple(i.dims) for i in probe.graph.initializer}
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    outputs = session.run([n.output[0] for n in convs], {LR_INPUT: lr[:1]})
-    flops = {}
-    for node, out in zip(convs, outputs, strict=True):
-        w = weights.get(node.input[1], ())
-        if node.op_type == "Conv":  # W: (out, in / groups, kh, kw), per output pixel
-            macs = float(np.prod(w)) * out.shape[-2] * out.shape[-1]
-        else:  # ConvTranspose W: (in, out / groups, kh, kw), per input pixel (stride = kernel)
-            macs = float(np.prod(w)) * out.shape[-2] * out.shape[-1] / float(np.prod(w[2:]))
-        flops[node.name] = 2.0 * macs
-    return flops
-
-
-def with_shuffles(proto: onnx.ModelProto, convs: Sequence[str]) -> list[str]:
-    """``convs`` and the ConvTranspose nodes (one-hot PixelShuffles, see
-    :mod:`sr_export.rewrites`) that feed them: those only move values, so in INT8 they add no
-    error and spare a dequantize/quantize pair."""
-    producer = {o: n for n in proto.graph.node for o in n.output}
-    chosen = set(convs)
-    extra = {producer[n.input[0]].name for n in proto.graph.node if n.name in chosen
-             and n.input[0] in producer and producer[n.input[0]].op_type == "ConvTranspose"}
-    return [n.name for n in proto.graph.node if n.name in chosen | extra]
-
-
-def mixed_precision_convs(model: Path, calibration: Sequence[np.ndarray], max_rmse: float,
-                          reduce_range: bool | None = None) -> tuple[list[str], dict]:
-    """The convs to run in INT8 when quantizing every one of them costs too much accuracy.
-
-    Candidates are the convs of the INT8 region (see :func:`fp32_nodes`) carrying at least
-    :data:`MIN_FLOP_SHARE` of the model's FLOPs (a smaller conv saves less time than its
-    quantize/dequantize passes cost). Each is quantized alone and its error against the FP32
-    model measured on the *calibration* fields (never on the gate's held-out data); convs are
-    then taken greedily by FLOPs saved per unit of squared error while the predicted total
-    (errors add in quadrature: independent rounding noise) stays within
-    :data:`CALIBRATION_BUDGET` x ``max_rmse``; the chosen set is checked as a whole on the
-    calibration fields and shrunk from its last pick while it exceeds the budget.
-    Returns the chosen convs (possibly none) and a record of the search.
-    """
-    from sr_runtime.metrics import rmse
-
-    proto = onnx.load(str(model))
-    lr = np.concatenate([np.asarray(f, np.float32).reshape(1, *np.shape(f)[-3:])
-                         for f in calibration])
-    flops = conv_flops(proto, lr[:1])
-    total = sum(flops.values()) or 1.0
-    excluded = set(fp32_nodes(proto))
-    candidates = [n.name for n in proto.graph.node if n.op_type == "Conv"
-                  and n.name not in excluded and flops.get(n.name, 0) / total >= MIN_FLOP_SHARE]
-    reference = _predict(_session(str(model)), lr)
-
-    def error(nodes: Sequence[str]) -> float:
-        quantized, _ = quantize_to_proto(model, calibration, reduce_range,
-                                         int8_nodes=with_shuffles(proto, nodes))
-        return rmse(_predict(_session(quantized.SerializeToString()), lr), reference)
-
-    alone = {name: error([name]) for name in candidates}
-    budget = CALIBRATION_BUDGET * max_rmse
-    order = sorted(candidates, key=lambda n: flops[n] / max(alone[n], 1e-12) ** 2, reverse=True)
-    chosen: list[str] = []
-    predicted = 0.0
-    for name in order:
-        if predicted + alone[name] ** 2 <= budget ** 2:
-            chosen.append(name)
-            predicted += alone[name] ** 2
-    combined = error(chosen) if chosen else 0.0
-    while chosen and combined > budget:
-        chosen.pop()
-        combined = error(chosen) if chosen else 0.0
-    record = {
-        "why": "quantizing every conv failed the accuracy gate",
-        "selection": f"per-conv error on the calibration fields, budget {budget:.4g} "
-                     f"({CALIBRATION_BUDGET:g} x the gate's RMSE limit), convs with >= "
-                     f"{MIN_FLOP_SHARE:.0%} of the FLOPs",
-        "candidates": {n: {"flop_share": round(flops[n] / total, 4),
-                           "rmse_alone": round(alone[n], 5)} for n in candidates},
-        "int8_convs": list(chosen),
-        "int8_nodes": with_shuffles(proto, chosen),
-        "int8_flop_share": round(sum(flops[n] for n in chosen) / total, 4),
-        "calibration_rmse": round(combined, 5),
-    }
-    return chosen, record
-
-
 def _predict(session, lr: np.ndarray, batch: int = 8) -> np.ndarray:
     parts = [session.run(None, {LR_INPUT: np.ascontiguousarray(lr[i:i + batch])})[0]
              for i in range(0, lr.shape[0], batch)]
@@ -336,12 +239,9 @@ def _predict(session, lr: np.ndarray, batch: int = 8) -> np.ndarray:
 
 
 def _session(path_or_bytes: str | bytes):
-    import onnxruntime as ort
 
-    from sr_runtime.engines.onnxruntime import session_options
-
-    return ort.InferenceSession(path_or_bytes, session_options(),
-                                providers=["CPUExecutionProvider"])
+    return open_session(path_or_bytes if isinstance(path_or_bytes, bytes)
+                        else Path(path_or_bytes))
 
 
 def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarray | None = None,
@@ -442,6 +342,8 @@ def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gat
     candidate, gate = gated(quantized)
     mixed_note = ""
     if not gate.passed and mixed and keep_fp32 is None:
+        from sr_export.mixed_precision import mixed_precision_convs
+
         chosen, search = mixed_precision_convs(model, calibration, max_rmse, reduce_range)
         search["full_int8_gate"] = gate.summary(units)
         mixed_note = (f" Quantizing every conv failed it ({gate.summary(units)}), and so did "
@@ -487,94 +389,3 @@ def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gat
 def default_output(model: Path) -> Path:
     model = Path(model)
     return model.with_name(model.name.removesuffix(".onnx") + ".int8.onnx")
-
-
-def default_calibration_times(count: int = DEFAULT_CALIBRATION_STEPS) -> np.ndarray:
-    """``count`` hours spread over the sample's training period (all hours of day covered)."""
-    from sr_runtime.sample.times import training_times
-
-    times = training_times()
-    index = np.linspace(0, times.size - 1, count).round().astype(int)
-    return times[index]
-
-
-def parse_times(text: str | None) -> np.ndarray | None:
-    """Comma-separated ISO times (``2024-10-02T06,2024-10-05T18``), or None for the default."""
-    if not text:
-        return None
-    try:
-        return np.array([np.datetime64(t.strip(), "ns") for t in text.split(",") if t.strip()])
-    except ValueError as exc:
-        raise UsageError(f"--calib-times must be comma-separated ISO times such as "
-                         f"2024-10-02T06,2024-10-05T18 ({exc})") from exc
-
-
-def _fields(ds, description: ModelDescription, times: np.ndarray, label: str) -> np.ndarray:
-    missing = [v for v in description.variable_names if v not in ds.data_vars]
-    if missing:
-        raise UsageError(f"{label} has no variable {', '.join(missing)} which the model needs")
-    absent = np.setdiff1d(times, ds.time.values)
-    if absent.size:
-        raise UsageError(f"{label} has no data at {np.datetime_as_string(absent[0], 'h')} "
-                         f"({absent.size} of {times.size} times missing); pick times inside "
-                         f"{np.datetime_as_string(ds.time.values[0], 'h')} .. "
-                         f"{np.datetime_as_string(ds.time.values[-1], 'h')}")
-    data = np.stack([ds[v].sel(time=times).values.astype(np.float32)
-                     for v in description.variable_names], axis=1)
-    if not np.all(np.isfinite(data)):
-        raise SourceError(f"{label} has missing values at the requested times; pick others")
-    return data
-
-
-def load_calibration(source: str, description: ModelDescription, times: np.ndarray | None = None,
-                     ) -> tuple[list[np.ndarray], str]:
-    """LR fields (1, C, h, w) in physical units from a DataCube, or synthetic fields."""
-    if source == SYNTHETIC:
-        from sr_export.onnx_export import sample_input
-
-        lr = sample_input(description, shape=(32, 32), batch=DEFAULT_CALIBRATION_STEPS, seed=11)
-        return [lr[i:i + 1] for i in range(lr.shape[0])], "synthetic smooth fields"
-    from sr_runtime.sources.registry import resolve_source
-
-    resolved = resolve_source(source)
-    ds = resolved.open()
-    times = default_calibration_times() if times is None else times
-    data = _fields(ds, description, times, resolved.label)
-    first, last = np.datetime_as_string(times[0], "h"), np.datetime_as_string(times[-1], "h")
-    return [data[i:i + 1] for i in range(data.shape[0])], \
-        f"{resolved.label}: {times.size} times {first} .. {last}"
-
-
-def load_gate_data(source: str, description: ModelDescription, truth: str | None,
-                   steps: int = DEFAULT_GATE_STEPS) -> GateData:
-    """Held-out LR fields and their HR truth where a truth store exists; else FP32-only."""
-    from sr_export.onnx_export import sample_input
-
-    if source == SYNTHETIC:
-        return GateData(sample_input(description, shape=(32, 32), batch=4, seed=23),
-                        note="synthetic inputs, no HR truth: gated against FP32 only")
-    from sr_runtime.defaults import sample_hr_store
-    from sr_runtime.sample.times import held_out_times
-    from sr_runtime.sources.registry import resolve_source
-
-    resolved = resolve_source(source)
-    ds = resolved.open()
-    truth_spec = truth or (str(sample_hr_store()) if source == "sample" else None)
-    hr = None
-    if truth_spec is not None:
-        try:
-            hr = resolve_source(truth_spec).open()
-        except SourceError:
-            hr = None
-    candidates = np.intersect1d(held_out_times(), ds.time.values)
-    if hr is not None:
-        candidates = np.intersect1d(candidates, hr.time.values)
-    if candidates.size == 0:
-        candidates = ds.time.values[-steps:]
-    times = candidates[np.linspace(0, candidates.size - 1, min(steps, candidates.size))
-                       .round().astype(int)]
-    lr = _fields(ds, description, times, resolved.label)
-    if hr is None:
-        return GateData(lr, None, "", "no HR truth store found: gated against FP32 only")
-    hr_fields = _fields(hr, description, times, truth_spec)
-    return GateData(lr, hr_fields, truth_spec)

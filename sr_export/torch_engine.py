@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_runtime.engines.base import EngineBase, EngineSpec
+from sr_runtime.engines.base import EngineBase, EngineSpec, LoadOptions
 from sr_runtime.errors import UsageError
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
@@ -62,8 +62,8 @@ class TorchEngine(EngineBase):
             return out.contiguous().numpy()
 
 
-def load_torch(path: Path, config: Path | None = None, **_: object) -> TorchEngine:
-    return TorchEngine(path, config)
+def load_torch(path: Path, options: LoadOptions) -> TorchEngine:
+    return TorchEngine(path, options.config)
 
 
 #: What the runtime's registry finds through the ``sr_edge.engines`` entry point ``torch``.

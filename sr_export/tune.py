@@ -47,12 +47,10 @@ class TileTiming:
 
 
 def _session(path: Path, threads: int | None):
-    import onnxruntime as ort
 
-    from sr_runtime.engines.onnxruntime import session_options
+    from sr_runtime.engines.onnxruntime import open_session
 
-    return ort.InferenceSession(str(path), session_options(threads),
-                                providers=["CPUExecutionProvider"])
+    return open_session(Path(path), threads=threads)
 
 
 def _field(description: ModelDescription, size: int, seed: int = 0) -> np.ndarray:
@@ -188,16 +186,15 @@ class NodeProfile:
 def profile_nodes(model: str | Path | bytes, lr: np.ndarray, *, runs: int = 3,
                   threads: int | None = None) -> NodeProfile:
     """Per-node time split of ``runs`` inferences on ``lr`` (after one warm-up)."""
-    import onnxruntime as ort
 
-    from sr_runtime.engines.onnxruntime import session_options
+    from sr_runtime.engines.onnxruntime import open_session, session_options
 
     options = session_options(threads)
     options.enable_profiling = True
     with tempfile.TemporaryDirectory(prefix="sr-edge-profile-") as scratch:
         options.profile_file_prefix = os.path.join(scratch, "ort")
-        source = model if isinstance(model, bytes) else str(model)
-        session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+        session = open_session(model if isinstance(model, bytes) else Path(model),
+                               options=options)
         for _ in range(runs + 1):
             session.run(None, {LR_INPUT: lr})
         events = json.loads(Path(session.end_profiling()).read_text())

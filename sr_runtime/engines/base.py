@@ -56,6 +56,23 @@ class EngineBase:
 
 
 @dataclass(frozen=True)
+class LoadOptions:
+    """What a backend may be told when it loads a model; each takes the fields it knows.
+
+    ``config``: the demo's config.json (torch baseline, demo checkpoints); ``threads``: intra-op
+    threads of CPU engines; ``cache_dir``/``tile``/``batch``/``rebuild``: how TensorRT engines
+    are found or built.
+    """
+
+    config: Path | None = None
+    threads: int | None = None
+    cache_dir: Path | None = None
+    tile: tuple[int, int] | None = None
+    batch: int | None = None
+    rebuild: bool = True
+
+
+@dataclass(frozen=True)
 class EngineRef:
     """A picklable reference to an engine: what a Dask worker needs to load the same one.
 
@@ -82,5 +99,5 @@ class EngineSpec:
 
     name: str
     available: Callable[[], str | None]  # None when usable, else the reason it is not
-    load: Callable[[Path], Engine]
+    load: Callable[[Path, LoadOptions], Engine]
     accepts: tuple[str, ...] = (".onnx",)  # model file suffixes it loads

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from sr_runtime.engines.base import EngineSpec
+from sr_runtime.engines.base import Engine, EngineSpec, LoadOptions
 from sr_runtime.errors import EngineUnavailableError
 
 GPU_EXTRA = "pip install 'sr-edge[gpu]'"
@@ -185,16 +185,18 @@ def _has_libnvinfer() -> bool:
     return False
 
 
-def _load_tensorrt(path: Path, **options: object):
+def _load_tensorrt(path: Path, options: LoadOptions) -> Engine:
     from sr_runtime.engines.tensorrt.runner import load_tensorrt
 
-    return load_tensorrt(path, **options)
+    return load_tensorrt(path, cache_dir=options.cache_dir, tile=options.tile,
+                         batch=options.batch, rebuild=options.rebuild)
 
 
-def _load_ort_tensorrt(path: Path, **options: object):
+def _load_ort_tensorrt(path: Path, options: LoadOptions) -> Engine:
     from sr_runtime.engines.tensorrt.ort_provider import load_ort_tensorrt
 
-    return load_ort_tensorrt(path, **options)
+    return load_ort_tensorrt(path, cache_dir=options.cache_dir, tile=options.tile,
+                             batch=options.batch)
 
 
 def preload_onnxruntime_gpu_libraries() -> None:
@@ -207,7 +209,7 @@ def preload_onnxruntime_gpu_libraries() -> None:
             preload()
 
 
-def _load_ort_cuda(path: Path, **options: object):
+def _load_ort_cuda(path: Path, options: LoadOptions) -> Engine:
     from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine
 
     preload_onnxruntime_gpu_libraries()

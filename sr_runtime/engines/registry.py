@@ -13,8 +13,9 @@ import importlib.metadata
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from sr_runtime.engines.base import Engine, EngineSpec
+from sr_runtime.engines.base import Engine, EngineSpec, LoadOptions
 from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine, cpu_available
 from sr_runtime.errors import EngineUnavailableError, UsageError
 
@@ -88,7 +89,7 @@ def missing_reason(name: str) -> str | None:
 
 
 register(EngineSpec("onnxruntime", cpu_available,
-                    lambda path, threads=None, **_: OnnxRuntimeEngine(path, threads=threads)))
+                    lambda path, options: OnnxRuntimeEngine(path, threads=options.threads)))
 
 # Order tried by ``auto``: fastest first. Names not registered (GPU backends absent) are skipped.
 AUTO_ORDER = ("tensorrt", "ort-tensorrt", "ort-cuda", "onnxruntime", "torch")
@@ -125,8 +126,16 @@ def backend_names() -> list[str]:
     return ["auto", *ENGINES]
 
 
-def load_engine(backend: str, model: Path, **options: object) -> Selection:
-    """Load ``model`` with the named backend, or with the first usable one for ``auto``."""
+def load_engine(backend: str, model: Path, **options: Any) -> Selection:
+    """Load ``model`` with the named backend, or with the first usable one for ``auto``.
+
+    ``options`` are the fields of :class:`LoadOptions` (config, threads, cache_dir...); any
+    other name is a programming error, refused at once.
+    """
+    try:
+        chosen = LoadOptions(**options)
+    except TypeError as exc:
+        raise UsageError(f"load_engine: {exc}") from None
     if backend != "auto":
         missing = missing_reason(backend) if backend not in ENGINES else None
         if missing:
@@ -141,7 +150,7 @@ def load_engine(backend: str, model: Path, **options: object) -> Selection:
         reason = spec.available()
         if reason:
             raise EngineUnavailableError(f"backend {backend!r} is not usable here: {reason}")
-        return Selection(spec.load(model, **options))
+        return Selection(spec.load(model, chosen))
 
     skipped: list[tuple[str, str]] = []
     for name in AUTO_ORDER:
@@ -159,7 +168,7 @@ def load_engine(backend: str, model: Path, **options: object) -> Selection:
             skipped.append((name, reason))
             continue
         try:
-            return Selection(spec.load(model, **options), skipped)
+            return Selection(spec.load(model, chosen), skipped)
         except EngineUnavailableError as exc:
             skipped.append((name, str(exc)))
     detail = "; ".join(f"{n}: {r}" for n, r in skipped)

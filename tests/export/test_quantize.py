@@ -236,7 +236,7 @@ def test_cli_quantize_synthetic(tmp_path):
 def test_mixed_precision_keeps_the_convs_that_cost_too_much_accuracy(fp32_model, tmp_path):
     """When quantizing every conv fails the gate, only the convs chosen on the calibration
     fields run in INT8, and that variant faces the same gate."""
-    from sr_export.quantize import mixed_precision_convs, with_shuffles
+    from sr_export.mixed_precision import mixed_precision_convs, with_shuffles
 
     calibration = list(fields(4, seed=3)[:, None])
     gate_data = GateData(fields(4, seed=3))  # same fields: calibration error == gate error

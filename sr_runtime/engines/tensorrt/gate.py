@@ -7,13 +7,13 @@ with max abs error, PSNR and SSIM reported.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from sr_runtime.compare import Comparison, GateRule, compare
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.tensorrt.profiles import ShapeProfile
 from sr_runtime.synthetic import sample_input
@@ -23,17 +23,8 @@ RMSE_LIMIT_K = 0.02
 Reference = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True)
-class GateMetrics:
-    """Candidate vs reference over all sample tiles, in the variable's units (K)."""
-
-    rmse: float
-    max_abs: float
-    psnr_db: float
-    ssim: float | None
-    nonfinite: int  # NaN/Inf values in the candidate
-    reference_nonfinite: int
-    values: int
+#: The gate's metrics: the one comparator's result (:mod:`sr_runtime.compare`).
+GateMetrics = Comparison
 
 
 @dataclass(frozen=True)
@@ -50,70 +41,26 @@ class GateReport:
         verdict = "OK" if self.passed else f"FAILED ({self.reason})"
         return (f"accuracy vs {self.reference}: RMSE {m.rmse:.2e} {units} (limit "
                 f"{self.rmse_limit:g} {units}), max abs {m.max_abs:.2e} {units}, PSNR "
-                f"{m.psnr_db:.1f} dB, SSIM {ssim}: {verdict}")
+                f"{m.psnr:.1f} dB, SSIM {ssim}: {verdict}")
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self.metrics), "rmse_limit": self.rmse_limit, "passed": self.passed,
                 "reason": self.reason, "reference": self.reference}
 
 
-def _ssim(reference: np.ndarray, candidate: np.ndarray, data_range: float) -> float | None:
-    """Mean SSIM (``sr_runtime.metrics``); None for fields smaller than its window."""
-    from sr_runtime.metrics import SSIM_WINDOW, ssim
-
-    if min(reference.shape[-2:]) < SSIM_WINDOW:
-        return None
-    return ssim(candidate, reference, data_range)
-
-
 def compare_outputs(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> GateMetrics:
-    """Pure numpy: (reference, candidate) pairs of any shapes -> aggregated metrics."""
-    squared = 0.0
-    count = 0
-    max_abs = 0.0
-    nonfinite = reference_nonfinite = 0
-    low, high = math.inf, -math.inf
-    ssims = []
-    for reference, candidate in pairs:
-        ref = np.asarray(reference, dtype=np.float64)
-        cand = np.asarray(candidate, dtype=np.float64)
-        if ref.shape != cand.shape:
-            raise ValueError(f"shapes differ: reference {ref.shape}, candidate {cand.shape}")
-        bad = ~np.isfinite(cand)
-        nonfinite += int(bad.sum())
-        reference_nonfinite += int((~np.isfinite(ref)).sum())
-        count += ref.size
-        if bad.any() or not np.isfinite(ref).all():
-            continue
-        diff = cand - ref
-        squared += float(np.sum(diff**2))
-        max_abs = max(max_abs, float(np.max(np.abs(diff))))
-        low, high = min(low, float(ref.min())), max(high, float(ref.max()))
-        ssims.append(_ssim(ref, cand, max(high - low, 1e-12)))
-    if nonfinite or reference_nonfinite or count == 0:
-        return GateMetrics(math.inf, math.inf, -math.inf, None, nonfinite, reference_nonfinite,
-                           count)
-    rmse = math.sqrt(squared / count)
-    data_range = max(high - low, 1e-12)
-    psnr = math.inf if rmse == 0 else 20 * math.log10(data_range / rmse)
-    known = [s for s in ssims if s is not None]
-    return GateMetrics(rmse, max_abs, psnr, float(np.mean(known)) if known else None, 0, 0,
-                       count)
+    """(reference, candidate) pairs of any shapes -> aggregated metrics (pure numpy)."""
+    return compare([np.asarray(r) for r, _ in pairs], [np.asarray(c) for _, c in pairs])
 
 
 def gate_decision(metrics: GateMetrics, rmse_limit: float = RMSE_LIMIT_K) -> tuple[bool, str]:
-    """The gate's rule, free of any GPU: finite values and RMSE within the limit."""
-    if metrics.reference_nonfinite:
-        return False, (f"the reference produced {metrics.reference_nonfinite} non-finite values; "
-                       "check the sample input")
-    if metrics.nonfinite:
-        return False, (f"{metrics.nonfinite} of {metrics.values} values are NaN/Inf (FP16 "
-                       "overflow?)")
-    if metrics.values == 0:
-        return False, "no values were compared"
-    if not metrics.rmse <= rmse_limit:
-        return False, f"RMSE {metrics.rmse:.3g} K exceeds {rmse_limit:g} K"
-    return True, "within limits"
+    """The gate's rule, free of any GPU (:class:`sr_runtime.compare.GateRule`): finite values
+    and RMSE within the limit."""
+    failures = GateRule(rmse=rmse_limit).failures(metrics)
+    if not failures:
+        return True, "within limits"
+    hint = " (FP16 overflow?)" if metrics.nonfinite and not metrics.reference_nonfinite else ""
+    return False, failures[0] + hint
 
 
 def evaluate_gate(pairs: Sequence[tuple[np.ndarray, np.ndarray]], reference_name: str,
@@ -133,8 +80,8 @@ def gate_inputs(description: ModelDescription, profile: ShapeProfile) -> list[np
 
 def onnxruntime_reference(onnx_path: Path) -> Reference:
     """The validated FP32 ONNX model on ONNX Runtime CPU."""
-    import onnxruntime as ort
+    from sr_runtime.engines.onnxruntime import open_session
 
-    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    session = open_session(onnx_path, options=None)
     return lambda lr: session.run(None, {LR_INPUT: np.ascontiguousarray(lr, np.float32)})[0]
 

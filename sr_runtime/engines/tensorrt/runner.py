@@ -265,7 +265,7 @@ class TensorRTEngine(EngineBase):
 
 def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
                   tile: tuple[int, int] | None = None, batch: int | None = None,
-                  rebuild: bool = True, **_: object) -> TensorRTEngine:
+                  rebuild: bool = True) -> TensorRTEngine:
     """Load a ``.engine`` after checking its fingerprint, or find/build one for a ``.onnx``.
 
     A fatal mismatch (other TensorRT version or compute capability) rebuilds from the ONNX model

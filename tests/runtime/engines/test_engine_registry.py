@@ -77,8 +77,8 @@ class Echo:
         return np.asarray(lr, np.float32)
 
 
-SPEC = EngineSpec("echo", lambda: None, lambda path, **_: Echo(path), accepts=(".echo",))
-WRONG_NAME = EngineSpec("other", lambda: None, lambda path, **_: Echo(path))
+SPEC = EngineSpec("echo", lambda: None, lambda path, options: Echo(path), accepts=(".echo",))
+WRONG_NAME = EngineSpec("other", lambda: None, lambda path, options: Echo(path))
 '''
 
 

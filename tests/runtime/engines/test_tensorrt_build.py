@@ -221,7 +221,7 @@ def test_gate_passes_within_limit():
     assert report.passed and report.reason == "within limits"
     assert report.metrics.rmse == pytest.approx(0.01) and report.metrics.max_abs == \
         pytest.approx(0.01)
-    assert report.metrics.psnr_db == pytest.approx(20 * np.log10(5 / 0.01))
+    assert report.metrics.psnr == pytest.approx(20 * np.log10(5 / 0.01))
     assert 0.99 < report.metrics.ssim <= 1.0
     assert "OK" in report.summary()
 
@@ -240,15 +240,16 @@ def test_gate_fails_on_non_finite_values():
     candidate[0, 0, 3, 3] = np.nan
     candidate[0, 0, 4, 4] = np.inf
     report = evaluate_gate([(reference, candidate)], "PyTorch FP32")
-    assert not report.passed and "2 of 64 values are NaN/Inf" in report.reason
+    assert not report.passed and "2 of 64 values are NaN or infinite (FP16 overflow?)" in report.reason
 
 
 def test_gate_decision_is_pure():
-    ok = GateMetrics(0.019, 0.1, 40.0, 0.99, 0, 0, 100)
+    ok = GateMetrics(max_abs=0.1, rmse=0.019, psnr=40.0, ssim=0.99, data_range=10.0,
+                     nonfinite=0, reference_nonfinite=0, values=100)
     assert gate_decision(ok) == (True, "within limits")
     assert not gate_decision(dataclasses.replace(ok, rmse=0.021))[0]
     assert not gate_decision(dataclasses.replace(ok, rmse=float("nan")))[0]
-    assert "reference produced" in gate_decision(dataclasses.replace(ok,
+    assert "the reference itself has" in gate_decision(dataclasses.replace(ok,
                                                                      reference_nonfinite=1))[1]
     assert not gate_decision(dataclasses.replace(ok, values=0))[0]
     assert gate_decision(ok, rmse_limit=0.01)[0] is False
@@ -644,7 +645,7 @@ def test_failing_engine_is_not_written(fake_gpu, model, tmp_path):
 def test_non_finite_output_stops_at_once(fake_gpu, model, tmp_path):
     trt = fake_gpu()
     trt.noise = float("nan")
-    with pytest.raises(AccuracyGateError, match="NaN/Inf"):
+    with pytest.raises(AccuracyGateError, match="NaN or infinite"):
         to_trt(model, tile="8,8")
     assert len(trt.builds) == 1 and not (tmp_path / "model.engine").exists()
 
