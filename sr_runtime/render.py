@@ -136,7 +136,3 @@ def write_rgba_cog(field: xr.DataArray, out: str | Path, scale: ColourScale,
                                  "upgrade rasterio/rio-cogeo")
     return out
 
-
-def tile_colour_map(scale: ColourScale) -> dict[int, tuple[int, int, int, int]]:
-    """The scale's LUT as rio-tiler's colour map (index -> RGBA) for rendering tiles."""
-    return {i: tuple(int(c) for c in row) for i, row in enumerate(scale.lut())}

@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -320,7 +321,7 @@ def _window(truth: np.ndarray, wanted: np.ndarray) -> slice | None:
     first = int(np.searchsorted(truth, wanted[0]))
     best, distance = None, np.inf
     for start in (first - 1, first):
-        if 0 <= start and start + wanted.size <= truth.size:
+        if start >= 0 and start + wanted.size <= truth.size:
             worst = float(np.abs(truth[start:start + wanted.size] - wanted).max())
             if worst < distance:
                 best, distance = start, worst
@@ -352,3 +353,23 @@ def default_truth(source_spec: str, truth_spec: str | None) -> DataSource | None
     if source_spec == "sample" and sample_hr_store().exists():
         return resolve_source(str(sample_hr_store()))
     return None
+
+
+def open_results(source: str = "sample", model: str | Path | None = None,
+                 backend: str = "auto", *, config: str | Path | None = None,
+                 edh_url: str | None = None, truth: str | None = None,
+                 cache_mb: float = DEFAULT_CACHE_MB,
+                 say: Callable[[str], object] | None = None) -> Results:
+    """Open the model and the cube the way ``sr-run`` does (same names, same defaults)."""
+    from sr_runtime.api import open_model, open_source
+
+    opened = open_model(model, backend, config=config)
+    try:
+        cube = open_source(source, edh_url=edh_url)
+        results = Results(opened, cube, default_truth(source, truth), cache_mb=cache_mb)
+    except BaseException:
+        opened.close()
+        raise
+    for line in opened.notes if say else ():
+        say(line)
+    return results
