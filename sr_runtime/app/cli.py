@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -62,12 +63,17 @@ def serve_app(
         from sr_runtime.app.ui import build_app, launch
 
         console.print(f"serving the app on http://{host}:{port}")
+        signal.signal(signal.SIGTERM, _stop)  # a stop request cleans up as Ctrl-C does
         launch(build_app(workbench), host, port)
     finally:
         workbench.close()
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _stop(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:
