@@ -33,11 +33,12 @@ def _friendly(action: str, call: Callable[[], Any]) -> Any:
     except gr.Error:
         raise
     except SrEdgeError as exc:
-        raise gr.Error(str(exc), title=f"{action} failed") from None
+        log.info("%s refused: %s", action, exc)
+        raise gr.Error(str(exc), title=f"{action} failed", print_exception=False) from None
     except Exception as exc:  # noqa: BLE001 - unforeseen: say what kind, log one line
         log.error("%s failed (%s): %s", action, type(exc).__name__, exc)
         raise gr.Error(f"{action} failed ({type(exc).__name__}); the server log has one line "
-                       "about it", title=f"{action} failed") from None
+                       "about it", title=f"{action} failed", print_exception=False) from None
 
 
 def _info(result: Result, results: Results, cached: bool) -> str:
@@ -76,7 +77,8 @@ def build_app(workbench: Workbench) -> gr.Blocks:
     def result_for(date: str, hour: str, preset: str, bbox: str, units: str, source: str,
                    model: str, backend: str) -> tuple[Result, Results, bool]:
         if not hour:
-            raise gr.Error("pick a date and a time first", title="no time")
+            raise gr.Error("pick a date and a time first", title="no time",
+                           print_exception=False)
         results = workbench.results(choice(source, model, backend))
         key = results.resolve(hour, workbench.region(preset, bbox), units)
         result, cached = results.get(key)
