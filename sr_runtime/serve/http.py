@@ -71,6 +71,7 @@ class Service:
             product_cache_mb * 2**20, len)
         self.tiles: SingleFlightCache[tuple, bytes] = SingleFlightCache(
             tile_cache_mb * 2**20, len)
+        self.scales: SingleFlightCache[tuple, ColourScale] = SingleFlightCache(4096, lambda _: 1)
         self.folder: Path | None = None
 
     def open(self) -> None:
@@ -86,7 +87,8 @@ class Service:
 
     def scale(self, result: Result, vmin: float | None, vmax: float | None,
               colour_map: str) -> ColourScale:
-        base = scale_for(result.sr.values, units=result.key.units, colour_map=colour_map)
+        base, _ = self.scales.get((result.key, colour_map), lambda: scale_for(
+            result.sr.values, units=result.key.units, colour_map=colour_map))
         return ColourScale(base.vmin if vmin is None else vmin,
                            base.vmax if vmax is None else vmax, result.key.units, colour_map)
 
