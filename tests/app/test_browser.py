@@ -16,7 +16,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import rasterio
@@ -30,6 +29,8 @@ pytestmark = [
 ]
 pytest.importorskip("gradio", reason="the app extra is not installed: pip install "
                     "'sr-edge[app]'")
+httpx = pytest.importorskip("httpx", reason="httpx is not installed: pip install "
+                            "'sr-edge[serve]'")
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed: "
                                "pip install 'sr-edge[browser-test]'")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",

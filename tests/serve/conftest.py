@@ -14,10 +14,6 @@ from sr_runtime.api import Model, open_model, open_source
 from sr_runtime.description import ModelDescription
 from sr_runtime.results import Results, default_truth
 
-pytest.importorskip("fastapi", reason="the serve extra is not installed: "
-                    "pip install 'sr-edge[serve]'")
-pytest.importorskip("rio_tiler", reason="the serve extra is not installed")
-
 WHEN = "2024-10-25T12:00"  # a held-out time with HR truth in the sample
 
 

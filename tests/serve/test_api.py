@@ -3,6 +3,13 @@ one inference for concurrent requests of one key, and 4xx/5xx answers as JSON.""
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+pytest.importorskip("rio_tiler", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+
 import io
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +18,6 @@ from pathlib import Path
 import httpx
 import morecantile
 import numpy as np
-import pytest
 import rasterio
 import xarray as xr
 from matplotlib import colormaps

@@ -3,6 +3,13 @@ one-line errors, the extras named when missing, and the runtime importable witho
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+pytest.importorskip("rio_tiler", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+
 import signal
 import socket
 import subprocess
@@ -13,7 +20,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 from rio_cogeo.cogeo import cog_validate
 
 from tests.serve.conftest import WHEN

@@ -3,11 +3,17 @@ the hub refuses it mid-way (against the local EDH of tests/streaming, with Basic
 
 from __future__ import annotations
 
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+pytest.importorskip("rio_tiler", reason="the serve extra is not installed: pip install "
+                    "'sr-edge[serve]'")
+
 import base64
 import logging
 
 import httpx
-import pytest
 
 from sr_runtime.results import open_results
 from sr_runtime.serve.http import create_app
