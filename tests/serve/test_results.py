@@ -4,6 +4,7 @@ memory bounded; requests checked against the cube before any inference."""
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -28,8 +29,9 @@ def test_waiters_share_one_computation():
                for _ in range(6)]
     for thread in threads:
         thread.start()
-    while cache.stats()["hits"] < 5:  # every other caller is waiting on the first one
-        threading.Event().wait(0.01)
+    deadline = time.monotonic() + 30  # a guard against hanging, not a timing check
+    while cache.stats()["hits"] < 5 and time.monotonic() < deadline:
+        threading.Event().wait(0.01)  # until every other caller waits on the first one
     release.set()
     for thread in threads:
         thread.join(30)
