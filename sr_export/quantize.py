@@ -14,7 +14,7 @@ conv, over 97 % of the FLOPs, run in INT8.
 On CPUs without VNNI (AVX2 only) the u8 x s8 multiply-add instruction saturates at 16 bits, so
 weights are quantized to 7 bits there (ONNX Runtime's ``reduce_range``); the variant records it.
 
-Mixed precision (:func:`sr_export.mixed_precision.mixed_precision_convs`): when quantizing every conv fails the gate (the
+Mixed precision (:mod:`sr_export.mixed_precision`): when quantizing every conv fails the gate (the
 shipped 32-channel model: RMSE 0.107 K, the error of some 20 INT8 layers adding up), each big conv
 is quantized alone, its error measured on the calibration fields, and only the convs that give
 the most FLOPs per unit of error within the RMSE limit run in INT8 (for the shipped model: the

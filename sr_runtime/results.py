@@ -30,11 +30,12 @@ from sr_runtime.errors import (
     TimeSelectionError,
     UsageError,
 )
-from sr_runtime.grid import BBox, parse_bbox, parse_time, region_slices, select_time
+from sr_runtime.grid import BBox, parse_bbox, region_slices
 from sr_runtime.metrics import Scores, psnr, rmse, ssim
 from sr_runtime.paths import sha256_file
 from sr_runtime.pipeline import UNITS, check_compatible, to_units
 from sr_runtime.sources.base import DataSource
+from sr_runtime.times import parse_time, select_time
 
 #: Values outside these bounds (kelvin) are not a temperature near the surface: an error.
 PHYSICAL_RANGE_K = {"t2m": (150.0, 350.0)}

@@ -240,7 +240,8 @@ def test_gate_fails_on_non_finite_values():
     candidate[0, 0, 3, 3] = np.nan
     candidate[0, 0, 4, 4] = np.inf
     report = evaluate_gate([(reference, candidate)], "PyTorch FP32")
-    assert not report.passed and "2 of 64 values are NaN or infinite (FP16 overflow?)" in report.reason
+    assert not report.passed
+    assert "2 of 64 values are NaN or infinite (FP16 overflow?)" in report.reason
 
 
 def test_gate_decision_is_pure():

@@ -1,5 +1,5 @@
 """The Earth Data Hub key never reaches an answer, a file or a log of the service, also when
-the hub refuses it mid-way (against the local EDH of tests/streaming, with Basic auth)."""
+the hub refuses it mid-way (against the local EDH of tests/runtime/sources, with Basic auth)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from sr_runtime.serve.http import create_app
 from sr_runtime.serve.server import serving
 from sr_runtime.sources import http
 from tests.conftest import resize_model, write_edh_store
-from tests.streaming.conftest import API_KEY, FAST_RETRY, LR_NAME, EdhServer
+from tests.runtime.sources.conftest import API_KEY, FAST_RETRY, LR_NAME, EdhServer
 
 
 @pytest.fixture

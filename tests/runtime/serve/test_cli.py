@@ -22,7 +22,7 @@ from pathlib import Path
 import httpx
 from rio_cogeo.cogeo import cog_validate
 
-from tests.serve.conftest import WHEN
+from tests.runtime.serve.conftest import WHEN
 
 
 def free_port() -> int:

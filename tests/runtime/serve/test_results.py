@@ -12,7 +12,7 @@ import pytest
 from sr_runtime.errors import RegionError, TimeSelectionError, UsageError
 from sr_runtime.quicklook import align_truth, report_scores
 from sr_runtime.results import NotInCubeError, SingleFlightCache
-from tests.serve.conftest import WHEN, CountingEngine, sample_results
+from tests.runtime.serve.conftest import WHEN, CountingEngine, sample_results
 
 
 def test_waiters_share_one_computation():

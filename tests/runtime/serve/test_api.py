@@ -27,7 +27,7 @@ from rio_cogeo.cogeo import cog_validate
 from sr_runtime.defaults import sample_hr_store, sample_lr_store
 from sr_runtime.serve.http import create_app
 from sr_runtime.serve.server import serving
-from tests.serve.conftest import WHEN, BrokenEngine, CountingEngine, sample_results
+from tests.runtime.serve.conftest import WHEN, BrokenEngine, CountingEngine, sample_results
 
 
 def get(url: str, path: str, **params: object) -> httpx.Response:
