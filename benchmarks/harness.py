@@ -52,6 +52,7 @@ from benchmarks.models import (
     shipped_missing_reason,
     spec_dict,
 )
+from sr_runtime.engines.base import EngineBase
 
 SCHEMA = 1
 BASELINE_BACKEND = "torch"
@@ -127,11 +128,12 @@ class Backend:
     engine: object  # sr_runtime.engines.base.Engine
 
 
-class TwiceEngine:
+class TwiceEngine(EngineBase):
     """Test-only slowed path: runs the wrapped engine twice per call."""
 
     def __init__(self, engine) -> None:
         self.engine, self.name, self.description = engine, engine.name, engine.description
+        self.model_file_sha256 = getattr(engine, "model_file_sha256", "")
 
     def infer(self, lr: np.ndarray) -> np.ndarray:
         self.engine.infer(lr)
@@ -158,7 +160,7 @@ def ort_engine(path: Path, name: str, threads: int, opt_level: str = "all"):
     return engine
 
 
-class ReferenceEngine:
+class ReferenceEngine(EngineBase):
     """The pinned reference: a plain ONNX Runtime CPU session on the last accepted artefact.
 
     Its options are fixed here (those accepted with the artefact: every graph optimization,
@@ -180,6 +182,7 @@ class ReferenceEngine:
         options.enable_cpu_mem_arena = True
         options.enable_mem_pattern = True
         self.path, self.name = Path(path), REFERENCE_BACKEND
+        self.model_file_sha256 = ""
         self.session = ort.InferenceSession(str(path), sess_options=options,
                                             providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
@@ -330,11 +333,12 @@ def measure_speed(backends: list[Backend], tiles: tuple[int, ...], rounds: int, 
 # --------------------------------------------------------------------------------- accuracy
 
 
-class RecordingEngine:
+class RecordingEngine(EngineBase):
     """Wraps an engine and keeps every output, so one pass serves skill and parity."""
 
     def __init__(self, engine) -> None:
         self.engine, self.name, self.description = engine, engine.name, engine.description
+        self.model_file_sha256 = getattr(engine, "model_file_sha256", "")
         self.outputs: list[np.ndarray] = []
 
     def infer(self, lr: np.ndarray) -> np.ndarray:

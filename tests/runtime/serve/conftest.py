@@ -12,13 +12,14 @@ import pytest
 
 from sr_runtime.api import Model, open_model, open_source
 from sr_runtime.description import ModelDescription
+from sr_runtime.engines.base import EngineBase
 from sr_runtime.results import Results, default_truth
 
 WHEN = "2024-10-25T12:00"  # a held-out time with HR truth in the sample
 
 
 @dataclass
-class CountingEngine:
+class CountingEngine(EngineBase):
     """The real engine, slowed down and counted: proves how often inference runs."""
 
     inner: object
@@ -28,6 +29,7 @@ class CountingEngine:
     def __post_init__(self) -> None:
         self.name = self.inner.name
         self.description: ModelDescription = self.inner.description
+        self.model_file_sha256 = self.inner.model_file_sha256
         self.lock = threading.Lock()
 
     def infer(self, lr: np.ndarray) -> np.ndarray:
@@ -38,7 +40,7 @@ class CountingEngine:
 
 
 @dataclass
-class BrokenEngine:
+class BrokenEngine(EngineBase):
     """A backend whose output is not finite, or that raises: a failed run."""
 
     inner: object
@@ -48,6 +50,7 @@ class BrokenEngine:
     def __post_init__(self) -> None:
         self.name = self.inner.name
         self.description = self.inner.description
+        self.model_file_sha256 = self.inner.model_file_sha256
 
     def infer(self, lr: np.ndarray) -> np.ndarray:
         self.calls += 1
