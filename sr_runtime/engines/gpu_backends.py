@@ -15,8 +15,9 @@ import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sr_runtime.engines.base import EngineSpec
+from sr_runtime.engines.base import Engine, EngineSpec
 from sr_runtime.errors import EngineUnavailableError
 
 GPU_EXTRA = "pip install 'sr-edge[gpu]'"
@@ -185,13 +186,13 @@ def _has_libnvinfer() -> bool:
     return False
 
 
-def _load_tensorrt(path: Path, **options: object):
+def _load_tensorrt(path: Path, **options: Any) -> Engine:
     from sr_runtime.engines.tensorrt.runner import load_tensorrt
 
     return load_tensorrt(path, **options)
 
 
-def _load_ort_tensorrt(path: Path, **options: object):
+def _load_ort_tensorrt(path: Path, **options: Any) -> Engine:
     from sr_runtime.engines.tensorrt.ort_provider import load_ort_tensorrt
 
     return load_ort_tensorrt(path, **options)
