@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -27,7 +28,7 @@ from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, region_slices
 from sr_runtime.sources.base import DataSource
 from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
-from sr_runtime.times import parse_time
+from sr_runtime.times import as_datetime64, parse_time
 from sr_runtime.times import select_time as _select_time
 from sr_runtime.units import check_convertible, convert, plausible_range, source_units
 
@@ -109,7 +110,7 @@ def read_field(source: DataSource | xr.Dataset, variable: str = "t2m", *,
     if variable not in dataset.data_vars:
         raise SourceError(f"the DataCube has no variable {variable!r} (it has: "
                           f"{', '.join(map(str, dataset.data_vars)) or 'none'})")
-    wanted = parse_time(time) if isinstance(time, str) else np.datetime64(time, "ns")
+    wanted = parse_time(time) if isinstance(time, str) else as_datetime64(time)
     index = _select_time(dataset.time.values, wanted, nearest)
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values,
                                          _as_bbox(bbox))
@@ -182,8 +183,9 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
                                  "broken or the input is far outside what it was trained on")
     hr = convert(hr, variable.units, want)
     scale = description.scale
-    coords = {"latitude": ("latitude", hr_axis(lat, scale, dlat), LATITUDE_ATTRS),
-              "longitude": ("longitude", hr_axis(lon, scale, dlon), LONGITUDE_ATTRS)}
+    coords: dict[str, tuple[Any, ...]] = {
+        "latitude": ("latitude", hr_axis(lat, scale, dlat), LATITUDE_ATTRS),
+        "longitude": ("longitude", hr_axis(lon, scale, dlon), LONGITUDE_ATTRS)}
     dims: tuple[str, ...] = ("latitude", "longitude")
     if values.ndim == 3:
         coords["time"] = ("time", field.time.values, {"standard_name": "time"})

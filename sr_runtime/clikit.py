@@ -24,7 +24,7 @@ import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -142,7 +142,7 @@ def friendly_errors(func: F) -> F:
         finally:
             enable_debug(previous)
 
-    return wrapper  # type: ignore[return-value]
+    return cast(F, wrapper)
 
 
 def _run_friendly(func: Callable[..., object], args: tuple, kwargs: dict) -> object:
@@ -164,19 +164,24 @@ def _run_friendly(func: Callable[..., object], args: tuple, kwargs: dict) -> obj
         sys.exit(1)
 
 
-class _OneLineMain:
+if TYPE_CHECKING:  # the mixin's super() is a TyperCommand or TyperGroup
+    _MainBase = TyperCommand
+else:
+    _MainBase = object
+
+
+class _OneLineMain(_MainBase):
     """Click's own errors (unknown option, bad number...) as one line instead of a box."""
 
     def main(self, args: Any = None, prog_name: str | None = None,
              complete_var: str | None = None, standalone_mode: bool = True,
-             **extra: Any) -> Any:
-        parent = super()  # TyperCommand / TyperGroup
+             windows_expand_args: bool = True, **extra: Any) -> Any:
         if not standalone_mode:
-            return parent.main(args, prog_name, complete_var, standalone_mode=False,  # type: ignore[misc]
-                               **extra)
+            return super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         try:
-            code = parent.main(args, prog_name, complete_var,  # type: ignore[misc]
-                               standalone_mode=False, **extra)
+            code = super().main(args, prog_name, complete_var, standalone_mode=False,
+                                windows_expand_args=windows_expand_args, **extra)
         except PARSE_ERRORS as exc:
             ctx = getattr(exc, "ctx", None)
             hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from sr_runtime.errors import ModelMismatchError
 
@@ -48,7 +49,7 @@ class ModelDescription:
     scale: int
     variables: tuple[VariableSpec, ...]
     architecture: str = "SRResNet"
-    arch_params: Mapping[str, object] = field(default_factory=dict)
+    arch_params: Mapping[str, Any] = field(default_factory=dict)
     halo_lr: int = 0
     static_inputs: tuple[StaticSpec, ...] = ()
     checkpoint_sha256: str = ""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from sr_runtime.errors import ModelMismatchError
 
 if TYPE_CHECKING:
-    from sr_runtime.description import ModelDescription
+    from sr_runtime.description import ModelDescription, StaticSpec, VariableSpec
 
 #: Units a model may declare, with the physically possible range of the variable. The graph
 #: takes and returns physical fields and the sources deliver kelvin, so kelvin is the only unit.
@@ -79,7 +79,7 @@ def _objects(raw: Mapping[str, Any], key: str, required: bool) -> list[Mapping[s
     return value
 
 
-def _variable(raw: Mapping[str, Any], index: int):  # type: ignore[no-untyped-def]
+def _variable(raw: Mapping[str, Any], index: int) -> VariableSpec:
     from sr_runtime.description import VariableSpec
 
     where = f"variables[{index}]"
@@ -99,7 +99,7 @@ def _variable(raw: Mapping[str, Any], index: int):  # type: ignore[no-untyped-de
         raise _Invalid(f"{where}: {exc}") from None
 
 
-def _static(raw: Mapping[str, Any], index: int):  # type: ignore[no-untyped-def]
+def _static(raw: Mapping[str, Any], index: int) -> StaticSpec:
     from sr_runtime.description import StaticSpec
 
     try:

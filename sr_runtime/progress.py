@@ -6,11 +6,16 @@ progress factory, or none.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 from rich.console import Console
 
 from sr_runtime.steps import StepOutcome
 from sr_runtime.summary import StreamSummary
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class Reporter:
@@ -18,8 +23,8 @@ class Reporter:
 
     def __init__(self, console: Console, total: int, quiet: bool) -> None:
         self.console, self.total, self.quiet = console, total, quiet
-        self.bar = None
-        self.task = None
+        self.bar: Progress | None = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> Reporter:
         if not self.quiet and self.console.is_terminal and self.total > 1:
@@ -46,7 +51,7 @@ class Reporter:
         if self.quiet or self.total == 1:
             return
         rate = f"{summary.hr_mpix_per_s:.1f} HR Mpix/s"
-        if self.bar is not None:
+        if self.bar is not None and self.task is not None:
             self.bar.update(self.task, advance=1, rate=rate)
             return
         when = pd.Timestamp(outcome.time).strftime("%Y-%m-%dT%H:%M")

@@ -19,6 +19,7 @@ from sr_runtime.errors import UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.metrics import Scores, score
 from sr_runtime.paths import atomic_output
+from sr_runtime.times import as_datetime64
 
 
 @dataclass
@@ -51,7 +52,7 @@ def align_truth_grid(truth: xr.Dataset, variable: str, time: np.datetime64,
     """The HR truth on the SR grid (cell centres ``latitude``/``longitude``) at ``time``, or
     None when the truth has no such variable or time. Needs only the SR grid, so it is known
     before the SR field is computed."""
-    wanted = np.datetime64(time, "ns")
+    wanted = as_datetime64(time)
     if variable not in truth or wanted not in truth.time.values:
         return None
     rows = _matching_cells(truth.latitude.values, latitude)
@@ -110,7 +111,6 @@ def render_preview(out: Path, lr: GeoField, sr: GeoField, truth: Truth | None,
     mask = truth.land_sea if truth is not None and truth.land_sea is not None else land_sea
     figure, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels) + 1, 4.4),
                                 constrained_layout=True, squeeze=False)
-    image = None
     for axis, (title, panel) in zip(axes[0], panels, strict=True):
         (dlat, dlon) = panel.resolution
         extent = (panel.longitude[0] - dlon / 2, panel.longitude[-1] + dlon / 2,

@@ -67,7 +67,7 @@ class ColourScale:
                 "units": self.units, "legend": self.legend()}
 
 
-def _colour_map(name: str):  # type: ignore[no-untyped-def]
+def _colour_map(name: str):
     from matplotlib import colormaps
 
     try:

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ class RunRequest:
     @classmethod
     def from_text(cls, *, out: str | Path, time: str | None = None, start: str | None = None,
                   end: str | None = None, every: str = "1h", bbox: str | None = None,
-                  whole_globe: bool = False, **options: object) -> RunRequest:
+                  whole_globe: bool = False, **options: Any) -> RunRequest:
         """Parse the command line's text values (times, range, region) into a request."""
         if time and (start or end):
             raise UsageError("give either --time or --start/--end, not both")
@@ -80,7 +81,7 @@ class RunRequest:
                                            parse_every(every))
         return cls(out=Path(out), time=parse_time(time) if time else None, times=span,
                    bbox=parse_bbox(bbox) if bbox is not None else None,
-                   **options)  # type: ignore[arg-type]
+                   **options)
 
     @property
     def span(self) -> tuple[np.datetime64, np.datetime64, np.timedelta64] | None:

@@ -371,6 +371,7 @@ def open_results(source: str = "sample", model: str | Path | None = None,
     except BaseException:
         opened.close()
         raise
-    for line in opened.notes if say else ():
-        say(line)
+    if say is not None:
+        for line in opened.notes:
+            say(line)
     return results

@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,16 +29,21 @@ from sr_runtime.locks import output_lock
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
 from sr_runtime.pipeline import KELVIN_OFFSET, check_compatible, output_units, read_lr
 from sr_runtime.request import RunRequest
+from sr_runtime.sinks.base import Sink
 from sr_runtime.sinks.files import FileSteps
 from sr_runtime.sinks.kinds import COG, ZARR, output_kind
 from sr_runtime.sinks.templates import is_template, render_all
 from sr_runtime.sinks.zarr_store import ZarrSink, check_store_path
+from sr_runtime.sources.base import DataSource
 from sr_runtime.sources.registry import resolve_source
 from sr_runtime.steps import StepWorker
 from sr_runtime.stream import run_stream
 from sr_runtime.summary import Progress, StreamSummary
 from sr_runtime.tiling import cap_tile_for_engine, tile_for_budget
 from sr_runtime.times import select_range, select_time
+
+if TYPE_CHECKING:
+    from sr_runtime.quicklook import Truth
 
 
 def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
@@ -122,8 +128,9 @@ def run_settings(model: Path, engine: Engine, units: str, source_label: str,
             "region": region_text(lat, lon), "source": source_label}
 
 
-def _truth_for_report(options: RunRequest, description, valid_time: np.datetime64,  # type: ignore[no-untyped-def]
-                      lat: np.ndarray, lon: np.ndarray, units: str):
+def _truth_for_report(options: RunRequest, description: ModelDescription,
+                      valid_time: np.datetime64, lat: np.ndarray, lon: np.ndarray,
+                      units: str) -> Truth | None:
     """HR truth on the SR grid, read before anything is written: --report without truth at
     that time fails before the COG exists."""
     if not (options.preview or options.report):
@@ -205,8 +212,10 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     times = dataset.time.values
     if wanted is not None:
         indices = [select_time(times, wanted, options.nearest)]
-    else:
+    elif span is not None:
         indices = select_range(times, *span, nearest=options.nearest)
+    else:  # options.validate() refuses such a request first
+        raise UsageError("give either --time for one step or --start/--end for a range")
     step_times = np.asarray(times[indices], dtype="datetime64[ns]")
     if len(indices) > 1 and not (zarr_out or template):
         raise UsageError(f"{len(indices)} time steps need one output each: use a name template "
@@ -230,7 +239,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     units = output_units(description, options.units)
     settings = run_settings(model, engine, units, source.label, lat, lon)
     variable = description.variables[0].name
-    lr_sink = None
+    lr_sink: FileSteps | None = None
+    sink: Sink
     if zarr_out:
         from sr_runtime.grid import grid_step
 
@@ -296,7 +306,7 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     return summary
 
 
-def _run_on_dask(options: RunRequest, source, model: Path, backend: str,  # type: ignore[no-untyped-def]
+def _run_on_dask(options: RunRequest, source: DataSource, model: Path, backend: str,
                  worker: StepWorker, indices: list[int], skip: set[int],
                  reporter: Progress) -> StreamSummary:
     """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
@@ -328,7 +338,7 @@ def truth_location(options: RunRequest) -> str | None:
 
 def look_at_result(options: RunRequest, dataset: xr.Dataset, description: ModelDescription,
                    index: int, bbox: BBox | None, units: str, say: Say,
-                   truth: np.ndarray | None = None) -> dict[str, float] | None:
+                   truth: Truth | None = None) -> dict[str, float | str] | None:
     """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step;
     ``truth`` is the HR truth on the SR grid (see :func:`_truth_for_report`). Returns the
     scores for --report."""

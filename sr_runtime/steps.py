@@ -19,6 +19,7 @@ from sr_runtime.grid import BBox
 from sr_runtime.pipeline import build_fields, check_missing, read_lr
 from sr_runtime.sinks.base import Sink
 from sr_runtime.tiling import infer_tiled
+from sr_runtime.times import as_datetime64
 from sr_runtime.units import plausible_range
 
 
@@ -37,7 +38,7 @@ def check_model_output(hr: np.ndarray, valid_time: np.datetime64, units: str,
                        variable: str = "t2m") -> None:
     """Refuse a step whose engine output is non-finite or physically impossible, before it is
     written: corrupt weights or a model fed the wrong units give such fields."""
-    when = np.datetime_as_string(np.datetime64(valid_time, "m"))
+    when = np.datetime_as_string(as_datetime64(valid_time, "m"))
     bad = int(hr.size - np.count_nonzero(np.isfinite(hr)))
     if bad:
         raise ModelOutputError(f"the model's output at {when} has {bad} non-finite values (NaN "

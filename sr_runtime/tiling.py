@@ -32,11 +32,14 @@ class Tile:
 
     def crop(self, scale: int) -> tuple[slice, slice]:
         """The core, in the HR cells of the window's output."""
-        return tuple(slice((c.start - w.start) * scale, (c.stop - w.start) * scale)
-                     for c, w in zip(self.core, self.window, strict=True))  # type: ignore
+        (row, col), (row_in, col_in) = self.core, self.window
+        return (slice((row.start - row_in.start) * scale, (row.stop - row_in.start) * scale),
+                slice((col.start - col_in.start) * scale, (col.stop - col_in.start) * scale))
 
     def hr_core(self, scale: int) -> tuple[slice, slice]:
-        return tuple(slice(c.start * scale, c.stop * scale) for c in self.core)  # type: ignore
+        row, col = self.core
+        return (slice(row.start * scale, row.stop * scale),
+                slice(col.start * scale, col.stop * scale))
 
 
 def _axis(size: int, tile: int, halo: int) -> list[tuple[slice, slice]]:

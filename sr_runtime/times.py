@@ -7,6 +7,7 @@ and a time outside the cube is an error that shows the range the cube covers.
 from __future__ import annotations
 
 import re
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,12 @@ def parse_time(text: str) -> np.datetime64:
     if stamp.tzinfo is not None:
         stamp = stamp.tz_convert("UTC").tz_localize(None)
     return np.datetime64(stamp.to_datetime64(), "ns")
+
+
+def as_datetime64(value: Any, unit: Literal["ns", "m"] = "ns") -> np.datetime64:
+    """``value`` (a datetime64 of any unit, a datetime, an ISO string) as datetime64 in
+    ``unit``; numpy accepts all of them, its type stubs only some."""
+    return np.datetime64(value, unit)
 
 
 def describe_times(times: np.ndarray) -> str:

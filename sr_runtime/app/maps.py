@@ -23,7 +23,7 @@ def _extent(field: xr.DataArray) -> tuple[float, float, float, float]:
     return (lon[0] - dlon / 2, lon[-1] + dlon / 2, lat[0] - dlat / 2, lat[-1] + dlat / 2)
 
 
-def figure_for(result: Result, time_label: str):  # type: ignore[no-untyped-def]
+def figure_for(result: Result, time_label: str):
     """A matplotlib Figure (not attached to pyplot, so threads never share state)."""
     from matplotlib.figure import Figure
 
@@ -51,6 +51,8 @@ def figure_for(result: Result, time_label: str):  # type: ignore[no-untyped-def]
         axis.set_xlabel("longitude (°E)")
         axis.set_ylabel("latitude (°N)")
     name = str(result.sr.name)
+    if image is None:
+        raise ValueError("no field to draw")
     figure.colorbar(image, ax=list(axes), shrink=0.8,
                     label=f"{LONG_NAMES.get(name, name)} ({result.key.units})")
     note = "" if result.truth is not None else " (no HR truth at this time)"

@@ -126,14 +126,14 @@ def build_app(workbench: Workbench) -> gr.Blocks:
         request_inputs = [date, hour, preset, bbox, units, source, model, backend]
 
         def pick_date(day: str, source_text: str, model_text: str, backend_name: str):
-            def update():  # type: ignore[no-untyped-def]
+            def update():
                 results = workbench.results(choice(source_text, model_text, backend_name))
                 hours = workbench.hours(results, day)
                 return gr.Dropdown(choices=hours, value=hours[0][1] if hours else None)
             return _friendly("listing the times", update)
 
         def open_choice(source_text: str, model_text: str, backend_name: str):
-            def update():  # type: ignore[no-untyped-def]
+            def update():
                 results = workbench.results(choice(source_text, model_text, backend_name))
                 when = workbench.first_time(results)
                 return (gr.Dropdown(choices=workbench.dates(results), value=when[:10]),
@@ -143,7 +143,7 @@ def build_app(workbench: Workbench) -> gr.Blocks:
             return _friendly("opening the source and model", update)
 
         def run_inference(*values: str):
-            def compute():  # type: ignore[no-untyped-def]
+            def compute():
                 result, results, cached = result_for(*values)
                 return figure_for(result, time_label(result.key.time)), _info(
                     result, results, cached)

@@ -23,12 +23,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.description_checks import PHYSICAL_RANGE
 from sr_runtime.errors import ModelMismatchError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 LOG = logging.getLogger("sr_runtime")
 
@@ -114,7 +118,8 @@ def _spread(run: Run, description: ModelDescription, radius: int, axis: int,
     long_side = 2 * radius + 1
     shape = (long_side, PROBE_WIDTH) if axis == 2 else (PROBE_WIDTH, long_side)
     base = _background(description, shape)
-    bump = 3.0 * np.float32([np.clip(v.lr_std, 0.5, 10.0) for v in description.variables])
+    bump = 3.0 * np.asarray([np.clip(v.lr_std, 0.5, 10.0) for v in description.variables],
+                            dtype=np.float32)
     centre = (radius, PROBE_WIDTH // 2) if axis == 2 else (PROBE_WIDTH // 2, radius)
     outputs = []
     for sign in (0.0, 1.0, -1.0):
@@ -205,15 +210,15 @@ def checked(description: ModelDescription, check: GraphCheck) -> ModelDescriptio
     return description.with_updates(halo_lr=check.halo_lr)
 
 
-def check_session(session: object, description: ModelDescription, origin: str,
+def check_session(session: ort.InferenceSession, description: ModelDescription, origin: str,
                   key: str | None = None) -> GraphCheck:
     """:func:`check_signature` and :func:`check_graph` on an ONNX Runtime session."""
-    check_signature(session.get_inputs(), description, origin)  # type: ignore[attr-defined]
-    if not session.get_outputs():  # type: ignore[attr-defined]
+    check_signature(session.get_inputs(), description, origin)
+    if not session.get_outputs():
         raise ModelMismatchError(f"{origin} has no output: {_fix()}")
 
     def run(lr: np.ndarray) -> np.ndarray:
-        return session.run(None, {LR_INPUT: lr})[0]  # type: ignore[attr-defined]
+        return session.run(None, {LR_INPUT: lr})[0]
 
     return check_graph(run, description, origin, key)
 

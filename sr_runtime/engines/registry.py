@@ -154,21 +154,21 @@ def load_engine(backend: str, model: Path, **options: Any) -> Selection:
 
     skipped: list[tuple[str, str]] = []
     for name in AUTO_ORDER:
-        spec = ENGINES.get(name)
-        if spec is None:
+        candidate = ENGINES.get(name)
+        if candidate is None:
             missing = missing_reason(name)
             if missing:
                 skipped.append((name, missing))
             continue
-        if model.suffix not in spec.accepts:
+        if model.suffix not in candidate.accepts:
             skipped.append((name, f"does not load {model.suffix} files"))
             continue
-        reason = spec.available()
+        reason = candidate.available()
         if reason:
             skipped.append((name, reason))
             continue
         try:
-            return Selection(spec.load(model, chosen), skipped)
+            return Selection(candidate.load(model, chosen), skipped)
         except EngineUnavailableError as exc:
             skipped.append((name, str(exc)))
     detail = "; ".join(f"{n}: {r}" for n, r in skipped)

@@ -84,7 +84,8 @@ def _gate_text(gate: dict[str, Any]) -> str:
 
 def _same_machine(machine: dict[str, Any] | None) -> bool:
     here = machine_fingerprint()
-    return bool(machine) and all(machine.get(k) == here.get(k) for k in MATCH_FIELDS)
+    return machine is not None and bool(machine) and all(
+        machine.get(k) == here.get(k) for k in MATCH_FIELDS)
 
 
 def family(model_path: Path) -> list[Path]:
@@ -129,8 +130,8 @@ def discover_variants(model_path: str | Path) -> list[Variant]:
                                  f"{base.name}; re-run `sr-export quantize {base.name}`"))
             continue
         speed, origin = None, ""
-        if base_speed and path.name in tuned:
-            speed, origin = tuned[path.name] / base_speed, f"timed by {tune.path.name}"  # type: ignore[union-attr]
+        if base_speed and path.name in tuned and tune is not None:
+            speed, origin = tuned[path.name] / base_speed, f"timed by {tune.path.name}"
         else:
             measured = record.get("speed") or {}
             if _same_machine(measured.get("machine")) and measured.get("speedup"):

@@ -111,7 +111,7 @@ def create_app(results: Results) -> FastAPI:
     service = Service(results)
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI):  # type: ignore[no-untyped-def]
+    async def lifespan(_: FastAPI):
         service.open()
         try:
             yield
@@ -142,7 +142,7 @@ def create_app(results: Results) -> FastAPI:
         return error_response(exc.status_code, str(exc.detail), "HTTPException")
 
     @app.middleware("http")
-    async def no_stack_traces(request: Request, call_next):  # type: ignore[no-untyped-def]
+    async def no_stack_traces(request: Request, call_next):
         try:
             return await call_next(request)
         except Exception as exc:  # noqa: BLE001 - anything unforeseen: one line, JSON 500

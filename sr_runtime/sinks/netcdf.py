@@ -10,6 +10,7 @@ temporary name and renamed when complete.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
@@ -17,7 +18,10 @@ from sr_runtime.errors import EngineUnavailableError
 from sr_runtime.fields import GeoField
 from sr_runtime.paths import atomic_output
 
-NETCDF_ENGINE = "scipy"
+if TYPE_CHECKING:
+    import xarray as xr
+
+NETCDF_ENGINE: Final = "scipy"
 #: CF names of the variables sr-edge knows (ECMWF short name -> standard_name, long_name)
 CF_NAMES = {"t2m": ("air_temperature", "2 metre temperature")}
 
@@ -28,9 +32,11 @@ def _wgs84_wkt() -> str:
     return CRS.from_epsg(4326).to_wkt()
 
 
-def netcdf_dataset(field: GeoField):  # type: ignore[no-untyped-def]
+def netcdf_dataset(field: GeoField) -> xr.Dataset:
     """``field`` as a CF-described xarray Dataset (time, latitude, longitude)."""
     import xarray as xr
+
+    from sr_runtime.times import as_datetime64
 
     standard, long_name = CF_NAMES.get(field.variable, (None, field.variable))
     attrs = {"units": field.units, "long_name": long_name, "grid_mapping": "crs"}
@@ -43,7 +49,7 @@ def netcdf_dataset(field: GeoField):  # type: ignore[no-untyped-def]
                                    "semi_major_axis": 6378137.0,
                                    "inverse_flattening": 298.257223563,
                                    "crs_wkt": _wgs84_wkt()})},
-        coords={"time": [np.datetime64(field.time, "ns")],
+        coords={"time": [as_datetime64(field.time)],
                 "latitude": np.asarray(field.latitude, dtype=np.float64),
                 "longitude": np.asarray(field.longitude, dtype=np.float64)})
     ds.time.attrs.update(standard_name="time", axis="T")

@@ -51,7 +51,7 @@ def render(template: str | Path, time: np.datetime64, variable: str = "") -> Pat
                          "fields {time:%Y%m%dT%H} and {variable}") from None
 
 
-def render_all(template: str | Path, times: Sequence[np.datetime64],
+def render_all(template: str | Path, times: Sequence[np.datetime64] | np.ndarray,
                variable: str = "") -> list[Path]:
     """One distinct path per step, or a UsageError that says how to make them distinct."""
     paths = [render(template, t, variable) for t in times]

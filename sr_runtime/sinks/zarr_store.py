@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -25,8 +26,16 @@ from sr_runtime.fields import GeoField
 from sr_runtime.paths import check_writable, output_error
 from sr_runtime.sinks.settings import RESUME_KEYS, check_settings
 
+if TYPE_CHECKING:
+    import zarr
+
 DONE = "step_complete"
 SPATIAL_CHUNK = 256
+
+
+def _array(group: zarr.Group, name: str) -> zarr.Array:
+    """``group[name]``, an array in the layout this sink writes (zarr types it Array | Group)."""
+    return cast("zarr.Array", group[name])
 
 
 def is_zarr_path(out: str | Path) -> bool:
@@ -64,8 +73,8 @@ def check_store_path(path: Path, overwrite: bool, resume: bool) -> None:
 class ZarrSink:
     """Writes step ``i`` of ``times`` into ``path`` (picklable: workers can write regions)."""
 
-    def __init__(self, path: str | Path, times: Sequence[np.datetime64], latitude: np.ndarray,
-                 longitude: np.ndarray, variable: str, units: str,
+    def __init__(self, path: str | Path, times: Sequence[np.datetime64] | np.ndarray,
+                 latitude: np.ndarray, longitude: np.ndarray, variable: str, units: str,
                  attrs: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self.times = np.asarray(times, dtype="datetime64[ns]")
@@ -106,7 +115,7 @@ class ZarrSink:
         import zarr
 
         try:
-            flags = np.asarray(zarr.open_group(str(self.path), mode="r")[DONE][:])
+            flags = np.asarray(_array(zarr.open_group(str(self.path), mode="r"), DONE)[:])
         except Exception:  # noqa: BLE001 - an unreadable new store is removed all the same
             flags = np.zeros(0)
         if not np.any(flags == 1):
@@ -149,9 +158,9 @@ class ZarrSink:
 
         try:
             root = zarr.open_group(str(self.path), mode="r")
-            stored = np.asarray(root["time"][:])
-            flags = np.asarray(root[DONE][:])
-            shape = root[self.variable].shape
+            stored = np.asarray(_array(root, "time")[:])
+            flags = np.asarray(_array(root, DONE)[:])
+            shape = _array(root, self.variable).shape
         except Exception as exc:
             raise OutputError(f"{self.path} cannot be resumed ({type(exc).__name__}: {exc}); "
                               "pass --overwrite to start it again") from None
@@ -178,7 +187,7 @@ class ZarrSink:
             import zarr
 
             root = zarr.open_group(str(self.path), mode="r+")
-            arrays = self._arrays = (root[self.variable], root[DONE])
+            arrays = self._arrays = (_array(root, self.variable), _array(root, DONE))
         if field.data.shape != arrays[0].shape[1:]:
             raise OutputError(f"step {pd.Timestamp(self.times[index])} has shape "
                               f"{field.data.shape}, {self.path} expects {arrays[0].shape[1:]}")

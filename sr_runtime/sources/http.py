@@ -16,8 +16,10 @@ import os
 import random
 import time as clock
 import weakref
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -25,6 +27,7 @@ from fsspec.implementations.http import HTTPFileSystem
 
 from sr_runtime.errors import AuthError, SourceError
 
+T = TypeVar("T")
 TRANSIENT_STATUS = frozenset({500, 502, 503, 504})
 AUTH_HINTS = {
     401: "the API key was refused (401): check EDH_API_KEY or the password in ~/.netrc "
@@ -109,16 +112,16 @@ class RetryingHTTPFileSystem(HTTPFileSystem):
 
     protocol = ("http", "https")
 
-    def __init__(self, *args: object, retry: RetryPolicy | None = None,
-                 label: str = "the server", **kwargs: object) -> None:
+    def __init__(self, *args: Any, retry: RetryPolicy | None = None,
+                 label: str = "the server", **kwargs: Any) -> None:
         self.retry = retry or DEFAULT_RETRY
         self.label = label
         self.not_found: set[str] = set()  # URLs answered 404, cited when a chunk is missing
-        client_kwargs = dict(kwargs.pop("client_kwargs", None) or {})  # type: ignore[arg-type]
+        client_kwargs = dict(kwargs.pop("client_kwargs", None) or {})
         client_kwargs.setdefault("timeout", aiohttp.ClientTimeout(total=self.retry.timeout_s))
         super().__init__(*args, client_kwargs=client_kwargs, **kwargs)
 
-    async def _with_retries(self, what: str, url: str, call):  # type: ignore[no-untyped-def]
+    async def _with_retries(self, what: str, url: str, call: Callable[[], Awaitable[T]]) -> T:
         policy = self.retry
         started = clock.monotonic()
         last: BaseException | None = None
@@ -150,19 +153,20 @@ class RetryingHTTPFileSystem(HTTPFileSystem):
             f"({clock.monotonic() - started:.1f} s; last: {reason}); the server or network is "
             "unavailable, try again later") from None
 
-    async def set_session(self):  # type: ignore[no-untyped-def]
+    async def set_session(self) -> aiohttp.ClientSession:
         new = self._session is None
         session = await super().set_session()
         if new:  # fsspec closes sessions of asynchronous instances only on request
             weakref.finalize(self, _close_session, asyncio.get_running_loop(), session)
         return session
 
-    async def _cat_file(self, url, start=None, end=None, **kwargs):  # type: ignore[override]
+    async def _cat_file(self, url: str, start: int | None = None, end: int | None = None,
+                        **kwargs: Any) -> bytes:
         parent = super()._cat_file
         return await self._with_retries("reading", url,
                                         lambda: parent(url, start=start, end=end, **kwargs))
 
-    async def _info(self, url, **kwargs):  # type: ignore[override]
+    async def _info(self, url: str, **kwargs: Any) -> dict[str, Any]:
         parent = super()._info
         return await self._with_retries("inspecting", url, lambda: parent(url, **kwargs))
 

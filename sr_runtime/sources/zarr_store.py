@@ -56,7 +56,9 @@ def open_recorded(log: ChunkLog, label: str, secret: str | None = None) -> xr.Da
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # consolidated-metadata fallback
-            ds = xr.open_dataset(RecordingStore(log.store, log), engine="zarr", chunks=None)
+            # xarray types the argument narrower than it accepts: engine="zarr" takes a Store
+            ds = xr.open_dataset(RecordingStore(log.store, log),  # type: ignore[arg-type]
+                                 engine="zarr", chunks=None)
     except SrEdgeError:
         raise
     except FileNotFoundError:

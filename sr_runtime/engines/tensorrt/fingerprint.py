@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.tensorrt.profiles import ShapeProfile
@@ -82,10 +83,10 @@ class EngineFingerprint:
         return data
 
     @classmethod
-    def from_dict(cls, raw: dict[str, object]) -> EngineFingerprint:
+    def from_dict(cls, raw: dict[str, Any]) -> EngineFingerprint:
         values = dict(raw)
-        values["profile"] = ShapeProfile.from_dict(values["profile"])  # type: ignore[arg-type]
-        return cls(**values)  # type: ignore[arg-type]
+        values["profile"] = ShapeProfile.from_dict(values["profile"])
+        return cls(**values)
 
     def key(self) -> str:
         """Stable hash of every field: the engine cache's file name."""

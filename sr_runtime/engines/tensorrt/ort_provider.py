@@ -50,7 +50,8 @@ def ort_tensorrt_providers(cache_root: Path, precision: str = "fp32",
 
 
 def load_ort_tensorrt(path: Path, *, cache_dir: Path | None = None, precision: str = "fp32",
-                      tile: tuple[int, int] | None = None, batch: int | None = None):
+                      tile: tuple[int, int] | None = None,
+                      batch: int | None = None) -> OnnxRuntimeEngine:
     """ONNX Runtime with the TensorRT execution provider (engine and timing caches enabled)."""
     preload_onnxruntime_gpu_libraries()
     path = Path(path)

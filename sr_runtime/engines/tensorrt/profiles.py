@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import cast
 
 from sr_runtime.errors import UsageError
 
@@ -68,7 +69,7 @@ class ShapeProfile:
 
     @classmethod
     def from_dict(cls, raw: dict[str, list[int]]) -> ShapeProfile:
-        return cls(*(tuple(int(d) for d in raw[k]) for k in ("min", "opt", "max")))  # type: ignore[arg-type]
+        return cls(*(cast(Shape, tuple(int(d) for d in raw[k])) for k in ("min", "opt", "max")))
 
 
 def runtime_profile(channels: int, tile: tuple[int, int] | None = None,
@@ -132,12 +133,12 @@ def resolve_profile(channels: int, tile: str | tuple[int, int] | None = None,
         if tile is not None:
             raise UsageError("give either --tile (a static engine) or --min/--opt/--max "
                              "(a dynamic one), not both")
-        if not all(explicit):
+        if min_shape is None or opt_shape is None or max_shape is None:
             raise UsageError("give --min, --opt and --max together (e.g. --min 32,32 --opt "
                              "128,128 --max 256,256)")
-        return ShapeProfile(parse_shape(min_shape, channels, 1, "min"),  # type: ignore[arg-type]
-                            parse_shape(opt_shape, channels, batch, "opt"),  # type: ignore[arg-type]
-                            parse_shape(max_shape, channels, batch, "max"))  # type: ignore[arg-type]
+        return ShapeProfile(parse_shape(min_shape, channels, 1, "min"),
+                            parse_shape(opt_shape, channels, batch, "opt"),
+                            parse_shape(max_shape, channels, batch, "max"))
     if tile is None:
         return runtime_profile(channels, None, batch)
     return runtime_profile(channels, parse_tile(tile) if isinstance(tile, str) else tile, batch)

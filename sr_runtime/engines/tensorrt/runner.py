@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -73,7 +74,7 @@ class _Cuda:
     def __init__(self) -> None:
         self.rt = _cudart()
 
-    def __call__(self, what: str, result: object) -> object:
+    def __call__(self, what: str, result: Any) -> Any:
         values = result if isinstance(result, tuple) else (result,)
         err = values[0]
         if err != self.rt.cudaError_t.cudaSuccess:
@@ -94,9 +95,9 @@ def _pinned_array(cuda: _Cuda, count: int) -> tuple[int, np.ndarray]:
 class _Slot:
     """One execution context with its stream and buffers: the unit of double buffering."""
 
-    def __init__(self, cuda: _Cuda, engine: object, in_count: int, out_count: int) -> None:
+    def __init__(self, cuda: _Cuda, engine: Any, in_count: int, out_count: int) -> None:
         self.cuda = cuda
-        self.context = engine.create_execution_context()  # type: ignore[attr-defined]
+        self.context = engine.create_execution_context()
         if self.context is None:
             raise EngineUnavailableError("TensorRT could not create an execution context (GPU "
                                          "memory full?)")
@@ -193,7 +194,7 @@ class TensorRTEngine(EngineBase):
                 raise ModelMismatchError(f"{origin}: tensor {tensor!r} is "
                                          f"{self._engine.get_tensor_dtype(tensor)}, not FP32")
         low, opt, high = self._engine.get_tensor_profile_shape(LR_INPUT, 0)
-        self.profile = ShapeProfile(tuple(low), tuple(opt), tuple(high))  # type: ignore[arg-type]
+        self.profile = ShapeProfile(tuple(low), tuple(opt), tuple(high))
         if self.profile.channels != len(description.variables):
             raise ModelMismatchError(f"{origin} takes {self.profile.channels} channels, its "
                                      f"description lists {len(description.variables)} variables")
@@ -291,9 +292,9 @@ def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
         fatal = any(m.fatal for m in found)
         usable_source = (source is not None and source.is_file()
                          and sha256_file(source) == record.fingerprint.onnx_sha256)
-        if fatal and rebuild and usable_source:
+        if fatal and rebuild and usable_source and source is not None:
             LOG.warning("%s; rebuilding from %s into %s", message, source, cache_root)
-            return _from_onnx(source, record.fingerprint.profile, cache_root)  # type: ignore[arg-type]
+            return _from_onnx(source, record.fingerprint.profile, cache_root)
         if fatal:
             raise EngineMismatchError(message)
         LOG.warning("%s", message)
