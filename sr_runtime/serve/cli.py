@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from sr_runtime.clikit import console, friendly_errors
+from sr_runtime.serving_options import (
+    BackendOption,
+    CacheOption,
+    ConfigOption,
+    EdhUrlOption,
+    ModelOption,
+    SourceOption,
+)
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -18,23 +25,15 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to bind; 0.0.0.0 exposes the "
                                       "service to the network")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port (0: any free port)")] = 8000,
-    model: Annotated[Path | None, typer.Option(
-        "--model", help="sr-edge .onnx model, TensorRT .engine, or a checkpoint for --backend "
-        "torch [default: the embedded default model]")] = None,
-    source: Annotated[str, typer.Option(
-        "--source", help="'sample', 'edh[:MODEL/EXP/VARIANT]', or a Zarr path/URL in the "
-        "Earth Data Hub layout")] = "sample",
-    edh_url: Annotated[str | None, typer.Option("--edh-url", envvar="SR_EDGE_EDH_URL",
-                                                help="Earth Data Hub base URL")] = None,
-    backend: Annotated[str, typer.Option("--backend", help="auto, onnxruntime, torch, or a "
-                                         "GPU backend")] = "auto",
-    config: Annotated[Path | None, typer.Option("--config", help="The demo's config.json, "
-                                                "for --backend torch")] = None,
+    model: ModelOption = None,
+    source: SourceOption = "sample",
+    edh_url: EdhUrlOption = None,
+    backend: BackendOption = "auto",
+    config: ConfigOption = None,
     truth: Annotated[str | None, typer.Option(
         "--truth", help="HR truth DataCube for scores [default: the sample's, with --source "
         "sample]")] = None,
-    cache_mb: Annotated[float, typer.Option("--cache-mb", help="Memory for cached results "
-                                            "(MB)")] = 1024.0,
+    cache_mb: CacheOption = 1024.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
 ) -> None:
     """Serve super-resolved COGs and map tiles over HTTP (OpenAPI docs at /docs)."""
