@@ -178,16 +178,14 @@ def output_units(description: ModelDescription, units: str) -> str:
 def build_fields(lr: np.ndarray, hr: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                  valid_time: np.datetime64, description: ModelDescription, backend: str,
                  units: str, source_label: str) -> tuple[GeoField, GeoField]:
-    """The LR input and SR output of a step as georeferenced fields in ``units``."""
+    """The LR input and SR output of a step as georeferenced fields in ``units``; ``hr`` has
+    passed :func:`sr_runtime.steps.check_model_output`. The run adds the settings that shaped
+    the values (``model_sha256`` of the file that ran...) to the tags."""
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
     var = description.variables[0]
-    broken = int(hr.size - np.count_nonzero(np.isfinite(hr)))
-    if broken:  # the input was checked, so the model is at fault
-        raise SrEdgeError(f"the model ({backend}) gave {broken} of {hr.size} non-finite values "
-                          "from a finite input; nothing was written: check the model file")
     hr_values, out_units = to_units(hr[0], var.units, units)
     lr_values, _ = to_units(lr[0], var.units, units)
-    tags = {"source": source_label, "model_sha256": description.checkpoint_sha256,
+    tags = {"source": source_label, "checkpoint_sha256": description.checkpoint_sha256,
             "backend": backend, "scale": str(description.scale)}
     lr_field = GeoField(lr_values, lat, lon, valid_time, var.name, out_units,
                         {**tags, "resolution": "LR input"})
