@@ -23,14 +23,17 @@ import xarray as xr
 from sr_runtime.defaults import DEFAULT_MODEL
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
-from sr_runtime.errors import ModelMismatchError, SourceError, UsageError
+from sr_runtime.errors import SourceError, UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, region_slices
+from sr_runtime.pipeline import check_values
 from sr_runtime.sources.base import DataSource
+from sr_runtime.sources.layout import axis_values, check_regular
+from sr_runtime.steps import check_model_output
 from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
 from sr_runtime.times import as_datetime64, parse_time
 from sr_runtime.times import select_time as _select_time
-from sr_runtime.units import check_convertible, convert, plausible_range, source_units
+from sr_runtime.units import check_convertible, convert, source_units
 
 #: CF attributes of the coordinates every field carries.
 LATITUDE_ATTRS = {"standard_name": "latitude", "long_name": "latitude",
@@ -126,10 +129,11 @@ def _ordered(field: xr.DataArray) -> xr.DataArray:
         raise UsageError(f"super_resolve takes dims (latitude, longitude) with an optional time, "
                          f"not {field.dims}; select or rename the others first")
     field = field.transpose(*dims)
-    for name in ("latitude", "longitude"):
-        coords = np.asarray(field[name].values, dtype=np.float64)
-        if coords.size < 2 or not np.all(np.isfinite(coords)):
-            raise UsageError(f"{name} must hold at least two finite coordinates")
+    for name in ("latitude", "longitude"):  # the checks every source's axes get
+        coords = axis_values(field, name, "the field")
+        if coords.size < 2:
+            raise UsageError(f"{name} must hold at least two coordinates")
+        check_regular(coords, name, "the field")
         if coords[0] > coords[-1]:
             field = field.isel({name: slice(None, None, -1)})
     return field
@@ -161,26 +165,17 @@ def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | No
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
     values = np.asarray(field.values, dtype=np.float32)
     frames = values[None] if values.ndim == 2 else values
-    missing = int(np.count_nonzero(~np.isfinite(frames)))
-    if missing:
-        raise SourceError(f"{missing} of {frames.size} input values are not finite; "
-                          "fill or mask them before super-resolving")
+    times = (np.atleast_1d(field.time.values) if "time" in field.coords
+             else np.full(frames.shape[0], np.datetime64("NaT", "ns")))
     lr = convert(frames, have, variable.units)[:, None]
-    bounds = plausible_range(variable.name, variable.units)
-    if bounds is not None:
-        outside = int(np.count_nonzero((lr < bounds[0]) | (lr > bounds[1])))
-        if outside:
-            raise SourceError(f"{outside} input values lie outside the plausible range "
-                              f"{bounds[0]:g}..{bounds[1]:g} {variable.units} of "
-                              f"{variable.name}; check the field's values and units")
+    for frame, when in zip(lr, times, strict=True):  # as sr-run checks each step's window
+        check_values(frame, variable.name, variable.units, when, [], None, "the field")
     if tile is None:
         tile = cap_tile_for_engine(tile_for_budget(description, max_memory), engine)
     whole = tile >= max(lat.size, lon.size)
     hr = np.stack([infer_tiled(engine, frame, None if whole else tile)[0] for frame in lr])
-    bad = int(np.count_nonzero(~np.isfinite(hr)))
-    if bad:
-        raise ModelMismatchError(f"the model produced {bad} non-finite values; its weights are "
-                                 "broken or the input is far outside what it was trained on")
+    for out, when in zip(hr, times, strict=True):  # as sr-run checks each step's output
+        check_model_output(out, when, variable.units, variable.name)
     hr = convert(hr, variable.units, want)
     scale = description.scale
     coords: dict[str, tuple[Any, ...]] = {

@@ -24,6 +24,7 @@ from sr_runtime.sources.chunks import (
     first_line,
 )
 from sr_runtime.sources.layout import CANONICAL_DIMS
+from sr_runtime.times import at_time
 
 KELVIN_OFFSET = 273.15
 UNITS = ("K", "degC")
@@ -122,19 +123,19 @@ def check_values(values: np.ndarray, name: str, value_units: str, valid_time: np
                  label: str = "the source") -> None:
     """Refuse a window with absent chunks, missing (NaN) values or implausible values, saying
     how many cells and why."""
-    when = np.datetime_as_string(valid_time, "m")
+    at = at_time(valid_time)
     problems = []
     finite = np.isfinite(values)
     missing = int(values.size - np.count_nonzero(finite))
     if missing:
-        problems.append(f"{missing} of {values.size} {name} values at {when} are missing (NaN)")
+        problems.append(f"{missing} of {values.size} {name} values{at} are missing (NaN)")
     bounds = units.plausible_range(name, value_units)
     if bounds is not None:
         outside = finite & ((values < bounds[0]) | (values > bounds[1]))
         bad = int(np.count_nonzero(outside))
         if bad:
             problems.append(
-                f"{bad} of {values.size} {name} values at {when} are outside the plausible range"
+                f"{bad} of {values.size} {name} values{at} are outside the plausible range"
                 f" {bounds[0]:g}..{bounds[1]:g} {value_units} (they span "
                 f"{values[outside].min():.6g}..{values[outside].max():.6g})")
     if absent:

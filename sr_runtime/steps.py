@@ -19,7 +19,7 @@ from sr_runtime.grid import BBox
 from sr_runtime.pipeline import build_fields, check_missing, read_lr
 from sr_runtime.sinks.base import Sink
 from sr_runtime.tiling import infer_tiled
-from sr_runtime.times import as_datetime64
+from sr_runtime.times import at_time
 from sr_runtime.units import plausible_range
 
 
@@ -38,17 +38,17 @@ def check_model_output(hr: np.ndarray, valid_time: np.datetime64, units: str,
                        variable: str = "t2m") -> None:
     """Refuse a step whose engine output is non-finite or physically impossible, before it is
     written: corrupt weights or a model fed the wrong units give such fields."""
-    when = np.datetime_as_string(as_datetime64(valid_time, "m"))
+    at = at_time(valid_time)
     bad = int(hr.size - np.count_nonzero(np.isfinite(hr)))
     if bad:
-        raise ModelOutputError(f"the model's output at {when} has {bad} non-finite values (NaN "
+        raise ModelOutputError(f"the model's output{at} has {bad} non-finite values (NaN "
                                f"or infinite) of {hr.size} cells; nothing was written for it. "
                                "The model file is likely corrupt (NaN/inf weights): export it "
                                "again with sr-export to-onnx")
     low, high = plausible_range(variable, units) or (-np.inf, np.inf)
     outside = int(np.count_nonzero((hr < low) | (hr > high)))
     if outside:
-        raise ModelOutputError(f"the model's output at {when} has {outside} of {hr.size} cells "
+        raise ModelOutputError(f"the model's output{at} has {outside} of {hr.size} cells "
                                f"outside {low:g}..{high:g} {units} (min {float(hr.min()):.5g}, "
                                f"max {float(hr.max()):.5g}); nothing was written for it. Check "
                                "that the model fits this data (units, variable)")

@@ -45,6 +45,12 @@ def as_datetime64(value: Any, unit: Literal["ns", "m"] = "ns") -> np.datetime64:
     return np.datetime64(value, unit)
 
 
+def at_time(valid_time: Any) -> str:
+    """`` at 2024-10-11T12:00`` for messages about one step; empty for a field with no time."""
+    stamp = as_datetime64(valid_time, "m")
+    return "" if np.isnat(stamp) else f" at {np.datetime_as_string(stamp)}"
+
+
 def describe_times(times: np.ndarray) -> str:
     if times.size == 0:
         return "no time steps"

@@ -78,7 +78,7 @@ def canonical_grid(ds: xr.Dataset, label: str) -> xr.Dataset:
     return ds
 
 
-def axis_values(ds: xr.Dataset, name: str, label: str) -> np.ndarray:
+def axis_values(ds: xr.Dataset | xr.DataArray, name: str, label: str) -> np.ndarray:
     """A latitude/longitude axis: one dimension, numbers, all finite, strictly monotonic."""
     coord = ds[name]
     if coord.ndim != 1 or coord.dims[0] != name:

@@ -108,7 +108,8 @@ def test_bad_fields_are_refused_with_the_fix(model, lr):
         sr.super_resolve(no_units, model)
     holes = lr.copy()
     holes[3, 4] = np.nan
-    with pytest.raises(SourceError, match="1 of 1024 input values are not finite"):
+    with pytest.raises(SourceError, match="1 of 1024 t2m values at 2024-10-11T12:00 are "
+                                          "missing"):
         sr.super_resolve(holes, model)
     zero = lr * 0
     zero.attrs["units"] = "K"
@@ -116,6 +117,15 @@ def test_bad_fields_are_refused_with_the_fix(model, lr):
         sr.super_resolve(zero, model)
     with pytest.raises(UsageError, match="dims"):
         sr.super_resolve(lr.expand_dims(level=[1]), model)
+    shifted = lr.latitude.values.copy()
+    shifted[10] += 0.3 * (shifted[1] - shifted[0])  # one centre 0.3 cells off the grid
+    irregular = lr.assign_coords(latitude=shifted)
+    with pytest.raises(SourceError, match="latitude coordinate is not a regular grid"):
+        sr.super_resolve(irregular, model)
+    holey_axis = lr.assign_coords(longitude=np.where(np.arange(32) == 5, np.nan,
+                                                     lr.longitude.values))
+    with pytest.raises(SourceError, match="1 of 32 longitude values are not finite"):
+        sr.super_resolve(holey_axis, model)
 
 
 def test_write_cog_holds_the_values(model, lr, tmp_path):
