@@ -12,12 +12,10 @@ import sys
 import textwrap
 
 from tests.conftest import folder_state
-from tests.runtime.test_runtime_without_torch import BLOCKER
+from tests.runtime.test_runtime_without_torch import blocker
 
-EXPORT_BLOCKER = BLOCKER.replace(
-    '{"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics"}',
-    '{"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics", "onnx", '
-    '"onnxscript", "skimage"}')
+EXPORT_BLOCKER = blocker({"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics",
+                          "onnx", "onnxscript", "skimage"})
 INSTALL = "pip install 'sr-edge[export]'"
 
 

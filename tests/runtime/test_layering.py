@@ -16,6 +16,7 @@ import textwrap
 from pathlib import Path
 
 import sr_runtime
+from tests.runtime.test_runtime_without_torch import blocker
 
 FORBIDDEN = "sr_export"
 RUNTIME_ROOT = Path(sr_runtime.__file__).parent
@@ -104,18 +105,9 @@ def test_the_package_check_names_module_and_line(tmp_path):
 
 
 def test_runtime_modules_import_without_onnx_torch_tensorrt_or_sr_export():
-    code = textwrap.dedent("""
-        import importlib, pkgutil, sys
+    code = blocker({"onnx", "torch", "tensorrt", "sr_export", "lightning"}) + textwrap.dedent("""
+        import importlib, pkgutil
 
-        BLOCKED = {"onnx", "torch", "tensorrt", "sr_export", "lightning"}
-
-        class Blocker:
-            def find_spec(self, name, path=None, target=None):
-                if name.split(".")[0] in BLOCKED:
-                    raise ImportError(f"{name} is blocked for this test")
-                return None
-
-        sys.meta_path.insert(0, Blocker())
         import sr_runtime
         # fp16 is the ONNX graph pass: it needs onnx, and only builds import it
         skip = {"sr_runtime.engines.tensorrt.fp16"}

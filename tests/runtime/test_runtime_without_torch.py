@@ -6,18 +6,25 @@ import subprocess
 import sys
 import textwrap
 
-BLOCKER = textwrap.dedent("""
-    import sys
-    BLOCKED = {"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics"}
 
-    class Blocker:
-        def find_spec(self, name, path=None, target=None):
-            if name.split(".")[0] in BLOCKED:
-                raise ImportError(f"{name} is blocked for this test")
-            return None
+def blocker(blocked: set[str]) -> str:
+    """Python source that makes the top-level packages ``blocked`` unimportable (an import
+    raises ImportError, as in an environment without them); it defines ``BLOCKED``."""
+    return textwrap.dedent(f"""
+        import sys
+        BLOCKED = {sorted(blocked)!r}
 
-    sys.meta_path.insert(0, Blocker())
-""")
+        class Blocker:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in BLOCKED:
+                    raise ImportError(f"{{name}} is blocked for this test")
+                return None
+
+        sys.meta_path.insert(0, Blocker())
+    """)
+
+
+BLOCKER = blocker({"torch", "lightning", "pytorch_lightning", "tensorrt", "torchmetrics"})
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:
