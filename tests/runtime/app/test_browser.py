@@ -94,6 +94,19 @@ def artifacts(tmp_path_factory) -> Path:
     return folder
 
 
+def fill_kept(page, elem_id: str, text: str) -> None:
+    """Fill a textbox and make sure the value stays: a closed accordion mounts its textboxes
+    only when opened, and a box filled in that moment is replaced by an empty one."""
+    box = page.locator(f"#{elem_id} textarea, #{elem_id} input")
+    for _ in range(10):
+        box.fill(text)
+        box.press("Tab")
+        page.wait_for_timeout(300)
+        if box.input_value() == text:
+            return
+    raise AssertionError(f"#{elem_id} did not keep {text!r}: the page replaced the box")
+
+
 def pick(page, dropdown: str, option: str) -> None:
     page.click(f"#{dropdown} input")
     page.get_by_role("option", name=option, exact=True).click()
@@ -148,7 +161,7 @@ def test_pick_run_look_download(app_url, page, tmp_path, tmp_path_factory):
     # so is a model that does not exist (the page takes sr-run's --model)
     page.fill("#bbox textarea, #bbox input", "")
     page.get_by_text("Source, model, backend (as sr-run)").click()
-    page.fill("#model textarea, #model input", str(tmp_path / "missing.onnx"))
+    fill_kept(page, "model", str(tmp_path / "missing.onnx"))
     page.click("#run")
     page.get_by_text("model not found").first.wait_for()
     assert "Traceback" not in page.content()
