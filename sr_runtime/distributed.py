@@ -49,7 +49,7 @@ def distributed_client(workers: int | None, scheduler: str | None) -> Client:
     try:
         from distributed import Client, LocalCluster
     except ImportError:
-        raise UsageError("--workers/--scheduler need Dask: pip install 'dask[distributed]'"
+        raise UsageError("--workers/--scheduler need Dask: pip install 'sr-edge[distributed]'"
                          ) from None
     if scheduler:
         try:

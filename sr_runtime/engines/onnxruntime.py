@@ -26,9 +26,9 @@ __all__ = ["OnnxRuntimeEngine", "open_cpu_session", "open_session", "physical_co
 def read_metadata(path: Path) -> dict[str, str]:
     """The ``metadata_props`` of an ONNX file: the one reader of them in sr-edge.
 
-    Read through ONNX Runtime (graph optimizations off, so opening is quick) and cached per
-    file version within the process: ``sr-run`` reads a model's metadata for its variants, its
-    description and its precision.
+    Read from the file's protobuf fields (:mod:`sr_runtime.engines.onnx_metadata`: no session
+    is opened for it) and cached per file version within the process: ``sr-run`` reads a
+    model's metadata for its variants, its description and its precision.
     """
     path = Path(path)
     if not path.is_file():
@@ -39,12 +39,9 @@ def read_metadata(path: Path) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=32)
 def _read_metadata(path: str, mtime_ns: int, size: int) -> tuple[tuple[str, str], ...]:
-    import onnxruntime as ort
+    from sr_runtime.engines.onnx_metadata import read_onnx_metadata
 
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = open_session(Path(path), options=options)
-    return tuple(sorted(session.get_modelmeta().custom_metadata_map.items()))
+    return tuple(sorted(read_onnx_metadata(Path(path)).items()))
 
 
 def read_description(path: Path) -> ModelDescription:

@@ -1,4 +1,8 @@
-"""``--source`` values by name: ``sample``, ``edh[:MODEL/EXP/VARIANT]``, a Zarr path, or a URL."""
+"""``--source`` values by name: ``sample``, ``edh[:MODEL/EXP/VARIANT]``, a Zarr path, or a URL.
+
+The HTTP stack (aiohttp, the EDH source) is imported only for a source that needs it: a run
+over a local store does not pay for it at start-up.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,6 @@ from collections.abc import Callable
 from sr_runtime.defaults import sample_lr_store
 from sr_runtime.errors import SourceError
 from sr_runtime.sources.base import DataSource
-from sr_runtime.sources.edh import EdhSource, HttpZarrSource, parse_edh_spec
 from sr_runtime.sources.zarr_store import ZarrSource
 
 
@@ -20,6 +23,8 @@ def _sample(**_: object) -> DataSource:
 
 
 def _edh(spec: str = "edh", edh_url: str | None = None, **_: object) -> DataSource:
+    from sr_runtime.sources.edh import EdhSource, parse_edh_spec
+
     model, experiment, variant = parse_edh_spec(spec)
     return EdhSource(model, experiment, variant, base_url=edh_url)
 
@@ -38,5 +43,7 @@ def resolve_source(spec: str, *, edh_url: str | None = None) -> DataSource:
     if name in NAMED_SOURCES and (spec == name or spec.startswith(f"{name}:")):
         return NAMED_SOURCES[name](spec=spec, edh_url=edh_url)
     if spec.startswith(("http://", "https://")):
+        from sr_runtime.sources.edh import HttpZarrSource
+
         return HttpZarrSource(spec)
     return ZarrSource(spec)

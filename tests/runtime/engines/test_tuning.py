@@ -91,7 +91,7 @@ def test_metadata_is_read_without_the_onnx_package(family):
     assert VARIANT_KEY in read_metadata_props(variant)
     broken = family.with_name("broken.onnx")
     broken.write_bytes(b"\xff\xff\xff")
-    with pytest.raises(UsageError, match="ONNX Runtime cannot load .*broken.onnx"):
+    with pytest.raises(UsageError, match="broken.onnx is not an ONNX model"):
         read_metadata_props(broken)
 
 
