@@ -12,6 +12,25 @@ import xarray as xr
 
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription, VariableSpec
 
+
+@pytest.fixture(scope="session", autouse=True)
+def private_check_cache(tmp_path_factory):
+    """The load-time graph checks are remembered on disk; tests (and the processes they start)
+    keep theirs in a folder of their own, never in the user's cache."""
+    import os
+
+    from sr_runtime.engines.graph_check import CHECK_CACHE_ENV
+
+    folder = tmp_path_factory.mktemp("graph-checks")
+    before = os.environ.get(CHECK_CACHE_ENV)
+    os.environ[CHECK_CACHE_ENV] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop(CHECK_CACHE_ENV, None)
+    else:
+        os.environ[CHECK_CACHE_ENV] = before
+
+
 EDH_LR_LAT = np.linspace(-90, 90, 512)
 EDH_LR_LON = np.linspace(-180, 180, 1025)
 DEMO_STATS = {"lr_mean": 10.0072, "lr_std": 4.3036, "hr_mean": 10.0942, "hr_std": 4.2342}

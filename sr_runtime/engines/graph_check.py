@@ -15,13 +15,22 @@ graph is what runs. Before a model is used, a few tiny probe inputs go through i
 The runtime tiles with ``max(claimed halo, measured radius)``, so a description that claims too
 small a halo can no longer cause seams. The ``onnx`` package is not needed (it is not part of the
 runtime install).
+
+What the probes found depends only on the model file's bytes, its description and the ONNX
+Runtime version, so a passed check is remembered on disk under that key
+(``$SR_EDGE_CHECK_CACHE``, else ``$XDG_CACHE_HOME/sr-edge/graph-checks``; ``off`` turns it off):
+the next ``sr-run`` on the same model skips the probes (tens of milliseconds of start-up). A
+model that fails a check is never remembered, and an unreadable entry is probed again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -62,6 +71,57 @@ class GraphCheck:
 
 
 _CHECKED: dict[tuple[str, str], GraphCheck] = {}
+CHECK_CACHE_ENV = "SR_EDGE_CHECK_CACHE"
+#: Bump when the probes change what they measure: older entries are then ignored.
+CHECK_FORMAT = 1
+
+
+def check_cache_dir() -> Path | None:
+    """Where passed checks are remembered, or None when ``$SR_EDGE_CHECK_CACHE`` is ``off``."""
+    override = os.environ.get(CHECK_CACHE_ENV)
+    if override:
+        return None if override.lower() == "off" else Path(override).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base).expanduser() / "sr-edge" / "graph-checks"
+
+
+def _cache_file(key: str, description: ModelDescription) -> Path | None:
+    folder = check_cache_dir()
+    if folder is None:
+        return None
+    try:
+        import onnxruntime
+
+        runtime = onnxruntime.__version__
+    except ImportError:
+        runtime = ""
+    digest = hashlib.sha256(json.dumps([CHECK_FORMAT, key, description.to_json(), runtime])
+                            .encode()).hexdigest()
+    return folder / f"{digest}.json"
+
+
+def _remembered(path: Path | None, description: ModelDescription) -> GraphCheck | None:
+    if path is None or not path.is_file():
+        return None
+    try:
+        found = GraphCheck(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+    if found.scale != description.scale or found.claimed_halo_lr != description.halo_lr:
+        return None
+    return found
+
+
+def _remember(path: Path | None, result: GraphCheck) -> None:
+    if path is None:
+        return
+    from sr_runtime.paths import write_atomically
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(json.dumps(asdict(result)).encode(), path)
+    except OSError as exc:  # a read-only home: probe again next time
+        LOG.debug("graph check not cached in %s: %s", path.parent, exc)
 
 
 def _fix() -> str:
@@ -172,12 +232,29 @@ def check_graph(run: Run, description: ModelDescription, origin: str,
                 key: str | None = None) -> GraphCheck:
     """Probe ``run`` (N x C x h x w physical LR -> HR) against ``description``.
 
-    ``key`` (the model file's sha256) caches the result for this process: a model loaded
-    again (tests, several engines on one file) is not probed twice.
+    ``key`` (the model file's sha256) caches the result for this process and, once passed, on
+    disk (see the module's docstring): a model loaded again is not probed again.
     """
     cache_key = (key, description.to_json()) if key else None
     if cache_key is not None and cache_key in _CHECKED:
         return _CHECKED[cache_key]
+    stored = _cache_file(key, description) if key else None
+    result = _remembered(stored, description)
+    if result is None:
+        result = GraphCheck(description.scale, _receptive_field(run, description, origin),
+                            description.halo_lr)
+        _remember(stored, result)
+    if result.halo_lr > result.claimed_halo_lr:
+        LOG.warning("%s claims a %d-cell halo but its receptive field reaches %d LR cells; "
+                    "tiling with %d", origin, result.claimed_halo_lr, result.receptive_field_lr,
+                    result.halo_lr)
+    if cache_key is not None:
+        _CHECKED[cache_key] = result
+    return result
+
+
+def _receptive_field(run: Run, description: ModelDescription, origin: str) -> int:
+    """The furthest LR cell (either axis) whose change reaches the output, by probing."""
     claimed = description.halo_lr
     measured = 0
     for axis in (2, 3):
@@ -194,13 +271,7 @@ def check_graph(run: Run, description: ModelDescription, origin: str,
                     "models with a bounded receptive field")
             radius = min(2 * radius, MAX_PROBE_RADIUS_LR)
         measured = max(measured, reach)
-    result = GraphCheck(description.scale, measured, claimed)
-    if result.halo_lr > claimed:
-        LOG.warning("%s claims a %d-cell halo but its receptive field reaches %d LR cells; "
-                    "tiling with %d", origin, claimed, measured, result.halo_lr)
-    if cache_key is not None:
-        _CHECKED[cache_key] = result
-    return result
+    return measured
 
 
 def checked(description: ModelDescription, check: GraphCheck) -> ModelDescription:

@@ -12,7 +12,9 @@ import textwrap
 #: Packages a plain local run must not import, and what would pull them in.
 NOT_NEEDED = {"aiohttp": "the HTTP source", "matplotlib": "previews", "dask": "Dask",
               "distributed": "Dask", "scipy": "NetCDF output", "torch": "the export side",
-              "gradio": "the app", "fastapi": "the service"}
+              "gradio": "the app", "fastapi": "the service",
+              "rio_cogeo": "RGBA COGs (GDAL's COG driver writes the data COG)",
+              "morecantile": "rio-cogeo", "pyproj": "rio-cogeo"}
 
 
 def run_without_dask(args: list[str]) -> subprocess.CompletedProcess:

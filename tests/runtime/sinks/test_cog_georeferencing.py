@@ -34,6 +34,8 @@ def test_cog_values_match_containing_lr_cell(tmp_path, edh_store, nearest_model)
     for path in (out, lr_out):
         valid, errors, _warnings = cog_validate(str(path))
         assert valid and errors == [], errors
+        with rasterio.open(path) as cog:
+            assert cog.overviews(1), f"{path.name}: viewers need at least one overview"
 
     ds = xr.open_dataset(edh_store, engine="zarr")
     lats, lons = ds.latitude.values, ds.longitude.values
@@ -50,6 +52,9 @@ def test_cog_values_match_containing_lr_cell(tmp_path, edh_store, nearest_model)
         assert cog.dtypes[0] == "float32" and np.isnan(cog.nodata)
         assert cog.overviews(1), "internal overviews expected"
         assert cog.profile["tiled"]
+        assert cog.descriptions == ("t2m",) and cog.units == ("K",)
+        structure = cog.tags(ns="IMAGE_STRUCTURE")
+        assert structure["COMPRESSION"] == "DEFLATE" and structure["PREDICTOR"] == "3"
         tags = cog.tags()
         assert tags["variable"] == "t2m" and tags["units"] == "K"
         assert tags["valid_time"] == "2024-10-11T03:00:00Z"

@@ -1,0 +1,144 @@
+"""`sr-run` end to end, as a user runs it, against the engine alone on the same fields.
+
+    python -m benchmarks.bench_end_to_end [--repeats 5] [--json out.json]
+
+Three figures, on the embedded sample DataCube and the shipped default model, each a fresh
+``sr-run`` process (interpreter start, imports, engine load, reading, inference, writing):
+
+- the Quickstart's single step (``sr-run --time 2024-10-11T12:00 --out sr.tif``), wall clock;
+- the 48-step range 2024-10-11T00:00..2024-10-12T23:00 into one Zarr store, wall clock;
+- the engine alone on the same 48 fields, already in memory, after a warm-up (the compute a
+  perfect pipeline would still need).
+
+Acceptance (issue 14): the range takes at most 1.5 x the engine-only time + 0.5 s, and the
+Quickstart step at most 1.0 s. Each figure is the median of ``--repeats`` runs (the minimum is
+printed too); the machine and its CPU class head the report, and the load average is printed,
+since wall-clock figures on a loaded 2-core machine are worth little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
+
+QUICKSTART = ["--time", "2024-10-11T12:00"]
+RANGE = ["--start", "2024-10-11T00:00", "--end", "2024-10-12T23:00"]
+STEPS = 48
+QUICKSTART_LIMIT_S = 1.0
+RANGE_FACTOR, RANGE_ALLOWANCE_S = 1.5, 0.5
+
+
+def sr_run_command() -> list[str]:
+    """The installed ``sr-run`` beside this interpreter, else the module."""
+    script = Path(sys.executable).with_name("sr-run")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "sr_runtime.cli"]
+
+
+def timed_run(args: list[str], out: Path) -> float:
+    """Wall seconds of one fresh ``sr-run`` process writing ``out`` (removed first)."""
+    if out.is_dir():
+        shutil.rmtree(out)
+    out.unlink(missing_ok=True)
+    started = time.perf_counter()
+    done = subprocess.run([*sr_run_command(), *args, "--out", str(out), "--quiet"],
+                          capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"sr-run {' '.join(args)} failed: {done.stderr.strip()}")
+    return seconds
+
+
+def engine_only_seconds(repeats: int) -> float:
+    """The default engine (as ``sr-run`` loads it) on the 48 sample fields, in memory."""
+    from sr_runtime.defaults import DEFAULT_MODEL
+    from sr_runtime.engines.registry import load_engine
+    from sr_runtime.engines.variants import select_variant
+    from sr_runtime.sources.registry import resolve_source
+    from sr_runtime.times import parse_time, select_range
+
+    model, _ = select_variant(DEFAULT_MODEL)
+    engine = load_engine("auto", model).engine
+    dataset = resolve_source("sample").open()
+    indices = select_range(dataset.time.values, parse_time(RANGE[1]), parse_time(RANGE[3]),
+                           np.timedelta64(1, "h"))
+    fields = dataset.t2m.isel(time=indices).values.astype(np.float32)
+    if fields.shape[0] != STEPS:
+        raise SystemExit(f"the sample range has {fields.shape[0]} steps, not {STEPS}")
+    engine.infer(fields[:1, None])  # warm-up
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        for step in range(STEPS):
+            engine.infer(fields[step:step + 1, None])
+        runs.append(time.perf_counter() - started)
+    return float(np.median(runs))
+
+
+def load_average() -> str:
+    try:
+        return " ".join(f"{v:.2f}" for v in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def measure(repeats: int) -> dict:
+    from sr_runtime.machine import machine_info
+
+    machine = machine_info()
+    with tempfile.TemporaryDirectory(prefix="sr-edge-e2e-") as tmp:
+        folder = Path(tmp)
+        timed_run(QUICKSTART, folder / "warm.tif")  # page cache, byte-code caches
+        quick = [timed_run(QUICKSTART, folder / "sr.tif") for _ in range(repeats)]
+        ranged = [timed_run(RANGE, folder / "sr.zarr") for _ in range(repeats)]
+    engine_s = engine_only_seconds(repeats)
+    range_s, quick_s = float(np.median(ranged)), float(np.median(quick))
+    range_limit = RANGE_FACTOR * engine_s + RANGE_ALLOWANCE_S
+    return {
+        "machine": machine.line(), "cpu_class": machine.cpu_class,
+        "load_average_end": load_average(), "repeats": repeats,
+        "quickstart_wall_s": round(quick_s, 3), "quickstart_min_s": round(min(quick), 3),
+        "quickstart_limit_s": QUICKSTART_LIMIT_S,
+        "range_steps": STEPS, "range_wall_s": round(range_s, 3),
+        "range_min_s": round(min(ranged), 3), "engine_only_s": round(engine_s, 3),
+        "range_limit_s": round(range_limit, 3),
+        "quickstart_met": quick_s <= QUICKSTART_LIMIT_S, "range_met": range_s <= range_limit,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
+    args = parser.parse_args(argv)
+    print(f"load average at start {load_average()}", file=sys.stderr)
+    result = measure(args.repeats)
+    verdict = {True: "MET", False: "NOT MET"}
+    print(f"machine: {result['machine']}\n"
+          f"Quickstart single step: {result['quickstart_wall_s']:.2f} s wall (min "
+          f"{result['quickstart_min_s']:.2f}; limit {QUICKSTART_LIMIT_S} s): "
+          f"{verdict[result['quickstart_met']]}\n"
+          f"48-step range: {result['range_wall_s']:.2f} s wall (min {result['range_min_s']:.2f})"
+          f"; engine alone {result['engine_only_s']:.3f} s; limit {RANGE_FACTOR} x engine + "
+          f"{RANGE_ALLOWANCE_S} s = {result['range_limit_s']:.2f} s: "
+          f"{verdict[result['range_met']]}\n"
+          f"load average at end {result['load_average_end']}")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
