@@ -82,12 +82,14 @@ def _openvino_candidates(base: Path) -> list[Variant]:
         if missing:
             found.append(Variant(base, precision, False, missing, backend="openvino"))
             continue
+        gate = (entry or {}).get("gate") if applies else None
         if precision == PRECISION_FP32:
-            found.append(Variant(base, precision, True, "exact (parity-checked against ONNX "
-                                 "Runtime FP32 at load)", speed, origin, "openvino"))
+            failed = isinstance(gate, dict) and not gate.get("passed")
+            why = (f"its parity check failed here ({gate.get('summary', '')})"  # type: ignore[union-attr]
+                   if failed else "exact (parity-checked against ONNX Runtime FP32 at load)")
+            found.append(Variant(base, precision, not failed, why, speed, origin, "openvino"))
             continue
         reason = bf16_unavailable_reason()
-        gate = (entry or {}).get("gate") if applies else None
         if reason:
             why, usable = reason, False
         elif not isinstance(gate, dict):

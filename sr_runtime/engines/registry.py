@@ -133,7 +133,9 @@ class Selection:
         """
         from sr_runtime.engines import gpu_backends
 
-        chosen = f"backend: {self.engine.name}"
+        precision = getattr(self.engine, "precision", "fp32")
+        chosen = f"backend: {self.engine.name}" + (
+            f" (precision {precision})" if precision != "fp32" else "")
         no_gpu = gpu_backends.gpu_reason() if self.skipped else None
         gpu_names = {spec.name for spec in gpu_backends.specs()}
         shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]

@@ -67,9 +67,7 @@ class Variant:
 
     @property
     def label(self) -> str:
-        """``model.int8.onnx`` for ONNX Runtime's files, ``openvino bf16 (model.onnx)`` else."""
-        if self.backend == "onnxruntime":
-            return self.path.name
+        """``openvino bf16 (model.onnx)``: engine, precision and file."""
         return f"{self.backend} {self.precision} ({self.path.name})"
 
     def describe(self) -> str:
