@@ -164,14 +164,14 @@ class OpenVinoEngine(EngineBase):
             compiled = _core().compile_model(model, "CPU", self.config)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise EngineUnavailableError(f"OpenVINO cannot compile {self.path.name} for LR "
+            raise EngineUnavailableError(f"OpenVINO cannot compile {self.model_file.name} for LR "
                                          f"shape {'x'.join(map(str, shape))}: {first}") from exc
         import openvino
 
         ran = compiled.get_property("INFERENCE_PRECISION_HINT")
         if ran != getattr(openvino.Type, _OV_PRECISION[self.precision]):
             # OpenVINO overrode the hint: never run a precision that was not asked for
-            raise EngineUnavailableError(f"OpenVINO compiled {self.path.name} in {ran}, not "
+            raise EngineUnavailableError(f"OpenVINO compiled {self.model_file.name} in {ran}, not "
                                          f"{self.precision} as asked; use --precision fp32 or "
                                          "--backend onnxruntime")
         request = compiled.create_infer_request()
@@ -193,13 +193,13 @@ class OpenVinoEngine(EngineBase):
         failures = rule.failures(result, units=units)
         if failures:
             raise AccuracyGateError(f"OpenVINO {self.precision} disagrees with ONNX Runtime FP32 "
-                                    f"on {self.path.name}: {failures[0]}; use --backend "
+                                    f"on {self.model_file.name}: {failures[0]}; use --backend "
                                     f"onnxruntime and report it with `sr-export inspect` output")
         return f"parity vs ONNX Runtime FP32: {result.line(units)}"
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         if inputs:
-            raise UsageError(f"{self.path.name} takes only {LR_INPUT!r}; OpenVINO got "
+            raise UsageError(f"{self.model_file.name} takes only {LR_INPUT!r}; OpenVINO got "
                              f"{', '.join(inputs)}")
         lr = np.ascontiguousarray(lr, dtype=np.float32)
         request = self._request(tuple(int(d) for d in lr.shape))

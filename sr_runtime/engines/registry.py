@@ -135,7 +135,7 @@ class Selection:
 
         precision = getattr(self.engine, "precision", "fp32")
         chosen = f"backend: {self.engine.name}" + (
-            f" (precision {precision})" if precision != "fp32" else "")
+            f", precision {precision}" if precision != "fp32" else "")
         no_gpu = gpu_backends.gpu_reason() if self.skipped else None
         gpu_names = {spec.name for spec in gpu_backends.specs()}
         shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]
