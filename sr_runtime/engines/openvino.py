@@ -47,12 +47,26 @@ _OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
 
 
 def available() -> str | None:
-    """None when OpenVINO imports, else how to install it."""
+    """None when OpenVINO is installed, else how to install it. Looked up, not imported:
+    importing it takes about half a second, which a run on ONNX Runtime must not pay."""
+    import importlib.util
+
     try:
-        import openvino  # noqa: F401
-    except ImportError:
-        return f"openvino is not installed: {INSTALL}"
-    return None
+        found = importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"openvino is not installed: {INSTALL}"
+
+
+def _import() -> Any:
+    """The ``openvino`` module, or why it cannot be used (installed but broken, or absent)."""
+    try:
+        import openvino
+    except ImportError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EngineUnavailableError(f"backend 'openvino' is not usable here: openvino cannot "
+                                     f"be imported ({first}); reinstall: {INSTALL}") from None
+    return openvino
 
 
 def openvino_version() -> str:
@@ -90,9 +104,7 @@ _CORE: Any = None
 def _core() -> Any:
     global _CORE
     if _CORE is None:
-        import openvino
-
-        _CORE = openvino.Core()
+        _CORE = _import().Core()
     return _CORE
 
 
@@ -166,10 +178,8 @@ class OpenVinoEngine(EngineBase):
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise EngineUnavailableError(f"OpenVINO cannot compile {self.model_file.name} for LR "
                                          f"shape {'x'.join(map(str, shape))}: {first}") from exc
-        import openvino
-
         ran = compiled.get_property("INFERENCE_PRECISION_HINT")
-        if ran != getattr(openvino.Type, _OV_PRECISION[self.precision]):
+        if ran != getattr(_import().Type, _OV_PRECISION[self.precision]):
             # OpenVINO overrode the hint: never run a precision that was not asked for
             raise EngineUnavailableError(f"OpenVINO compiled {self.model_file.name} in {ran}, not "
                                          f"{self.precision} as asked; use --precision fp32 or "
