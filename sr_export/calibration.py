@@ -69,7 +69,7 @@ def load_calibration(source: str, description: ModelDescription, times: np.ndarr
                      ) -> tuple[list[np.ndarray], str]:
     """LR fields (1, C, h, w) in physical units from a DataCube, or synthetic fields."""
     if source == SYNTHETIC:
-        from sr_export.onnx_export import sample_input
+        from sr_runtime.synthetic import sample_input
 
         lr = sample_input(description, shape=(32, 32), batch=DEFAULT_CALIBRATION_STEPS, seed=11)
         return [lr[i:i + 1] for i in range(lr.shape[0])], "synthetic smooth fields"
@@ -87,7 +87,7 @@ def load_calibration(source: str, description: ModelDescription, times: np.ndarr
 def load_gate_data(source: str, description: ModelDescription, truth: str | None,
                    steps: int = DEFAULT_GATE_STEPS) -> GateData:
     """Held-out LR fields and their HR truth where a truth store exists; else FP32-only."""
-    from sr_export.onnx_export import sample_input
+    from sr_runtime.synthetic import sample_input
 
     if source == SYNTHETIC:
         return GateData(sample_input(description, shape=(32, 32), batch=4, seed=23),

@@ -223,17 +223,33 @@ def tune(
                                             "it are timed too)")],
     tiles: Annotated[str | None, typer.Option(help="Comma-separated LR tile sizes [default: "
                                               "32..256 within the memory budget]")] = None,
-    repeats: Annotated[int, typer.Option(help="Timed runs per tile and variant")] = 3,
+    repeats: Annotated[int, typer.Option(help="Interleaved timed rounds per tile (median)")
+                       ] = 7,
+    pause: Annotated[float, typer.Option(help="Idle seconds before each timed call")] = 0.2,
     max_memory: Annotated[float | None, typer.Option(help="Memory budget in MB for the tile "
                                                      "candidates")] = None,
+    source: Annotated[str, typer.Option(help="LR DataCube for OpenVINO's accuracy gates "
+                                        "('sample', a Zarr path or URL, or 'synthetic')")
+                      ] = "sample",
+    truth: Annotated[str | None, typer.Option(help="HR truth DataCube for the BF16 PSNR gate "
+                                              "[default: the sample's, with --source "
+                                              "sample]")] = None,
+    openvino: Annotated[bool, typer.Option(help="Also gate and time OpenVINO (FP32, and BF16 "
+                                           "where the CPU has it) when installed")] = True,
     profile: Annotated[bool, typer.Option(help="Also print the per-node time split")] = False,
 ) -> None:
-    """Find the fastest tile and variant on this machine; store MODEL.tune.json beside it."""
+    """Find the fastest tile, engine and precision on this machine; store MODEL.tune.json."""
+    from sr_export.calibration import load_gate_data
     from sr_export.tune import parse_tiles, profile_nodes, summary, tune_model, write_tune
     from sr_runtime.engines.onnxruntime import read_description
+    from sr_runtime.errors import UsageError
 
+    if repeats < 1 or not pause >= 0:
+        raise UsageError("--repeats must be at least 1 and --pause at least 0")
+    gate_data = load_gate_data(source, read_description(model), truth) if openvino else None
     record = tune_model(model, tiles=parse_tiles(tiles), repeats=repeats, max_memory_mb=max_memory,
-                        progress=console.print)
+                        progress=console.print, pause=pause, gate_data=gate_data,
+                        openvino=openvino)
     typer.echo(summary(record))
     if profile:
         from sr_runtime.synthetic import sample_input

@@ -27,6 +27,7 @@ from torch import nn
 from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.model import PhysicalUnitsSR, SRResNet
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
+from sr_runtime.compare import PARITY_TOLERANCE_K
 from sr_runtime.compare import compare as compare_fields
 from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
@@ -34,7 +35,6 @@ from sr_runtime.paths import write_atomically
 from sr_runtime.synthetic import sample_input
 
 DEFAULT_OPSET = 18
-PARITY_TOLERANCE_K = 1e-3
 #: The rewritten network against the original, both in PyTorch FP32 (kelvin).
 REWRITE_TOLERANCE_K = 1e-4
 

@@ -33,7 +33,7 @@ import logging
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,63 +49,23 @@ from sr_export.calibration import (  # noqa: F401 - part of this module's interf
     load_gate_data,
     parse_times,
 )
+from sr_export.gate import (  # noqa: F401 - part of this module's interface
+    MAX_PSNR_DROP_DB,
+    MAX_RMSE_K,
+    GateResult,
+    accuracy_gate,
+)
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.onnxruntime import open_session
 from sr_runtime.engines.tuning import machine_fingerprint
 from sr_runtime.engines.variants import PRECISION_INT8, VARIANT_FORMAT, VARIANT_KEY
 from sr_runtime.errors import AccuracyGateError, UsageError
 
-MAX_RMSE_K = 0.05
-MAX_PSNR_DROP_DB = 0.1
 #: Mixed precision: a conv with a smaller share of the FLOPs stays FP32.
 MIN_FLOP_SHARE = 0.05
 #: Mixed precision: the share of the gate's RMSE limit the calibration-set error may use (the
 #: gate, on held-out data, still has the last word).
 CALIBRATION_BUDGET = 1.0
-
-
-@dataclass(frozen=True)
-class GateResult:
-    """The variant against the FP32 model and, when available, against HR truth."""
-
-    rmse_vs_fp32: float
-    max_abs_vs_fp32: float
-    max_rmse: float
-    samples: int
-    input_shape: tuple[int, ...]
-    psnr_fp32: float | None = None
-    psnr_variant: float | None = None
-    max_psnr_drop: float = MAX_PSNR_DROP_DB
-    truth: str = ""
-    note: str = ""
-
-    @property
-    def psnr_drop(self) -> float | None:
-        if self.psnr_fp32 is None or self.psnr_variant is None:
-            return None
-        return self.psnr_fp32 - self.psnr_variant
-
-    failures: tuple[str, ...] = ()  # from :class:`sr_runtime.compare.GateRule`
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    def summary(self, units: str = "K") -> str:
-        text = (f"RMSE vs FP32 {self.rmse_vs_fp32:.4f} {units} (limit {self.max_rmse} {units}), "
-                f"max abs {self.max_abs_vs_fp32:.3f} {units}")
-        drop = self.psnr_drop
-        if drop is not None:
-            text += (f"; PSNR vs HR truth {self.psnr_variant:.2f} dB, FP32 {self.psnr_fp32:.2f} "
-                     f"dB, drop {drop:.3f} dB (limit {self.max_psnr_drop} dB)")
-        if self.note:
-            text += f"; {self.note}"
-        return f"{text}: {'PASSED' if self.passed else 'FAILED'}"
-
-    def to_dict(self) -> dict[str, object]:
-        data = asdict(self)
-        data.update(psnr_drop=self.psnr_drop, passed=self.passed)
-        return data
 
 
 @dataclass(frozen=True)
@@ -242,31 +202,6 @@ def _session(path_or_bytes: str | bytes):
 
     return open_session(path_or_bytes if isinstance(path_or_bytes, bytes)
                         else Path(path_or_bytes))
-
-
-def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarray | None = None,
-                  *, max_rmse: float = MAX_RMSE_K, max_psnr_drop: float = MAX_PSNR_DROP_DB,
-                  truth_label: str = "", note: str = "") -> GateResult:
-    """Compare a reduced-precision output with the FP32 output (and both with HR truth)."""
-    from sr_runtime.compare import GateRule, compare
-
-    vs_fp32 = compare(reference, candidate, with_ssim=False)
-    truth_reference = truth_candidate = None
-    if truth is not None:
-        if truth.shape != reference.shape:
-            raise UsageError(f"HR truth {truth.shape} does not match the model output "
-                             f"{reference.shape}; use the HR store that matches the LR source")
-        truth_reference = compare(truth, reference, with_ssim=False)
-        truth_candidate = compare(truth, candidate, with_ssim=False)
-    elif not note:
-        note = "no HR truth: gated against FP32 only"
-    failures = GateRule(rmse=max_rmse, psnr_drop=max_psnr_drop).failures(
-        vs_fp32, truth_reference=truth_reference, truth_candidate=truth_candidate)
-    return GateResult(vs_fp32.rmse, vs_fp32.max_abs, max_rmse, int(reference.shape[0]),
-                      tuple(reference.shape),
-                      truth_reference.psnr if truth_reference else None,
-                      truth_candidate.psnr if truth_candidate else None, max_psnr_drop,
-                      truth_label, note, tuple(failures))
 
 
 def _time_session(session, lr: np.ndarray, repeats: int = 3) -> float:

@@ -4,7 +4,13 @@ For each candidate tile (LR core cells) the engine runs on a window of ``tile + 
 as the halo tiler feeds it, and the useful throughput is the core's HR pixels per second. The
 best tile and each variant's speed at its best tile land in ``model.tune.json`` (format in
 :mod:`sr_runtime.engines.tuning`), which ``sr-run`` reads through
-:func:`sr_runtime.engines.tuning.tuned_tile` and :func:`sr_runtime.engines.variants.select_variant`.
+:func:`sr_runtime.engines.tuning.tuned_tile` and :func:`sr_runtime.engines.choice.choose_engine`.
+
+Candidates are every gated way to run the model here (:mod:`sr_runtime.engines.choice`): ONNX
+Runtime on the FP32 model and its variants, OpenVINO FP32 and, on a BF16 CPU, OpenVINO BF16.
+OpenVINO is gated before it is timed (FP32: parity with ONNX Runtime; BF16: the accuracy gate of
+:mod:`sr_export.gate`), its LATENCY and THROUGHPUT configurations are both timed, and the gate
+and the configuration chosen land in its entry, which the engine reads back.
 
 :func:`profile_nodes` reports where ONNX Runtime spends its time, node by node (ONNX Runtime's
 own profiler), which is how the rewrites in :mod:`sr_export.rewrites` were chosen.
@@ -24,12 +30,24 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_export.calibration import GateData
 from sr_runtime.description import LR_INPUT, ModelDescription
-from sr_runtime.engines.tuning import TUNE_FORMAT, machine_fingerprint
-from sr_runtime.engines.variants import discover_variants
+from sr_runtime.engines.tuning import TUNE_FORMAT, candidate_key, machine_fingerprint
+from sr_runtime.engines.variants import (
+    MIN_SPEEDUP,
+    PRECISION_BF16,
+    PRECISION_FP32,
+    Variant,
+    discover_variants,
+)
 from sr_runtime.errors import UsageError
 
 DEFAULT_TILES = (32, 64, 96, 128, 192, 256)
+#: Interleaved rounds per tile, and idle seconds before each timed call: ONNX Runtime's threads
+#: spin after a run, and a loaded machine must not pick a candidate by noise (an earlier tune
+#: chose INT8 at 1.12x from three noisy repeats).
+DEFAULT_REPEATS = 7
+DEFAULT_PAUSE = 0.2
 #: Stop growing the tile once one run of a window takes longer than this (seconds).
 MAX_SECONDS_PER_RUN = 20.0
 
@@ -87,49 +105,180 @@ def candidate_tiles(description: ModelDescription, tiles: Sequence[int] | None,
     return [t for t in DEFAULT_TILES if t <= limit] or [max(MIN_TILE, min(limit, 32))]
 
 
-def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int = 3,
+@dataclass
+class _Timed:
+    """One thing ``tune`` times: a candidate (tune record key) in one engine configuration."""
+
+    key: str
+    variant: Variant
+    run: Callable[[np.ndarray], np.ndarray]
+    config: str = ""  # OpenVINO "HINT/streams"; "" for ONNX Runtime
+    hint: str = ""
+    streams: int = 0
+
+
+def _openvino_configs(threads: int) -> list[tuple[str, int]]:
+    """LATENCY with one stream (the default), and THROUGHPUT with a stream per thread."""
+    configs = [("LATENCY", 1)]
+    if threads > 1:
+        configs.append(("THROUGHPUT", threads))
+    return configs
+
+
+def gate_openvino(model: Path, variant: Variant, gate_data: GateData, reference: np.ndarray,
+                  threads: int | None) -> tuple[dict[str, object], object | None]:
+    """OpenVINO at ``variant.precision`` against ONNX Runtime FP32 on the gate fields: FP32 by
+    the parity tolerance, BF16 by the reduced-precision accuracy gate (and HR truth)."""
+    from sr_export.gate import accuracy_gate
+    from sr_runtime.compare import PARITY_TOLERANCE_K, GateRule, compare
+    from sr_runtime.engines.openvino import OpenVinoEngine
+    from sr_runtime.errors import SrEdgeError
+
+    try:
+        engine = OpenVinoEngine(model, threads=threads, precision=variant.precision,
+                                hint="LATENCY", streams=1)
+    except SrEdgeError as exc:
+        return {"passed": False, "summary": str(exc)}, None
+    output = np.concatenate([engine.infer(gate_data.lr[i:i + 1])
+                             for i in range(gate_data.lr.shape[0])])
+    if variant.precision == PRECISION_FP32:
+        result = compare(reference, output, with_ssim=False)
+        failures = GateRule(max_abs=PARITY_TOLERANCE_K).failures(result)
+        gate: dict[str, object] = {"passed": not failures, "rmse_vs_fp32": result.rmse,
+                                   "max_abs_vs_fp32": result.max_abs,
+                                   "max_abs_limit": PARITY_TOLERANCE_K,
+                                   "summary": f"parity vs ONNX Runtime FP32: {result.line()}"
+                                   + (f": FAILED ({failures[0]})" if failures else ": PASSED")}
+    else:
+        found = accuracy_gate(reference, output, gate_data.truth, truth_label=gate_data.label,
+                              note=gate_data.note)
+        gate = {**found.to_dict(), "summary": found.summary()}
+    return gate, engine if gate["passed"] else None
+
+
+def _time_rounds(timed: list[_Timed], lr: np.ndarray, rounds: int, pause: float
+                 ) -> dict[str, list[float]]:
+    """Seconds per call of each, interleaved round by round (the order rotates each round, and
+    each call follows an idle ``pause``), so load on the machine hits all alike."""
+    samples: dict[str, list[float]] = {t.key + t.config: [] for t in timed}
+    for each in timed:
+        each.run(lr)  # warm-up: plans this shape's memory, compiles OpenVINO for it
+    for round_ in range(max(1, rounds)):
+        shift = round_ % len(timed)
+        for each in timed[shift:] + timed[:shift]:
+            if pause:
+                time.sleep(pause)
+            start = time.perf_counter()
+            each.run(lr)
+            samples[each.key + each.config].append(time.perf_counter() - start)
+    return samples
+
+
+def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int = DEFAULT_REPEATS,
                max_memory_mb: float | None = None, threads: int | None = None,
-               progress: Callable[[str], None] | None = None) -> dict[str, object]:
-    """Time every usable variant of ``model`` at each tile; the ``model.tune.json`` record."""
+               progress: Callable[[str], None] | None = None, pause: float = DEFAULT_PAUSE,
+               gate_data: GateData | None = None,
+               openvino: bool = True) -> dict[str, object]:
+    """Time every gated candidate of ``model`` at each tile; the ``model.tune.json`` record.
+
+    Candidates: ONNX Runtime on the FP32 model and its gated variants, and (``openvino`` and
+    the extra installed) OpenVINO FP32 and, on a CPU with native BF16, OpenVINO BF16, each in
+    its LATENCY and THROUGHPUT configuration. OpenVINO is gated first on ``gate_data`` (default:
+    synthetic fields, no HR truth): FP32 by the parity tolerance, BF16 by the accuracy gate;
+    what fails is recorded, not timed. ``repeats`` interleaved rounds with ``pause`` seconds of
+    idle before each call; medians.
+    """
     from sr_runtime.engines.onnxruntime import physical_cores, read_description
+    from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 
     model = Path(model)
     description = read_description(model)
+    say = progress or (lambda _: None)
     variants = [v for v in discover_variants(model) if v.usable]
-    sessions = {v.path.name: _session(v.path, threads) for v in variants}
+    timed = [_Timed(candidate_key(v.path.name, v.engine_name), v,
+                    _ort_runner(_session(v.path, threads))) for v in variants]
+    gates: dict[str, dict[str, object]] = {}
+    precisions: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    if openvino:
+        if gate_data is None:
+            from sr_runtime.synthetic import sample_input
+
+            gate_data = GateData(sample_input(description, (32, 32), batch=4, seed=23),
+                                 note="synthetic inputs, no HR truth: gated against FP32 only")
+        reference = _ort_runner(_session(model, threads))
+        expected = np.concatenate([reference(gate_data.lr[i:i + 1])
+                                   for i in range(gate_data.lr.shape[0])])
+        if gate_data.truth is not None and gate_data.truth.shape != expected.shape:
+            gate_data = GateData(gate_data.lr, None, "", f"HR truth {gate_data.label} is not on "
+                                 "this model's output grid: gated against FP32 only")
+        for precision in (PRECISION_FP32, PRECISION_BF16):
+            variant = Variant(model, precision, True, "", backend="openvino")
+            key = candidate_key(model.name, variant.engine_name)
+            missing = available() or (bf16_unavailable_reason()
+                                      if precision == PRECISION_BF16 else None)
+            if missing:
+                skipped[key] = missing
+                say(f"{variant.label}: not measured ({missing})")
+                continue
+            gate, engine = gate_openvino(model, variant, gate_data, expected, threads)
+            gates[key] = gate
+            precisions[key] = precision
+            say(f"{variant.label}: {gate['summary']}")
+            if engine is None:
+                continue
+            from sr_runtime.engines.openvino import OpenVinoEngine
+
+            for hint, streams in _openvino_configs(threads or physical_cores()):
+                runner = engine if (hint, streams) == ("LATENCY", 1) else OpenVinoEngine(
+                    model, threads=threads, precision=precision, hint=hint, streams=streams)
+                timed.append(_Timed(key, variant, runner.infer, f"{hint}/{streams}", hint,
+                                    streams))
     halo, scale = description.halo_lr, description.scale
-    results: dict[str, list[TileTiming]] = {name: [] for name in sessions}
+    results: dict[str, list[TileTiming]] = {t.key + t.config: [] for t in timed}
     for tile in candidate_tiles(description, tiles, max_memory_mb):
         window = tile + 2 * halo
-        lr = _field(description, window)
+        samples = _time_rounds(timed, _field(description, window), repeats, pause)
         slowest = 0.0
-        for session in sessions.values():
-            session.run(None, {LR_INPUT: lr})  # warm-up: plans this shape's memory
-        samples: dict[str, list[float]] = {name: [] for name in sessions}
-        for _ in range(max(1, repeats)):
-            for name, session in sessions.items():  # interleaved: noise hits all alike
-                start = time.perf_counter()
-                session.run(None, {LR_INPUT: lr})
-                samples[name].append(time.perf_counter() - start)
-        for name, values in samples.items():
-            seconds = float(np.median(values))
+        for each in timed:
+            seconds = float(np.median(samples[each.key + each.config]))
             slowest = max(slowest, seconds)
             timing = TileTiming(tile, window, seconds * 1e3, (tile * scale) ** 2 / seconds / 1e6)
-            results[name].append(timing)
-            if progress:
-                progress(f"{name}: tile {tile} (window {window}): {timing.ms:.0f} ms, "
-                         f"{timing.hr_mpix_s:.3f} HR Mpix/s")
+            results[each.key + each.config].append(timing)
+            say(f"{each.variant.label}{' ' + each.config if each.config else ''}: tile {tile} "
+                f"(window {window}): {timing.ms:.0f} ms, {timing.hr_mpix_s:.3f} HR Mpix/s")
         if slowest > MAX_SECONDS_PER_RUN:
             break
 
-    entries = {}
-    for variant in variants:
-        timings = results[variant.path.name]
+    entries: dict[str, dict[str, object]] = {}
+    for each in timed:
+        timings = results[each.key + each.config]
         best = max(timings, key=lambda t: t.hr_mpix_s)
-        entries[variant.path.name] = {
-            "precision": variant.precision, "gate": variant.why, "best_tile": best.tile,
+        entry: dict[str, object] = {
+            "backend": each.variant.backend, "precision": each.variant.precision,
+            "file": each.variant.path.name, "best_tile": best.tile,
             "hr_mpix_s": round(best.hr_mpix_s, 4), "tiles": [t.to_dict() for t in timings]}
-    best_name = max(entries, key=lambda n: entries[n]["hr_mpix_s"])  # type: ignore[arg-type, return-value]
+        if not each.config:
+            entries[each.key] = {**entry, "gate": each.variant.why}
+            continue
+        entry.update(hint=each.hint, streams=each.streams, gate=gates[each.key])
+        configs = {**(entries.get(each.key, {}).get("configs") or {}),  # type: ignore[dict-item]
+                   each.config: entry["hr_mpix_s"]}
+        held = entries.get(each.key)
+        # another configuration replaces LATENCY/1 only by the same margin a variant needs
+        if held is None or float(entry["hr_mpix_s"]) >= MIN_SPEEDUP * float(  # type: ignore[arg-type]
+                held["hr_mpix_s"]):  # type: ignore[arg-type]
+            held = entry
+        entries[each.key] = {**held, "configs": configs}
+    for key, gate in gates.items():
+        if key not in entries:
+            entries[key] = {"backend": "openvino", "file": model.name,
+                            "precision": precisions[key], "gate": gate}
+    base = entries[model.name]
+    base_speed = float(base["hr_mpix_s"])  # type: ignore[arg-type]
+    best_name = max((k for k, e in entries.items() if "hr_mpix_s" in e and (
+                     k == model.name or float(e["hr_mpix_s"]) >= MIN_SPEEDUP * base_speed)),
+                    key=lambda k: float(entries[k]["hr_mpix_s"]))  # type: ignore[arg-type]
     return {
         "sr_edge_tune": TUNE_FORMAT,
         "model": model.name,
@@ -137,11 +286,18 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
         "threads": threads or physical_cores(),
         "halo_lr": halo,
         "scale": scale,
+        "repeats": repeats,
+        "pause_s": pause,
         "best_variant": best_name,
         "best_tile": entries[best_name]["best_tile"],
         "variants": entries,
+        "not_measured": skipped,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def _ort_runner(session) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda lr: session.run(None, {LR_INPUT: lr})[0]
 
 
 def write_tune(record: dict[str, object], model: Path) -> Path:
@@ -156,7 +312,9 @@ def summary(record: dict[str, object]) -> str:
              f"(halo {record['halo_lr']}, {record['threads']} threads)",
              "| variant | tile | window | ms | HR Mpix/s |", "| --- | ---: | ---: | ---: | ---: |"]
     for name, entry in record["variants"].items():  # type: ignore[union-attr]
-        for t in entry["tiles"]:
+        if "hr_mpix_s" not in entry:
+            lines.append(f"| {name}: not timed ({entry['gate'].get('summary', '')}) | | | | |")
+        for t in entry.get("tiles", []):
             mark = " *" if t["tile"] == entry["best_tile"] else ""
             lines.append(f"| {name}{mark} | {t['tile']} | {t['window']} | {t['ms']:.0f} | "
                          f"{t['hr_mpix_s']:.3f} |")

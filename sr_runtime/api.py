@@ -72,21 +72,25 @@ class Model:
 
 
 def open_model(model: str | Path | None = None, backend: str = "auto", *,
-               config: str | Path | None = None) -> Model:
+               config: str | Path | None = None, precision: str = "auto") -> Model:
     """Load ``model`` (default: the shipped model) with ``backend`` (``auto``: the fastest
-    usable one; ``Model.notes`` says which and why the others were skipped)."""
+    usable one; ``Model.notes`` says which and why the others were skipped) at ``precision``
+    (``auto``, ``fp32`` for the exact path, ``bf16``, ``int8``; as ``sr-run --precision``)."""
+    from sr_runtime.engines.choice import check_engine_precision, choose_engine
     from sr_runtime.engines.registry import load_engine
-    from sr_runtime.engines.variants import select_variant
 
     path = Path(model) if model is not None else DEFAULT_MODEL
     if model is None and not path.is_file():
         raise UsageError("this installation has no default model; pass a model.onnx")
     notes: list[str] = []
-    if backend in ("auto", "onnxruntime") and path.suffix == ".onnx":
-        path, why = select_variant(path)
-        notes.append(why)
-    selection = load_engine(backend, path, config=Path(config) if config else None)
+    choice = choose_engine(path, backend, precision)
+    if choice.reason:
+        notes.append(choice.reason)
+    path = choice.model
+    selection = load_engine(choice.backend, path, config=Path(config) if config else None,
+                            precision=choice.precision, cpu_backend=choice.cpu_backend)
     notes.extend(selection.summary())
+    check_engine_precision(selection.engine.precision, selection.engine.name, precision)
     return Model(selection.engine, path, notes)
 
 

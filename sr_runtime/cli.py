@@ -42,7 +42,10 @@ def run(
     whole_globe: Annotated[bool, typer.Option(
         "--global", help="The whole source grid (excludes --bbox)")] = False,
     backend: Annotated[str, typer.Option(
-        "--backend", help="auto, onnxruntime, torch, or a GPU backend")] = "auto",
+        "--backend", help="auto, onnxruntime, openvino, torch, or a GPU backend")] = "auto",
+    precision: Annotated[str, typer.Option(
+        "--precision", help="auto (fastest gated path measured here), fp32 (the exact path: no "
+        "variant, no BF16), bf16 (OpenVINO) or int8 (ONNX Runtime variant)")] = "auto",
     config: Annotated[Path | None, typer.Option(
         "--config", help="The demo's config.json, for --backend torch with a demo checkpoint")
     ] = None,
@@ -85,9 +88,9 @@ def run(
     request = RunRequest.from_text(
         out=out, time=time, start=start, end=end, every=every, bbox=bbox,
         whole_globe=whole_globe, model=model, source=source, edh_url=edh_url, backend=backend,
-        config=config, lr_out=lr_out, units=units, nearest=nearest, overwrite=overwrite,
-        resume=resume, max_memory=max_memory, workers=workers, scheduler=scheduler,
-        quiet=quiet, preview=preview, report=report, truth=truth)
+        precision=precision, config=config, lr_out=lr_out, units=units, nearest=nearest,
+        overwrite=overwrite, resume=resume, max_memory=max_memory, workers=workers,
+        scheduler=scheduler, quiet=quiet, preview=preview, report=report, truth=truth)
     summary = run_steps(request, say=lambda text: console.print(text, soft_wrap=True),
                         progress=lambda total: Reporter(console, total, quiet))
     if summary.skill:

@@ -16,6 +16,14 @@ import numpy as np
 
 from sr_runtime.metrics import SSIM_WINDOW, ssim
 
+#: Exact paths (another engine or graph running the same FP32 network) against the reference:
+#: largest absolute difference allowed, in the variable's units (the export's parity gate).
+PARITY_TOLERANCE_K = 1e-3
+#: Reduced precision (INT8, BF16) against the FP32 model: RMSE limit, and the largest PSNR loss
+#: against HR truth (the accuracy gate of ``sr-export quantize`` and ``sr-export tune``).
+REDUCED_MAX_RMSE_K = 0.05
+REDUCED_MAX_PSNR_DROP_DB = 0.1
+
 
 @dataclass(frozen=True)
 class Comparison:

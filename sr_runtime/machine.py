@@ -18,6 +18,8 @@ from pathlib import Path
 #: Flags recorded with every figure (the ones that change which kernels run).
 ISA_FLAGS = ("fma", "avx2", "avx512f", "avx512_bf16", "avx512_vnni", "avx_vnni", "amx_tile",
              "amx_bf16", "amx_int8")
+#: Any of these lets a CPU compute in BF16 natively (OpenVINO's BF16 path needs one).
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 #: ISA levels, best first: (level name, flags it needs).
 ISA_LEVELS = (
     ("amx", ("amx_tile", "amx_bf16")),
@@ -63,6 +65,11 @@ def physical_cores() -> int:
         except OSError:
             return len(available)
     return max(1, len(siblings))
+
+
+def has_bf16(flags: tuple[str, ...] | list[str] | None = None) -> bool:
+    """Whether ``flags`` (default: this CPU's) include native BF16 arithmetic (AVX512_BF16, AMX)."""
+    return bool(set(isa_flags() if flags is None else flags) & set(BF16_FLAGS))
 
 
 def isa_level(flags: tuple[str, ...] | list[str]) -> str:

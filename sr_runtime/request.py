@@ -50,6 +50,7 @@ class RunRequest:
     nearest: bool = False
     model: Path | None = None
     backend: str = "auto"
+    precision: str = "auto"  # auto, fp32 (the exact path), bf16, int8
     config: Path | None = None
     source: str = "sample"
     edh_url: str | None = None
@@ -91,6 +92,9 @@ class RunRequest:
         """Everything the request alone can tell; returns the output kind (COG, ZARR...)."""
         if (self.time is None) == (self.times is None):
             raise UsageError("give either --time for one step or --start/--end for a range")
+        from sr_runtime.engines.choice import check_precision_name
+
+        check_precision_name(self.precision)
         if not self.source.strip():
             raise UsageError("--source is empty; give sample, edh[:MODEL/EXPERIMENT/VARIANT], "
                              "or a Zarr path or URL")

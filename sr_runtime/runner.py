@@ -19,9 +19,9 @@ import xarray as xr
 from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store, sample_lr_store
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
+from sr_runtime.engines.choice import check_engine_precision, choose_engine
 from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import tuned_tile
-from sr_runtime.engines.variants import select_variant
 from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, hr_axis, region_slices
@@ -198,13 +198,16 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     source = resolve_source(options.source, edh_url=options.edh_url)
     if options.source == "sample":
         say(f"using the embedded sample DataCube (pass --source to choose): {source.label}")
-    if options.backend in ("auto", "onnxruntime") and model.suffix == ".onnx":
-        model, why = select_variant(model)  # fastest variant that passed its accuracy gate
-        say(why)
-    selection = load_engine(options.backend, model, config=options.config)
+    choice = choose_engine(model, options.backend, options.precision)  # gated, measured here
+    if choice.reason:
+        say(choice.reason)
+    model = choice.model
+    selection = load_engine(choice.backend, model, config=options.config,
+                            precision=choice.precision, cpu_backend=choice.cpu_backend)
     for line in selection.summary():
         say(line)
     engine = selection.engine
+    check_engine_precision(engine.precision, engine.name, options.precision)
 
     dataset = source.open()
     description = engine.description
@@ -232,7 +235,7 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     lat = dataset.latitude.values[lat_slice].astype(np.float64)
     lon = dataset.longitude.values[lon_slice].astype(np.float64)
     tile = tile_for_budget(description, options.max_memory)
-    tuned = tuned_tile(model) if options.max_memory is None else None
+    tuned = tuned_tile(model, engine.name) if options.max_memory is None else None
     tile = cap_tile_for_engine(min(tile, tuned) if tuned else tile, engine)
     tile_arg = None if tile >= max(lat.size, lon.size) else tile
 
@@ -283,8 +286,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
             if options.workers or options.scheduler:
                 if len(skip) < len(indices):
                     sink.create()
-                summary = _run_on_dask(options, source, model, engine.name, worker, indices,
-                                       skip, reporter)
+                summary = _run_on_dask(options, source, model, selection.backend or engine.name,
+                                       engine.precision, worker, indices, skip, reporter)
             else:
                 summary = run_stream(dataset, engine, worker, indices, skip=skip,
                                      progress=reporter, before_first_write=sink.create)
@@ -307,7 +310,7 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
 
 
 def _run_on_dask(options: RunRequest, source: DataSource, model: Path, backend: str,
-                 worker: StepWorker, indices: list[int], skip: set[int],
+                 precision: str, worker: StepWorker, indices: list[int], skip: set[int],
                  reporter: Progress) -> StreamSummary:
     """The steps on Dask workers; a failed step is our one line, not Dask's logged traceback."""
     from sr_runtime.clikit import quiet_library_logs
@@ -317,7 +320,8 @@ def _run_on_dask(options: RunRequest, source: DataSource, model: Path, backend: 
     todo = len(indices) - len(skip)
     workers = min(options.workers, max(1, todo)) if options.workers else None
     engine = EngineRef(backend, str(model), str(options.config) if options.config else None,
-                       threads=1)  # one intra-op thread per worker: they share the cores
+                       threads=1,  # one intra-op thread per worker: they share the cores
+                       precision=precision)
     with quiet_library_logs():
         client = distributed_client(workers, options.scheduler)
         try:

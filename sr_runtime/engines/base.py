@@ -60,12 +60,14 @@ class LoadOptions:
     """What a backend may be told when it loads a model; each takes the fields it knows.
 
     ``config``: the demo's config.json (torch baseline, demo checkpoints); ``threads``: intra-op
-    threads of CPU engines; ``cache_dir``/``tile``/``batch``/``rebuild``: how TensorRT engines
-    are found or built.
+    threads of CPU engines; ``precision``: the arithmetic of engines that take it as a hint
+    (OpenVINO: fp32 or bf16; None: the engine's exact default); ``cache_dir``/``tile``/
+    ``batch``/``rebuild``: how TensorRT engines are found or built.
     """
 
     config: Path | None = None
     threads: int | None = None
+    precision: str | None = None
     cache_dir: Path | None = None
     tile: tuple[int, int] | None = None
     batch: int | None = None
@@ -84,13 +86,14 @@ class EngineRef:
     model: str
     config: str | None = None
     threads: int | None = None
+    precision: str | None = None
 
     def load(self) -> Engine:
         from sr_runtime.engines.registry import load_engine
 
         return load_engine(self.backend, Path(self.model),
                            config=Path(self.config) if self.config else None,
-                           threads=self.threads).engine
+                           threads=self.threads, precision=self.precision).engine
 
 
 @dataclass(frozen=True)

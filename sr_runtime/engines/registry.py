@@ -1,6 +1,7 @@
 """Backends by name, and ``auto``: the first usable one in order of expected speed.
 
-Built-in backends (ONNX Runtime, the GPU backends) register here. Others come from installed
+Built-in backends (ONNX Runtime, OpenVINO when its extra is installed, the GPU backends)
+register here. Others come from installed
 packages through entry points of the group :data:`ENTRY_POINT_GROUP`, each an
 :class:`EngineSpec`; they are discovered the first time the registry is read. The PyTorch
 baseline is one (``torch = "sr_export.torch_engine:ENGINE_SPEC"``), so the runtime never imports
@@ -23,7 +24,7 @@ ENTRY_POINT_GROUP = "sr_edge.engines"
 #: Backends that other parts of sr-edge provide through entry points, and what installs them.
 PLUGIN_INSTALL = {"torch": "pip install 'sr-edge[export]'"}
 #: How names are listed (CPU backends, then GPU ones); others follow in registration order.
-LISTING_ORDER = ("onnxruntime", "torch", "tensorrt", "ort-tensorrt", "ort-cuda")
+LISTING_ORDER = ("onnxruntime", "openvino", "torch", "tensorrt", "ort-tensorrt", "ort-cuda")
 
 
 class _Registry(Mapping[str, EngineSpec]):
@@ -91,8 +92,28 @@ def missing_reason(name: str) -> str | None:
 register(EngineSpec("onnxruntime", cpu_available,
                     lambda path, options: OnnxRuntimeEngine(path, threads=options.threads)))
 
+
+def _load_openvino(path: Path, options: LoadOptions) -> Engine:
+    from sr_runtime.engines.openvino import OpenVinoEngine
+
+    return OpenVinoEngine(path, threads=options.threads, precision=options.precision or "fp32")
+
+
+def _openvino_available() -> str | None:
+    from sr_runtime.engines.openvino import available
+
+    return available()
+
+
+# Built in, usable where the `openvino` extra is installed; `auto` runs it where `sr-export tune`
+# measured it faster on this CPU class (sr_runtime.engines.choice), never by position.
+register(EngineSpec("openvino", _openvino_available, _load_openvino))
+
 # Order tried by ``auto``: fastest first. Names not registered (GPU backends absent) are skipped.
+# The CPU slot is ``onnxruntime``; a CPU engine that `sr-export tune` measured faster on this CPU
+# class takes it (``load_engine(..., cpu_backend=...)``).
 AUTO_ORDER = ("tensorrt", "ort-tensorrt", "ort-cuda", "onnxruntime", "torch")
+CPU_SLOT = "onnxruntime"
 
 
 @dataclass
@@ -101,6 +122,7 @@ class Selection:
 
     engine: Engine
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    backend: str = ""  # the registered name that loaded it (engine.name may add a precision)
 
 
     def summary(self, verbose: bool = False) -> list[str]:
@@ -111,7 +133,9 @@ class Selection:
         """
         from sr_runtime.engines import gpu_backends
 
-        chosen = f"backend: {self.engine.name}"
+        precision = getattr(self.engine, "precision", "fp32")
+        chosen = f"backend: {self.engine.name}" + (
+            f", precision {precision}" if precision != "fp32" else "")
         no_gpu = gpu_backends.gpu_reason() if self.skipped else None
         gpu_names = {spec.name for spec in gpu_backends.specs()}
         shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]
@@ -126,11 +150,14 @@ def backend_names() -> list[str]:
     return ["auto", *ENGINES]
 
 
-def load_engine(backend: str, model: Path, **options: Any) -> Selection:
+def load_engine(backend: str, model: Path, *, cpu_backend: str | None = None,
+                **options: Any) -> Selection:
     """Load ``model`` with the named backend, or with the first usable one for ``auto``.
 
-    ``options`` are the fields of :class:`LoadOptions` (config, threads, cache_dir...); any
-    other name is a programming error, refused at once.
+    ``options`` are the fields of :class:`LoadOptions` (config, threads, precision...); any
+    other name is a programming error, refused at once. ``cpu_backend``: for ``auto``, the CPU
+    engine chosen for this model (:func:`sr_runtime.engines.choice.choose_engine`); it takes
+    the CPU slot of :data:`AUTO_ORDER`, and ONNX Runtime FP32 follows it if it cannot load.
     """
     try:
         chosen = LoadOptions(**options)
@@ -150,10 +177,15 @@ def load_engine(backend: str, model: Path, **options: Any) -> Selection:
         reason = spec.available()
         if reason:
             raise EngineUnavailableError(f"backend {backend!r} is not usable here: {reason}")
-        return Selection(spec.load(model, chosen))
+        return Selection(spec.load(model, chosen), backend=backend)
 
     skipped: list[tuple[str, str]] = []
-    for name in AUTO_ORDER:
+    order: list[str] = list(AUTO_ORDER)
+    if cpu_backend and cpu_backend != CPU_SLOT:
+        order.insert(order.index(CPU_SLOT), cpu_backend)
+    for name in order:
+        if name == CPU_SLOT and cpu_backend and cpu_backend != CPU_SLOT:
+            chosen = LoadOptions(**{**options, "precision": None})  # its exact FP32 fallback
         candidate = ENGINES.get(name)
         if candidate is None:
             missing = missing_reason(name)
@@ -168,7 +200,7 @@ def load_engine(backend: str, model: Path, **options: Any) -> Selection:
             skipped.append((name, reason))
             continue
         try:
-            return Selection(candidate.load(model, chosen), skipped)
+            return Selection(candidate.load(model, chosen), skipped, name)
         except EngineUnavailableError as exc:
             skipped.append((name, str(exc)))
     detail = "; ".join(f"{n}: {r}" for n, r in skipped)

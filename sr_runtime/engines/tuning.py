@@ -8,11 +8,20 @@ several tile sizes and writes ``model.tune.json`` next to it::
      "threads": 2, "halo_lr": 40, "best_variant": "model.int8.onnx", "best_tile": 96,
      "variants": {"model.onnx": {"precision": "fp32", "best_tile": 96, "hr_mpix_s": 1.2,
                                  "tiles": [{"tile": 32, "window": 112, "ms": ..., ...}, ...]},
+                  "openvino-bf16:model.onnx": {"backend": "openvino", "precision": "bf16",
+                                 "hint": "LATENCY", "streams": 1, "gate": {"passed": true, ...},
+                                 ...},
                   ...}}
+
+Each entry is one candidate: a file run by an engine at a precision. ONNX Runtime's entries are
+keyed by the file's name (``model.onnx``, ``model.int8.onnx``); other engines' by
+``<engine name>:<file>`` (:func:`candidate_key`), because one file runs on several engines and,
+for BF16, at a precision that is a runtime hint rather than a file.
 
 Timings only hold for the machine class they were measured on: :func:`tuned_tile` returns None
 when the CPU class (ISA level and core count, :mod:`sr_runtime.machine`) or the ONNX Runtime
-version differ (re-run ``sr-export tune``).
+version differ (re-run ``sr-export tune``); an OpenVINO entry also needs the same OpenVINO
+version (:data:`BACKEND_MATCH_FIELDS`).
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ TUNE_SUFFIX = ".tune.json"
 VARIANT_TAGS = ("int8", "bf16", "fp16")
 #: Machine fields that must match for timings to apply (ISA flags are informative).
 MATCH_FIELDS = ("cpu_class", "onnxruntime")
+#: Further fields an entry of another engine needs to match (its own library's version).
+BACKEND_MATCH_FIELDS = {"openvino": ("openvino",)}
 
 
 def machine_fingerprint() -> dict[str, Any]:
@@ -46,7 +57,16 @@ def machine_fingerprint() -> dict[str, Any]:
     info = machine_info()
     return {"cpu_model": info.cpu_model, "cpu_class": info.cpu_class,
             "physical_cores": info.physical_cores, "logical_cpus": info.logical_cpus,
-            "onnxruntime": ort_version, "isa": list(info.isa_flags)}
+            "onnxruntime": ort_version, "openvino": info.libraries.get("openvino", ""),
+            "isa": list(info.isa_flags)}
+
+
+def candidate_key(file_name: str, engine: str = "onnxruntime") -> str:
+    """The tune record's key of ``file_name`` run by the engine named ``engine`` (an engine's
+    ``name``, e.g. ``openvino-bf16``): the bare file name for ONNX Runtime."""
+    if engine.startswith("onnxruntime"):
+        return file_name
+    return f"{engine}:{file_name}"
 
 
 def family_base(model: Path) -> Path:
@@ -76,14 +96,31 @@ class TuneRecord:
     def applies(self) -> bool:
         return not self.mismatch
 
+    @property
+    def cpu_class(self) -> str:
+        return str((self.raw.get("machine") or {}).get("cpu_class", "unknown"))
+
     def variant(self, name: str) -> dict[str, Any] | None:
         entry = (self.raw.get("variants") or {}).get(name)
         return entry if isinstance(entry, dict) else None
 
-    def describe_mismatch(self) -> str:
+    def entry_mismatch(self, name: str) -> tuple[str, ...]:
+        """Machine fields that keep entry ``name`` from applying here (its engine's too)."""
+        entry = self.variant(name) or {}
+        extra = BACKEND_MATCH_FIELDS.get(str(entry.get("backend", "onnxruntime")), ())
         here = machine_fingerprint()
         built = self.raw.get("machine") or {}
-        return ", ".join(f"{k} {built.get(k)!r} -> {here.get(k)!r}" for k in self.mismatch)
+        return self.mismatch + tuple(k for k in extra if built.get(k) != here.get(k))
+
+    def applies_to(self, name: str) -> bool:
+        """Whether entry ``name`` was measured on this CPU class with these library versions."""
+        return self.variant(name) is not None and not self.entry_mismatch(name)
+
+    def describe_mismatch(self, name: str | None = None) -> str:
+        here = machine_fingerprint()
+        built = self.raw.get("machine") or {}
+        fields = self.entry_mismatch(name) if name else self.mismatch
+        return ", ".join(f"{k} {built.get(k)!r} -> {here.get(k)!r}" for k in fields)
 
 
 def write_tune_record(record: dict[str, Any], model: Path) -> Path:
@@ -113,19 +150,33 @@ def read_tune_record(model: Path) -> TuneRecord | None:
     return TuneRecord(path, raw, mismatch)
 
 
-def tuned_tile(model_path: str | Path) -> int | None:
+def tuned_tile(model_path: str | Path, engine: str = "onnxruntime") -> int | None:
     """The best LR tile (core size, cells) measured for this model on this machine, or None.
 
-    None when ``sr-export tune`` has not been run for the model, or was run on another machine
-    (CPU model, core count or ONNX Runtime version differ). Callers keep their own default then,
-    and should still cap the tile by their memory budget.
+    ``engine``: the name of the engine that runs it (``openvino-bf16``...; see
+    :func:`candidate_key`). None when ``sr-export tune`` has not been run for the model, or was
+    run on another machine (CPU class or library versions differ). Callers keep their own
+    default then, and should still cap the tile by their memory budget.
     """
     record = read_tune_record(Path(model_path))
     if record is None or not record.applies:
         return None
-    entry = record.variant(Path(model_path).name)
+    key = candidate_key(Path(model_path).name, engine)
+    if record.variant(key) is not None and not record.applies_to(key):
+        return None
+    entry = record.variant(key)
     tile = entry.get("best_tile") if entry else record.raw.get("best_tile")
     try:
         return int(tile) if tile else None
     except (TypeError, ValueError):
         return None
+
+
+def tuned_setting(model_path: str | Path, engine: str, field: str) -> Any:
+    """A setting ``sr-export tune`` chose for ``engine`` running ``model_path`` on this machine
+    (an OpenVINO performance ``hint`` or its ``streams``), or None when none applies here."""
+    record = read_tune_record(Path(model_path))
+    key = candidate_key(Path(model_path).name, engine)
+    if record is None or not record.applies_to(key):
+        return None
+    return (record.variant(key) or {}).get(field)

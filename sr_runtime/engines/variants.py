@@ -36,6 +36,7 @@ VARIANT_FORMAT = 1
 MIN_SPEEDUP = 1.05
 PRECISION_FP32 = "fp32"
 PRECISION_INT8 = "int8"
+PRECISION_BF16 = "bf16"
 
 def read_metadata_props(path: Path) -> dict[str, str]:
     """``metadata_props`` of an ONNX file (:func:`sr_runtime.engines.onnxruntime.read_metadata`)."""
@@ -46,7 +47,8 @@ def read_metadata_props(path: Path) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Variant:
-    """One file of a model family and what is known about it on this machine."""
+    """One candidate of a model family: a file run by a backend at a precision, and what is
+    known about it on this machine (the FP32 model on ONNX Runtime is the reference)."""
 
     path: Path
     precision: str
@@ -54,10 +56,25 @@ class Variant:
     why: str  # gate summary when usable, else why not
     speed: float | None = None  # relative to the FP32 model on this machine (1.0 for it)
     speed_origin: str = ""
+    backend: str = "onnxruntime"  # the registered backend that runs it
+
+    @property
+    def engine_name(self) -> str:
+        """The name its engine reports (``openvino-bf16``...): the tune record's key part."""
+        if self.precision == PRECISION_FP32:
+            return self.backend
+        return f"{self.backend}-{self.precision}"
+
+    @property
+    def label(self) -> str:
+        """``openvino bf16 (model.onnx)``: engine, precision and file."""
+        return f"{self.backend} {self.precision} ({self.path.name})"
 
     def describe(self) -> str:
-        text = f"{self.path.name} ({self.precision})"
-        if self.speed is not None and self.precision != PRECISION_FP32:
+        text = (f"{self.path.name} ({self.precision})" if self.backend == "onnxruntime"
+                else f"{self.path.name} on {self.backend} ({self.precision})")
+        if self.speed is not None and (self.precision != PRECISION_FP32
+                                       or self.backend != "onnxruntime"):
             text += f", {self.speed:.2f}x the FP32 model's speed ({self.speed_origin})"
         return text
 

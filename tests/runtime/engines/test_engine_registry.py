@@ -27,7 +27,7 @@ def test_torch_backend_is_the_export_sides_entry_point():
 
     assert registry.ENGINES["torch"] is torch_engine.ENGINE_SPEC
     assert registry.ENGINES["torch"].accepts == (".ckpt", ".pt", ".pth")
-    assert registry.backend_names() == ["auto", "onnxruntime", "torch", "tensorrt",
+    assert registry.backend_names() == ["auto", "onnxruntime", "openvino", "torch", "tensorrt",
                                         "ort-tensorrt", "ort-cuda"]
 
 

@@ -177,7 +177,8 @@ def test_tuned_tile_needs_a_record_from_this_machine(family):
 
 def test_tune_measures_each_variant_and_writes_the_record(family):
     messages = []
-    record = tune_model(family, tiles=[8, 16], repeats=1, progress=messages.append)
+    record = tune_model(family, tiles=[8, 16], repeats=1, pause=0, progress=messages.append,
+                        openvino=False)
     assert set(record["variants"]) == {"model.onnx", "model.int8.onnx"}
     for entry in record["variants"].values():
         assert [t["tile"] for t in entry["tiles"]] == [8, 16]

@@ -1,0 +1,220 @@
+"""OpenVINO engine (extra ``openvino``): the same self-describing sr-edge ONNX on Intel's runtime.
+
+Why a second CPU engine: on the sr-edge ONNX, OpenVINO's CPU plugin runs FP32 as fast as ONNX
+Runtime or faster (``../shared/reference/engines.md``), and on CPUs with native BF16
+(AVX512_BF16, AMX) it runs BF16 convolutions about 1.7x faster again. Which one wins on a machine
+is measured by ``sr-export tune``, not assumed.
+
+- **Exact by default**: the inference precision hint is set to f32 explicitly (OpenVINO would
+  otherwise pick bf16 by itself on a BF16 CPU); BF16 only when asked (``precision="bf16"``),
+  and only on a CPU that has it (:func:`bf16_unavailable_reason`).
+- **One compiled model per window shape**: the model is reshaped to the static shape the tiler
+  feeds and compiled for it (a fraction of a second); a few shapes are kept (edge tiles differ).
+- **Same checks as ONNX Runtime**: the description comes from the file's metadata, the graph is
+  probed against it (:mod:`sr_runtime.engines.graph_check`, on ONNX Runtime: the probes need
+  many shapes), and at load the compiled model must match ONNX Runtime FP32 on a typical field
+  within the export's parity tolerance (BF16: within the reduced-precision RMSE limit; its full
+  accuracy gate, with HR truth, is run by ``sr-export tune``).
+- **Performance hint and streams** (LATENCY with 1 stream by default) come from the tune record
+  when ``sr-export tune`` measured another setting faster on this CPU class.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sr_runtime.compare import PARITY_TOLERANCE_K, REDUCED_MAX_RMSE_K, GateRule, compare
+from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.engines.base import EngineBase
+from sr_runtime.engines.graph_check import check_session, checked
+from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
+from sr_runtime.machine import BF16_FLAGS, has_bf16, isa_flags, physical_cores
+from sr_runtime.paths import sha256_file
+
+INSTALL = "pip install 'sr-edge[openvino]'"
+PRECISIONS = ("fp32", "bf16")
+HINTS = ("LATENCY", "THROUGHPUT")
+DEFAULT_HINT, DEFAULT_STREAMS = "LATENCY", 1
+#: Compiled window shapes kept per engine (a tiled field feeds at most a handful).
+SHAPE_CACHE = 8
+#: OpenVINO's name of each precision hint.
+_OV_PRECISION = {"fp32": "f32", "bf16": "bf16"}
+
+
+def available() -> str | None:
+    """None when OpenVINO is installed, else how to install it. Looked up, not imported:
+    importing it takes about half a second, which a run on ONNX Runtime must not pay."""
+    import importlib.util
+
+    try:
+        found = importlib.util.find_spec("openvino") is not None
+    except (ImportError, ValueError):
+        found = False
+    return None if found else f"openvino is not installed: {INSTALL}"
+
+
+def _import() -> Any:
+    """The ``openvino`` module, or why it cannot be used (installed but broken, or absent)."""
+    try:
+        import openvino
+    except ImportError as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise EngineUnavailableError(f"backend 'openvino' is not usable here: openvino cannot "
+                                     f"be imported ({first}); reinstall: {INSTALL}") from None
+    return openvino
+
+
+def openvino_version() -> str:
+    try:
+        return importlib.metadata.version("openvino")
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+
+
+def bf16_unavailable_reason(flags: tuple[str, ...] | list[str] | None = None) -> str | None:
+    """None when a CPU with ``flags`` (default: this one's) computes BF16 natively, else why
+    not: without AVX512_BF16 or AMX, BF16 is emulated and slower than FP32."""
+    flags = isa_flags() if flags is None else flags
+    if has_bf16(flags):
+        return None
+    present = " ".join(flags) or "none of the recorded ISA flags"
+    return (f"BF16 needs a CPU with {' or '.join(BF16_FLAGS)} (this one has: {present}); "
+            "run FP32 instead (--precision fp32)")
+
+
+def check_precision(precision: str, flags: tuple[str, ...] | list[str] | None = None) -> None:
+    """Refuse an unknown precision (usage) or BF16 on a CPU without it (environment)."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"OpenVINO runs precision {' or '.join(PRECISIONS)}, not "
+                         f"{precision!r}")
+    if precision == "bf16":
+        reason = bf16_unavailable_reason(flags)
+        if reason:
+            raise EngineUnavailableError(f"OpenVINO BF16 is not usable here: {reason}")
+
+
+_CORE: Any = None
+
+
+def _core() -> Any:
+    global _CORE
+    if _CORE is None:
+        _CORE = _import().Core()
+    return _CORE
+
+
+class OpenVinoEngine(EngineBase):
+    """An sr-edge ``.onnx`` compiled by OpenVINO for the CPU; ``infer`` works on physical units.
+
+    ``precision``: ``fp32`` (exact) or ``bf16``; ``hint``/``streams``: OpenVINO's performance
+    hint and stream count (default: what ``sr-export tune`` chose here, else LATENCY and 1);
+    ``threads``: inference threads (default one per physical core).
+    """
+
+    def __init__(self, path: Path, *, threads: int | None = None, precision: str = "fp32",
+                 hint: str | None = None, streams: int | None = None) -> None:
+        reason = available()
+        if reason:
+            raise EngineUnavailableError(f"backend 'openvino' is not usable here: {reason}")
+        check_precision(precision)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise UsageError(f"model not found: {self.path}")
+        from sr_runtime.engines.onnxruntime import open_cpu_session
+        from sr_runtime.engines.tuning import tuned_setting
+
+        self.precision = precision
+        self.name = "openvino" if precision == "fp32" else f"openvino-{precision}"
+        probe = open_cpu_session(self.path)  # metadata, graph probes and the parity reference
+        metadata = probe.get_modelmeta().custom_metadata_map
+        if metadata.get("precision", "fp32") != "fp32":
+            raise UsageError(f"{self.path.name} is a {metadata['precision']} variant made for "
+                             "ONNX Runtime; OpenVINO runs the FP32 model (BF16 as a precision "
+                             "hint): give --model with the FP32 .onnx, or --backend onnxruntime")
+        description = ModelDescription.from_metadata(metadata, str(self.path))
+        self.model_file = self.path
+        self.model_file_sha256 = sha256_file(self.path)
+        self.graph_check = check_session(probe, description, str(self.path),
+                                         self.model_file_sha256)
+        self.description = checked(description, self.graph_check)
+        self.hint = str(hint or tuned_setting(self.path, self.name, "hint") or DEFAULT_HINT)
+        if self.hint not in HINTS:
+            raise UsageError(f"OpenVINO performance hint must be one of {', '.join(HINTS)}, "
+                             f"not {self.hint!r}")
+        self.streams = int(streams or tuned_setting(self.path, self.name, "streams")
+                           or DEFAULT_STREAMS)
+        self.threads = int(threads or physical_cores())
+        try:
+            self._model = _core().read_model(str(self.path))
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(f"OpenVINO cannot load {self.path}: {first}") from exc
+        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        self.parity = self._check_parity(probe)
+
+    @property
+    def config(self) -> dict[str, str]:
+        """The properties every compilation gets (explicit: no OpenVINO default decides)."""
+        return {"INFERENCE_PRECISION_HINT": _OV_PRECISION[self.precision],
+                "PERFORMANCE_HINT": self.hint, "NUM_STREAMS": str(self.streams),
+                "INFERENCE_NUM_THREADS": str(self.threads)}
+
+    def _request(self, shape: tuple[int, ...]) -> Any:
+        """The infer request of the model compiled for ``shape`` (compiled on first use)."""
+        request = self._compiled.get(shape)
+        if request is not None:
+            self._compiled.move_to_end(shape)
+            return request
+        model = self._model.clone()
+        model.reshape({LR_INPUT: list(shape)})
+        try:
+            compiled = _core().compile_model(model, "CPU", self.config)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise EngineUnavailableError(f"OpenVINO cannot compile {self.model_file.name} for LR "
+                                         f"shape {'x'.join(map(str, shape))}: {first}") from exc
+        ran = compiled.get_property("INFERENCE_PRECISION_HINT")
+        if ran != getattr(_import().Type, _OV_PRECISION[self.precision]):
+            # OpenVINO overrode the hint: never run a precision that was not asked for
+            raise EngineUnavailableError(f"OpenVINO compiled {self.model_file.name} in {ran}, not "
+                                         f"{self.precision} as asked; use --precision fp32 or "
+                                         "--backend onnxruntime")
+        request = compiled.create_infer_request()
+        self._compiled[shape] = request
+        while len(self._compiled) > SHAPE_CACHE:
+            self._compiled.popitem(last=False)
+        return request
+
+    def _check_parity(self, reference: Any) -> str:
+        """This engine against ONNX Runtime FP32 on a typical field, by the one comparator."""
+        from sr_runtime.synthetic import sample_input
+
+        lr = sample_input(self.description, shape=(24, 24), batch=1, seed=3)
+        expected = reference.run(None, {LR_INPUT: lr})[0]
+        result = compare(expected, self.infer(lr), with_ssim=False)
+        rule = (GateRule(max_abs=PARITY_TOLERANCE_K) if self.precision == "fp32"
+                else GateRule(rmse=REDUCED_MAX_RMSE_K))
+        units = self.description.variables[0].units
+        failures = rule.failures(result, units=units)
+        if failures:
+            raise AccuracyGateError(f"OpenVINO {self.precision} disagrees with ONNX Runtime FP32 "
+                                    f"on {self.model_file.name}: {failures[0]}; use --backend "
+                                    f"onnxruntime and report it with `sr-export inspect` output")
+        return f"parity vs ONNX Runtime FP32: {result.line(units)}"
+
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
+        if inputs:
+            raise UsageError(f"{self.model_file.name} takes only {LR_INPUT!r}; OpenVINO got "
+                             f"{', '.join(inputs)}")
+        lr = np.ascontiguousarray(lr, dtype=np.float32)
+        request = self._request(tuple(int(d) for d in lr.shape))
+        request.infer({LR_INPUT: lr}, share_inputs=True)
+        return np.array(request.get_output_tensor(0).data, copy=True)
+
+    def close(self) -> None:
+        self._compiled.clear()  # OpenVINO frees a compiled model with its last reference
