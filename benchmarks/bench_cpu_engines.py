@@ -458,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
                         "threads of the backend before (OpenMP, ONNX Runtime pools) stop "
                         "spinning and do not steal the cores [default: 0.3]")
     parser.add_argument("--cpu-time", action="store_true",
-                        help="single-threaded, timed by the thread's CPU time")
+                        help="single-threaded, timed by the process's CPU time")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the models here")
     parser.add_argument("--skip-shipped", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
     machine = machine_info()
     header = [f"machine: {machine.line()}; {machine.physical_cores} physical cores; "
               f"{threads} thread(s); timing: "
-              f"{'CPU time of the calling thread' if args.cpu_time else 'wall clock'}, median "
+              f"{'process CPU time, 1 thread' if args.cpu_time else 'wall clock'}, median "
               f"of {args.rounds} round-robin rounds, {args.pause:g} s idle before each call; "
               f"load average at start {load_average()}"]
     workdir_context = (tempfile.TemporaryDirectory(prefix="sr-edge-bench-")
