@@ -3,6 +3,11 @@
 The LightningModule saves its hyper-parameters and the normalization statistics in every
 checkpoint (unlike the demo), so a checkpoint alone describes the model. Loss is MSE on
 normalized fields; RMSE, PSNR and SSIM are logged in kelvin with a stated data range.
+
+A run writes ``last.ckpt`` (the full training state, atomically, every few minutes and at the
+end), which ``resume_from`` continues: global step, optimizer, CPU budget spent. Metrics go to
+the tracker (:mod:`sr_export.tracking`, a no-op without ``--mlflow``) and the terminal gets one
+progress bar (:mod:`sr_export.train_progress`) instead of Lightning's banners and epoch counter.
 """
 
 from __future__ import annotations

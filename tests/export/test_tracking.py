@@ -373,3 +373,19 @@ def test_failed_command_ends_its_run_failed_with_the_reason(store, tmp_path):
     run = only_run(store, "quantize")
     assert run.info.status == "FAILED"
     assert run.data.tags["sr_edge.error"].startswith("INT8 variant refused")
+
+
+def test_to_trt_without_tensorrt_ends_its_run_failed(store, tmp_path):
+    pytest.importorskip("torch")
+    from sr_runtime.engines.gpu_backends import tensorrt_reason
+
+    if tensorrt_reason() is None:
+        pytest.skip("TensorRT is usable here: the build would run")
+    from tests.export.test_quantize import tiny_sr_model
+
+    model = tiny_sr_model(tmp_path / "m.onnx", seed=10)
+    done = runner.invoke(app, ["to-trt", str(model), "--mlflow", store])
+    assert done.exit_code == 1
+    run = only_run(store, "to-trt")
+    assert run.info.status == "FAILED" and run.data.tags["sr_edge.error"]
+    assert not list(tmp_path.glob("*.engine"))
