@@ -5,49 +5,71 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 
 from sr_export.extras import needs_export_extra, require_extra
+from sr_export.tracking import HELP as TRACKING_HELP
 from sr_runtime.clikit import console, friendly_errors
+from sr_runtime.errors import UsageError
 
 app = typer.Typer(help="Turn trained SR checkpoints into verified, deployable engines.",
                   no_args_is_help=True, add_completion=False)
 
-Checkpoint = Annotated[Path, typer.Argument(help="Lightning .ckpt (sr-edge or the demo's) or "
-                                                 "the demo's state-dict .pt")]
+CheckpointSource = Annotated[str, typer.Argument(
+    help="Lightning .ckpt (sr-edge or the demo's), the demo's state-dict .pt, or one in MLflow: "
+         "models:/NAME/VERSION, models:/NAME@ALIAS, runs:/RUN_ID/path (with --mlflow)")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="The demo's config.json "
                                                 "(architecture and normalization)")]
+MlflowOpt = Annotated[str | None, typer.Option("--mlflow", metavar="URI", help=TRACKING_HELP)]
 
 
 @app.command("to-onnx")
 @friendly_errors
 @needs_export_extra("torch", "onnx", "onnxscript")
 def to_onnx(
-    checkpoint: Checkpoint,
+    checkpoint: CheckpointSource,
     config: ConfigOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Output .onnx "
-                                             "(default: next to the checkpoint)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Output .onnx (default: next to the "
+                                             "checkpoint; NAME-vVERSION.onnx here for "
+                                             "models:/)")] = None,
     opset: Annotated[int, typer.Option(help="ONNX opset")] = 18,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
     optimize: Annotated[bool, typer.Option(help="Apply the exact graph rewrites (checked "
                                            "against the original network)")] = True,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Export a checkpoint to a self-describing ONNX model, checked against PyTorch."""
     from sr_export.checkpoints import load_checkpoint
     from sr_export.onnx_export import export_onnx
+    from sr_export.registry import checkpoint_source
+    from sr_export.run_figures import log_export
+    from sr_export.tracking import tracking
     from sr_runtime.paths import check_output
 
-    out = out or checkpoint.with_suffix(".onnx")
-    check_output(out, overwrite)
-    with console.status(f"loading {checkpoint}"):
-        loaded = load_checkpoint(checkpoint, config)
-    console.print(f"loaded {loaded.source_format} checkpoint {checkpoint} "
-                  f"(x{loaded.description.scale}, {dict(loaded.description.arch_params)})")
-    with console.status("exporting to ONNX and checking against PyTorch"):
-        report = export_onnx(loaded, out, opset=opset, optimize=optimize)
-    console.print(report.summary(loaded.description.variables[0].units))
+    with checkpoint_source(checkpoint, config, mlflow) as source:
+        out = out or source.default_out
+        check_output(out, overwrite)
+        with console.status(f"loading {source.label}"):
+            loaded = load_checkpoint(source.checkpoint, source.config)
+        console.print(f"loaded {loaded.source_format} checkpoint {source.label} "
+                      f"(x{loaded.description.scale}, {dict(loaded.description.arch_params)})")
+        with tracking(mlflow, command="to-onnx", run_name=f"to-onnx {out.name}") as tracker:
+            provenance = dict(source.provenance)
+            if tracker.run_id:
+                provenance["mlflow_export_run_id"] = tracker.run_id
+            with console.status("exporting to ONNX and checking against PyTorch"):
+                report = export_onnx(loaded, out, opset=opset, optimize=optimize,
+                                     provenance=provenance)
+            console.print(report.summary(loaded.description.variables[0].units))
+            log_export(tracker, loaded, report, out, opset=opset, optimize=optimize,
+                       source=source.label)
     console.print(f"wrote {out}")
+    _tracked(tracker)
+
+
+def _tracked(tracker) -> None:
+    if tracker.enabled:
+        console.print(f"tracked as MLflow run {tracker.run_id} in {tracker.uri}")
 
 
 @app.command()
@@ -63,10 +85,13 @@ def inspect(model: Annotated[Path, typer.Argument(help="An sr-edge .onnx model")
 @friendly_errors
 @needs_export_extra("torch", "lightning", "torchmetrics")
 def train(
-    out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder (logs, model.ckpt)")] =
-    Path("runs/train"),
+    out_dir: Annotated[Path, typer.Option("--out-dir", help="Run folder (logs, model.ckpt, "
+                                          "last.ckpt)")] = Path("runs/train"),
     cpu_minutes: Annotated[float, typer.Option(help="Training budget in CPU-minutes (process "
-                                               "CPU time, all threads)")] = 40.0,
+                                               "CPU time, all threads; a resumed run counts "
+                                               "the time spent before)")] = 40.0,
+    max_steps: Annotated[int | None, typer.Option(help="Also stop after this many optimizer "
+                                                  "steps in all")] = None,
     channels: Annotated[int, typer.Option(help="SRResNet n_channels")] = 32,
     blocks: Annotated[int, typer.Option(help="SRResNet n_blocks")] = 8,
     batch_size: Annotated[int, typer.Option(help="Batch size")] = 16,
@@ -75,19 +100,62 @@ def train(
     threads: Annotated[int | None, typer.Option(help="torch threads [default: all]")] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 42,
     crop: Annotated[int, typer.Option(help="LR crop size of training samples")] = 16,
+    every: Annotated[int, typer.Option(help="Train on every N-th hour of the period (fewer "
+                                       "fields, for quick trials)")] = 1,
     skip: Annotated[str, typer.Option(help="Upsampling skip added to the output: none (the "
                                       "demo's) or bicubic")] = "none",
+    resume: Annotated[bool, typer.Option(help="Continue from OUT_DIR/last.ckpt (weights, "
+                                         "optimizer, step and budget spent)")] = False,
+    resume_from: Annotated[Path | None, typer.Option(help="Continue from this last.ckpt")] =
+    None,
+    val_every: Annotated[int, typer.Option(help="Validate about every N optimizer steps (at "
+                                           "the end of an epoch)")] = 200,
+    evaluate_held_out: Annotated[bool, typer.Option("--evaluate/--no-evaluate", help="Score the "
+                                                    "result on the held-out week")] = True,
+    heldout_every: Annotated[int, typer.Option(help="Score every N-th held-out step (1: all "
+                                               "84)")] = 1,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Train SRResNet on the embedded sample's training period (Oct 1-24 2024)."""
     from sr_export.model import SRResNetConfig
+    from sr_export.run_figures import log_training
+    from sr_export.tracking import tracking
+    from sr_export.training import resume_path
     from sr_export.training import train as train_model
     from sr_runtime.sample import training_times
 
-    config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip)
-    checkpoint = train_model(config, out_dir, cpu_minutes=cpu_minutes, times=training_times(),
+    try:
+        config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    for option, value in (("--every", every), ("--val-every", val_every),
+                          ("--heldout-every", heldout_every)):
+        if value < 1:
+            raise UsageError(f"{option} must be a positive number, not {value}")
+    start = resume_path(out_dir, resume, resume_from)
+    with tracking(mlflow, command="train", run_name=f"train {channels}ch/{blocks}b") as tracker:
+        result = train_model(config, out_dir, cpu_minutes=cpu_minutes,
+                             times=training_times()[::every],
                              batch_size=batch_size, learning_rate=learning_rate,
-                             seed=seed, threads=threads, crop_lr=crop)
-    console.print(f"wrote {checkpoint}; export it with: sr-export to-onnx {checkpoint}")
+                             seed=seed, threads=threads, crop_lr=crop, max_steps=max_steps,
+                             resume_from=start, tracker=tracker, console=console,
+                             val_every_steps=val_every)
+        console.print(f"trained steps {result.start_step}..{result.global_step} "
+                      f"({result.cpu_minutes:.1f} CPU-min in all)")
+        evaluation = None
+        if evaluate_held_out:
+            from sr_export.evaluate import evaluate_held_out as score
+
+            with console.status("evaluating on the held-out week"):
+                evaluation = score(result.checkpoint, every=heldout_every)
+            typer.echo(evaluation.table())
+        log_training(tracker, evaluation, result.checkpoint)
+    console.print(f"wrote {result.checkpoint} (resume with --resume: {result.last.name}); "
+                  f"export it with: sr-export to-onnx {result.checkpoint}")
+    if tracker.enabled:
+        _tracked(tracker)
+        console.print(f"register it with: sr-export register runs:/{tracker.run_id}/checkpoint "
+                      "--name NAME --mlflow URI")
 
 
 @app.command()
@@ -104,18 +172,12 @@ def evaluate(
     markdown: Annotated[Path | None, typer.Option(help="Also write the table here")] = None,
 ) -> None:
     """Score the model, nearest, bicubic and a lapse-rate reference on held-out times."""
-    from sr_export.evaluate import evaluate as run_evaluation
-    from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store
-    from sr_runtime.engines.registry import load_engine
-    from sr_runtime.sample import held_out_times
-    from sr_runtime.sources.registry import resolve_source
+    from sr_export.evaluate import evaluate_held_out
+    from sr_runtime.defaults import DEFAULT_MODEL
 
-    lr_ds = resolve_source(source).open()
-    hr_ds = resolve_source(truth or str(sample_hr_store())).open()
-    times = np.intersect1d(held_out_times(), hr_ds.time.values)
-    engine = load_engine(backend, model or DEFAULT_MODEL, config=config).engine
-    with console.status(f"evaluating {times.size} held-out steps"):
-        result = run_evaluation(engine, lr_ds, hr_ds, times)
+    with console.status("evaluating the held-out steps"):
+        result = evaluate_held_out(model or DEFAULT_MODEL, backend=backend, config=config,
+                                   source=source, truth=truth)
     typer.echo(result.table())
     if markdown:
         markdown.write_text(result.table() + "\n")
@@ -148,24 +210,30 @@ def to_trt(
     precision: Annotated[str, typer.Option(help="fp16 (FP32 normalization kept) or "
                                            "fp32")] = "fp16",
     overwrite: Annotated[bool, typer.Option(help="Replace existing outputs")] = False,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Build a TensorRT engine (FP16 by default), checked against PyTorch / ONNX Runtime FP32."""
     if source.suffix != ".onnx":  # a checkpoint is exported first
         require_extra("to-trt", "torch", "onnxscript")
+    from sr_export.run_figures import log_trt
     from sr_export.tensorrt_export import to_trt as build_trt
+    from sr_export.tracking import tracking
 
-    with console.status("preparing") as status:
+    with tracking(mlflow, command="to-trt", run_name=f"to-trt {source.name}") as tracker, \
+            console.status("preparing") as status:
         result = build_trt(source, config=config, out=out, tile=tile, min_shape=min_shape,
                            opt_shape=opt_shape, max_shape=max_shape, batch=batch,
                            workspace_mb=workspace, timing_cache=timing_cache,
                            precision=precision, overwrite=overwrite, info=console.print,
                            progress=status.update)
+        log_trt(tracker, result)
     units = result.record.description.variables[0].units
     console.print(result.report.summary(units))
     console.print(f"precision: {result.recipe.precision}; built in {result.build_seconds:.0f} s; "
                   f"profile {result.record.fingerprint.profile.describe()}")
     console.print(f"wrote {result.engine} (fingerprint {result.record.fingerprint.key()[:12]} "
                   f"in {result.engine.name}.json)")
+    _tracked(tracker)
 
 
 
@@ -188,6 +256,7 @@ def quantize(
     max_psnr_drop: Annotated[float, typer.Option(help="Gate: PSNR drop vs HR truth limit "
                                                  "(dB)")] = 0.1,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Make an INT8 variant for CPUs, written only if it passes the accuracy gate."""
     from sr_export.quantize import (
@@ -197,6 +266,8 @@ def quantize(
         parse_times,
         quantize_int8,
     )
+    from sr_export.run_figures import log_quantize
+    from sr_export.tracking import tracking
     from sr_runtime.engines.onnxruntime import read_description
     from sr_runtime.paths import check_output
 
@@ -205,14 +276,18 @@ def quantize(
     description = read_description(model)
     fields, label = load_calibration(source, description, parse_times(calib_times))
     gate_data = load_gate_data(source, description, truth)
-    with console.status(f"quantizing {model.name} on {len(fields)} calibration fields"):
-        report = quantize_int8(model, out, fields, gate_data, max_rmse=max_rmse,
-                               max_psnr_drop=max_psnr_drop, calibration_label=label)
+    with tracking(mlflow, command="quantize", run_name=f"quantize {model.name}") as tracker:
+        with console.status(f"quantizing {model.name} on {len(fields)} calibration fields"):
+            report = quantize_int8(model, out, fields, gate_data, max_rmse=max_rmse,
+                                   max_psnr_drop=max_psnr_drop, calibration_label=label)
+        log_quantize(tracker, report, description, calibration=label, max_rmse=max_rmse,
+                     max_psnr_drop=max_psnr_drop)
     console.print(f"calibrated on {label}")
     console.print(f"accuracy gate: {report.gate.summary(description.variables[0].units)}")
     if report.speedup:
         console.print(f"speed: {report.speedup:.2f}x the FP32 model on this machine")
     console.print(f"wrote {out}")
+    _tracked(tracker)
 
 
 @app.command()
@@ -237,27 +312,87 @@ def tune(
     openvino: Annotated[bool, typer.Option(help="Also gate and time OpenVINO (FP32, and BF16 "
                                            "where the CPU has it) when installed")] = True,
     profile: Annotated[bool, typer.Option(help="Also print the per-node time split")] = False,
+    mlflow: MlflowOpt = None,
 ) -> None:
     """Find the fastest tile, engine and precision on this machine; store MODEL.tune.json."""
     from sr_export.calibration import load_gate_data
+    from sr_export.run_figures import log_tune
+    from sr_export.tracking import tracking
     from sr_export.tune import parse_tiles, profile_nodes, summary, tune_model, write_tune
     from sr_runtime.engines.onnxruntime import read_description
     from sr_runtime.errors import UsageError
 
     if repeats < 1 or not pause >= 0:
         raise UsageError("--repeats must be at least 1 and --pause at least 0")
-    gate_data = load_gate_data(source, read_description(model), truth) if openvino else None
-    record = tune_model(model, tiles=parse_tiles(tiles), repeats=repeats, max_memory_mb=max_memory,
-                        progress=console.print, pause=pause, gate_data=gate_data,
-                        openvino=openvino)
-    typer.echo(summary(record))
-    if profile:
-        from sr_runtime.synthetic import sample_input
+    with tracking(mlflow, command="tune", run_name=f"tune {model.name}") as tracker:
+        gate_data = load_gate_data(source, read_description(model), truth) if openvino else None
+        record = tune_model(model, tiles=parse_tiles(tiles), repeats=repeats,
+                            max_memory_mb=max_memory, progress=console.print, pause=pause,
+                            gate_data=gate_data, openvino=openvino)
+        typer.echo(summary(record))
+        if profile:
+            from sr_runtime.synthetic import sample_input
 
-        lr = sample_input(read_description(model), shape=(32, 32), batch=1)
-        typer.echo(profile_nodes(model, lr).table())
-    console.print(f"wrote {write_tune(record, model)}")
+            lr = sample_input(read_description(model), shape=(32, 32), batch=1)
+            typer.echo(profile_nodes(model, lr).table())
+        written = write_tune(record, model)
+        log_tune(tracker, record, written, read_description(model))
+    console.print(f"wrote {written}")
+    _tracked(tracker)
+
+
+@app.command()
+@friendly_errors
+def register(
+    model: Annotated[str, typer.Argument(help="An sr-edge .onnx model, a checkpoint "
+                                         "(.ckpt/.pt), or runs:/RUN_ID/path of one")],
+    name: Annotated[str, typer.Option("--name", help="Registered model name")],
+    config: ConfigOpt = None,
+    mlflow: MlflowOpt = None,
+) -> None:
+    """Register a model or checkpoint in an MLflow model registry, its description as tags."""
+    import tempfile
+
+    from sr_export.registry import register as register_model
+    from sr_export.tracking import redact, resolve_uri
+
+    uri = resolve_uri(mlflow)
+    with tempfile.TemporaryDirectory(prefix="sr-edge-register-") as scratch:
+        done = register_model(model, name, uri, config=config, dst=Path(scratch))
+    console.print(f"registered {done.name} version {done.version} (run {done.run_id}, "
+                  f"{done.description.architecture} x{done.description.scale}) in "
+                  f"{redact(uri or '')}")
+    console.print(f"export it with: sr-export to-onnx models:/{done.name}/{done.version} "
+                  "--mlflow URI")
+
+
+@app.command("log-benchmark")
+@friendly_errors
+def log_benchmark(
+    results: Annotated[Path, typer.Argument(help="A benchmark results JSON "
+                                            "(benchmarks/results/latest/<profile>.json)")],
+    mlflow: MlflowOpt = None,
+) -> None:
+    """Log a benchmark run (speed ratios, parity, skill, machine) as an MLflow run."""
+    from sr_export.tracking import log_benchmark as log_results
+    from sr_export.tracking import redact, resolve_uri
+
+    run_id = log_results(results, mlflow)
+    console.print(f"logged {results.name} as MLflow run {run_id} in "
+                  f"{redact(resolve_uri(mlflow) or '')}")
+
+
+def bare_mlflow(argv: list[str]) -> list[str]:
+    """``--mlflow`` with no value (last, or before another option) means ``--mlflow local``."""
+    out: list[str] = []
+    for i, word in enumerate(argv):
+        out.append(word)
+        if word == "--mlflow" and (i + 1 == len(argv) or argv[i + 1].startswith("-")):
+            out.append("local")
+    return out
 
 
 def main() -> None:
-    app()
+    import sys
+
+    app(args=bare_mlflow(sys.argv[1:]), prog_name="sr-export")

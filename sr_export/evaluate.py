@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -84,3 +85,21 @@ def evaluate(engine: Engine, lr_ds: xr.Dataset, hr_ds: xr.Dataset, times: np.nda
                            ssim(pred, truth, data_range), data_range)
               for name, pred in predictions.items()}
     return Evaluation(np.asarray(times), data_range, scores)
+
+
+def evaluate_held_out(model: str | Path, *, backend: str = "torch", config: Path | None = None,
+                      source: str = "sample", truth: str | None = None,
+                      every: int = 1) -> Evaluation:
+    """Score ``model`` (a checkpoint for ``torch``, an ``.onnx`` for ONNX Runtime) and the
+    references on the sample's held-out week (Oct 25-31 2024) where ``truth`` has HR fields
+    (``every``: each n-th of those steps only)."""
+    from sr_runtime.defaults import sample_hr_store
+    from sr_runtime.engines.registry import load_engine
+    from sr_runtime.sample import held_out_times
+    from sr_runtime.sources.registry import resolve_source
+
+    lr_ds = resolve_source(source).open()
+    hr_ds = resolve_source(truth or str(sample_hr_store())).open()
+    times = np.intersect1d(held_out_times(), hr_ds.time.values)[::every]
+    engine = load_engine(backend, Path(model), config=config).engine
+    return evaluate(engine, lr_ds, hr_ds, times)

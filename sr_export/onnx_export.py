@@ -16,6 +16,7 @@ import dataclasses
 import importlib.metadata
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -192,12 +193,15 @@ def verify_rewrites(reference: nn.Module, rewritten: nn.Module, lr: np.ndarray,
 def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPSET,
                 parity_input: np.ndarray | None = None,
                 tolerance: float = PARITY_TOLERANCE_K, optimize: bool = True,
-                rewrites: tuple[str, ...] | None = None) -> ParityReport:
+                rewrites: tuple[str, ...] | None = None,
+                provenance: Mapping[str, str] | None = None) -> ParityReport:
     """Export, check and verify; write ``out`` only if ONNX Runtime matches PyTorch.
 
     ``optimize``: apply the exact rewrites of :mod:`sr_export.rewrites` (checked against the
     original network within :data:`REWRITE_TOLERANCE_K` first); otherwise fold BatchNorm only.
     ``rewrites``: a subset of them to apply instead of all (benchmarks measure what each gives).
+    ``provenance``: where the checkpoint came from (MLflow run, registry version), recorded in
+    the description.
     """
     out = Path(out)
     if not out.parent.is_dir():
@@ -223,6 +227,7 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
         producer={**_producer(), "opset": str(opset)},
         graph_rewrites=(*applied, *(r for r in loaded.description.graph_rewrites
                                     if r not in applied)),
+        provenance={**loaded.description.provenance, **(provenance or {})},
     )
     set_metadata(proto, description)
     onnx.checker.check_model(proto, full_check=True)

@@ -2,6 +2,12 @@
 
 One ``.onnx`` file is self-describing: scale, variables with units and LR/HR normalization,
 architecture, receptive-field halo and provenance. The runtime needs nothing else to run it.
+
+``provenance`` says where the checkpoint came from when it was taken from an MLflow tracking
+server or model registry (``source`` URI, ``mlflow_run_id``, ``mlflow_model_name``,
+``mlflow_model_version``) and which tracked run exported it (``mlflow_export_run_id``). It is
+optional: models without it (all older ones) read as before, and an empty one is not written, so
+an export that tracks nothing gives the same bytes as before.
 """
 
 from __future__ import annotations
@@ -57,13 +63,17 @@ class ModelDescription:
     graph_rewrites: tuple[str, ...] = ()
     lr_step_deg: float = 0.0  # LR grid spacing the model was trained on; 0 when unknown
     format_version: int = FORMAT_VERSION
+    provenance: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def variable_names(self) -> list[str]:
         return [v.name for v in self.variables]
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        data = asdict(self)
+        if not data["provenance"]:  # older readers and reproducible files: omit when empty
+            del data["provenance"]
+        return json.dumps(data, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str, origin: str = "model") -> ModelDescription:
@@ -86,6 +96,7 @@ class ModelDescription:
             "halo_lr_pixels": str(self.halo_lr),
             "checkpoint_sha256": self.checkpoint_sha256,
             **{f"producer.{k}": str(v) for k, v in self.producer.items()},
+            **{f"provenance.{k}": str(v) for k, v in self.provenance.items()},
         }
 
     @classmethod

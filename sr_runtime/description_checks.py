@@ -144,6 +144,10 @@ def _validated(cls: type[_D], raw: object, origin: str) -> _D:
     producer = raw.get("producer", {})
     if not isinstance(producer, dict):
         raise _Invalid(f"'producer' must be an object, not {json.dumps(producer)[:40]}")
+    provenance = raw.get("provenance", {})
+    if not isinstance(provenance, dict) or not all(isinstance(v, str)
+                                                   for v in provenance.values()):
+        raise _Invalid("'provenance' must be an object of strings")
     rewrites = raw.get("graph_rewrites", [])
     if not isinstance(rewrites, list) or not all(isinstance(r, str) for r in rewrites):
         raise _Invalid("'graph_rewrites' must be a list of strings")
@@ -160,6 +164,7 @@ def _validated(cls: type[_D], raw: object, origin: str) -> _D:
         graph_rewrites=tuple(rewrites),
         lr_step_deg=_number(raw, "lr_step_deg", minimum=0.0, default=0.0),
         format_version=version,
+        provenance={str(k): v for k, v in provenance.items()},
     )
 
 

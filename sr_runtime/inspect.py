@@ -39,6 +39,9 @@ def describe_model(path: Path) -> str:
     lines.append(f"checkpoint sha256: {description.checkpoint_sha256 or '-'}")
     lines.append(f"graph rewrites: {', '.join(description.graph_rewrites) or '-'}")
     lines.append("producer: " + ", ".join(f"{k}={v}" for k, v in description.producer.items()))
+    if description.provenance:
+        lines.append("provenance: " + ", ".join(f"{k}={v}"
+                                                for k, v in description.provenance.items()))
     lines.append("architecture parameters: " + json.dumps(dict(description.arch_params)))
     lines.append(graph_line(path))
     lines.append("description (JSON): " + json.dumps(asdict(description), default=str))

@@ -34,3 +34,25 @@ def test_broken_metadata_is_one_clear_error(broken):
 def test_missing_description_says_how_to_get_one():
     with pytest.raises(SrEdgeError, match="sr-export"):
         ModelDescription.from_metadata({}, "plain.onnx")
+
+
+def test_provenance_round_trips_and_is_absent_when_empty():
+    """Where an MLflow-fetched checkpoint came from travels in the description; models without
+    it (all older ones) read as before and an empty one is not written at all."""
+    plain = described()
+    assert "provenance" not in json.loads(plain.to_json())  # older readers see no new key
+    tracked = plain.with_updates(provenance={"source": "models:/t2m/3",
+                                             "mlflow_run_id": "abc123"})
+    props = tracked.to_metadata()
+    assert props["provenance.source"] == "models:/t2m/3"
+    again = ModelDescription.from_metadata(props, "model.onnx")
+    assert again.provenance == {"source": "models:/t2m/3", "mlflow_run_id": "abc123"}
+    old = json.loads(plain.to_json())
+    assert ModelDescription.from_json(json.dumps(old)).provenance == {}
+
+
+def test_provenance_that_is_not_text_is_refused():
+    raw = json.loads(described().to_json())
+    raw["provenance"] = {"mlflow_model_version": 3}
+    with pytest.raises(SrEdgeError, match="'provenance' must be an object of strings"):
+        ModelDescription.from_json(json.dumps(raw), "model.onnx")
