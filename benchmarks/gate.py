@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -499,6 +500,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="do not re-measure to confirm a speed regression")
     parser.add_argument("--out", type=Path, help="where to write the fresh results JSON "
                         "[benchmarks/results/latest/<profile>.json, ignored by git]")
+    parser.add_argument("--mlflow", default=None, metavar="URI",
+                        help="also log the results and the verdict as an MLflow run (extra "
+                        "'mlops'; 'local' = sqlite:///mlruns.db here) [default: "
+                        "$MLFLOW_TRACKING_URI, else not logged]")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -559,7 +564,33 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if ran:
         out.with_name(f"{profile}-gate.md").write_text(text + "\n")
-    return 1 if any(c.failed for c in checks) else 0
+    failed_count = sum(c.failed for c in checks)
+    if args.mlflow or os.environ.get("MLFLOW_TRACKING_URI"):
+        logged = _log_to_mlflow(args.mlflow, out if ran else None, runs[0], failed_count,
+                                len(checks))
+        if logged:
+            print(logged, file=sys.stderr)
+    return 1 if failed_count else 0
+
+
+def _log_to_mlflow(uri: str | None, path: Path | None, results: dict, failed: int,
+                   checked: int) -> str:
+    """Log the results file and the verdict through ``sr_export.tracking`` (extra 'mlops')."""
+    import tempfile
+
+    from sr_export.tracking import log_benchmark
+    from sr_runtime.errors import SrEdgeError
+
+    gate = {"passed": failed == 0, "failed_checks": failed, "checks": checked}
+    with tempfile.TemporaryDirectory(prefix="sr-edge-gate-") as scratch:
+        if path is None:
+            path = Path(scratch) / f"{results.get('profile', 'results')}.json"
+            path.write_text(json.dumps(results))
+        try:
+            run_id = log_benchmark(path, uri, gate=gate)
+        except SrEdgeError as exc:
+            return f"not logged to MLflow: {exc}"
+    return f"logged to MLflow as run {run_id}"
 
 
 if __name__ == "__main__":

@@ -319,3 +319,25 @@ def test_real_runs_gate_under_both_cpu_classes(tmp_path, capsys, monkeypatch):
         status, out = check(broken, cpu_class)
         assert status == 1, out
         assert "reference tiny-8ch-1b/onnxruntime@32" in out
+
+
+def test_gate_verdict_and_results_are_logged_to_mlflow(tmp_path, capsys, monkeypatch):
+    """`benchmarks.gate --mlflow URI`: the run holds the results and the gate's verdict, read
+    back with MLflow's own client; without --mlflow or the variable nothing is logged."""
+    tracking = pytest.importorskip("mlflow.tracking", reason="the mlops extra is not installed")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    base_file = tmp_path / "baseline.json"
+    ok = write_json(tmp_path / "ok.json", synthetic_results())
+    slow = write_json(tmp_path / "slow.json", synthetic_results(ratio=1.0))
+    assert gate.main(["--results", str(ok), "--baseline", str(base_file),
+                      "--update-baseline"]) == 0
+    assert gate.main(["--results", str(ok), "--baseline", str(base_file)]) == 0
+    assert "MLflow" not in capsys.readouterr().err
+    uri = f"sqlite:///{tmp_path / 'runs.db'}"
+    assert gate.main(["--results", str(slow), "--baseline", str(base_file),
+                      "--mlflow", uri]) == 1
+    assert "logged to MLflow as run" in capsys.readouterr().err
+    client = tracking.MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.data.metrics["gate.passed"] == 0.0
+    assert run.data.metrics["gate.failed_checks"] >= 1
