@@ -202,8 +202,11 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     if choice.reason:
         say(choice.reason)
     model = choice.model
+    # a range streams through reader and writer threads: the engine's idle threads must not
+    # spin on the cores they need (see sr_runtime.engines.onnxruntime.session_options)
     selection = load_engine(choice.backend, model, config=options.config,
-                            precision=choice.precision, cpu_backend=choice.cpu_backend)
+                            precision=choice.precision, cpu_backend=choice.cpu_backend,
+                            spinning=span is None)
     for line in selection.summary():
         say(line)
     engine = selection.engine

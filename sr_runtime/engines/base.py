@@ -62,7 +62,8 @@ class LoadOptions:
     ``config``: the demo's config.json (torch baseline, demo checkpoints); ``threads``: intra-op
     threads of CPU engines; ``precision``: the arithmetic of engines that take it as a hint
     (OpenVINO: fp32 or bf16; None: the engine's exact default); ``cache_dir``/``tile``/
-    ``batch``/``rebuild``: how TensorRT engines are found or built.
+    ``batch``/``rebuild``: how TensorRT engines are found or built; ``spinning``: whether idle
+    CPU worker threads may spin (off when reader and writer threads share the cores).
     """
 
     config: Path | None = None
@@ -72,6 +73,7 @@ class LoadOptions:
     tile: tuple[int, int] | None = None
     batch: int | None = None
     rebuild: bool = True
+    spinning: bool = True
 
 
 @dataclass(frozen=True)

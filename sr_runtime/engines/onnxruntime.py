@@ -60,7 +60,8 @@ def open_cpu_session(path: Path | bytes) -> InferenceSession:
 
 def open_session(model: Path | str | bytes, *, threads: int | None = None,
                  providers: Sequence[str | tuple[str, dict]] = ("CPUExecutionProvider",),
-                 options: object | None | str = "tuned") -> InferenceSession:
+                 options: object | None | str = "tuned",
+                 spinning: bool = True) -> InferenceSession:
     """The one way sr-edge opens an ONNX Runtime session, from a file or serialized bytes.
 
     ``options``: "tuned" (:func:`session_options` with ``threads``), None (ONNX Runtime's
@@ -73,7 +74,7 @@ def open_session(model: Path | str | bytes, *, threads: int | None = None,
     if not isinstance(model, bytes) and not Path(model).is_file():
         raise UsageError(f"model not found: {model}")
     if options == "tuned":
-        options = session_options(threads)
+        options = session_options(threads, spinning)
     elif options is None:
         options = ort.SessionOptions()
     try:
@@ -84,7 +85,7 @@ def open_session(model: Path | str | bytes, *, threads: int | None = None,
         raise UsageError(f"ONNX Runtime cannot load {label}: {first_line}") from exc
 
 
-def session_options(threads: int | None = None) -> SessionOptions:
+def session_options(threads: int | None = None, spinning: bool = True) -> SessionOptions:
     """Session options measured best for SRResNet on CPU (see ``benchmarks/bench_cpu_engines.py``).
 
     - all graph optimizations: the CPU provider's blocked (NCHWc) layout, and Conv fused with
@@ -93,6 +94,11 @@ def session_options(threads: int | None = None) -> SessionOptions:
       execution (the graph is a chain);
     - the memory arena and memory patterns on: tiles repeat the same shapes, so the activation
       buffers are planned once and reused.
+
+    - ``spinning=False`` for an engine that shares the cores with the reader and writer threads
+      of a multi-step run: idle pool threads that spin steal the cores those threads need
+      (48 sample steps on 2 cores, 2026-12-02: pipeline 1.05-1.17 s without spinning against
+      1.28-1.41 s with it), while a lone engine gains from spinning on small tiles.
 
     Binding a preallocated output (IO binding) was measured and gives nothing measurable (the
     output copy is < 0.5 % of a tile's time), so ``infer`` keeps the plain ``run``.
@@ -106,6 +112,8 @@ def session_options(threads: int | None = None) -> SessionOptions:
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_cpu_mem_arena = True
     options.enable_mem_pattern = True
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return options
 
 
@@ -122,10 +130,11 @@ class OnnxRuntimeEngine(EngineBase):
 
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, spinning: bool = True) -> None:
         self.path = Path(path)
         self.name = name
-        self.session = open_session(self.path, threads=threads, providers=providers)
+        self.session = open_session(self.path, threads=threads, providers=providers,
+                                    spinning=spinning)
         metadata = self.session.get_modelmeta().custom_metadata_map
         description = ModelDescription.from_metadata(metadata, str(path))
         self.precision = metadata.get("precision", "fp32")  # set by `sr-export quantize`

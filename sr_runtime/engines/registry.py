@@ -90,7 +90,8 @@ def missing_reason(name: str) -> str | None:
 
 
 register(EngineSpec("onnxruntime", cpu_available,
-                    lambda path, options: OnnxRuntimeEngine(path, threads=options.threads)))
+                    lambda path, options: OnnxRuntimeEngine(path, threads=options.threads,
+                                                            spinning=options.spinning)))
 
 
 def _load_openvino(path: Path, options: LoadOptions) -> Engine:

@@ -48,3 +48,17 @@ def test_loaded_engines_declare_the_engine_contract(nearest_model):
     with load_engine("onnxruntime", nearest_model).engine as engine:
         assert engine.path == nearest_model and len(engine.model_file_sha256) == 64
         assert engine.precision == "fp32" and engine.max_window_lr is None
+
+
+def test_an_engine_for_a_multi_step_run_does_not_spin(nearest_model):
+    """Reader and writer threads share the cores with a range's engine: its idle ONNX Runtime
+    threads are told not to spin; a single-step engine keeps ONNX Runtime's default."""
+    from sr_runtime.engines.registry import load_engine
+
+    quiet = load_engine("onnxruntime", nearest_model, spinning=False).engine
+    options = quiet.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    default = load_engine("onnxruntime", nearest_model).engine
+    with pytest.raises(Exception, match="allow_spinning"):  # not set: ONNX Runtime's default
+        default.session.get_session_options().get_session_config_entry(
+            "session.intra_op.allow_spinning")
