@@ -13,7 +13,6 @@ module shows or records) and the environment.
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import logging
 import math
@@ -25,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sr_runtime.errors import EngineUnavailableError, SourceError, SrEdgeError, UsageError
+from sr_runtime.machine import library_versions
 
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
 EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
@@ -123,21 +123,14 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def library_versions() -> dict[str, str]:
-    versions = {}
-    for dist in LIBRARIES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[dist] = importlib.metadata.version(dist)
-    return versions
-
-
 def environment_params() -> dict[str, object]:
     """What every tracked command records about where it ran (never environment variables)."""
     from sr_runtime.machine import cpu_class, cpu_model, physical_cores
 
     params: dict[str, object] = {"machine.cpu_class": cpu_class(), "machine.cpu": cpu_model(),
                                  "machine.physical_cores": physical_cores()}
-    params.update({f"version.{name}": version for name, version in library_versions().items()})
+    versions = library_versions(LIBRARIES)
+    params.update({f"version.{name}": version for name, version in versions.items()})
     return params
 
 

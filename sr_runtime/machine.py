@@ -113,9 +113,10 @@ class MachineInfo:
                 f"{self.logical_cpus} logical CPUs; Python {self.python}; {libs}")
 
 
-def library_versions() -> dict[str, str]:
+def library_versions(names: tuple[str, ...] = LIBRARIES) -> dict[str, str]:
+    """Installed versions of the distributions ``names`` (absent ones left out)."""
     versions = {}
-    for dist in LIBRARIES:
+    for dist in names:
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions[dist] = importlib.metadata.version(dist)
     return versions

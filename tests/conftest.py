@@ -286,6 +286,16 @@ def assert_one_line_error(result, exit_code: int) -> str:
     return text
 
 
+def copy_model_folder(folder: Path, dst: Path, model: str = "model.onnx") -> Path:
+    """A private copy of a module-scoped model folder (a model, its variants, its tune record),
+    free to be modified by one test; returns the copy's ``model``."""
+    import shutil
+
+    for path in folder.iterdir():
+        shutil.copy(path, dst / path.name)
+    return dst / model
+
+
 def folder_state(folder: Path) -> dict[str, tuple[int, int]]:
     """Every file under ``folder`` with its size and mtime: to prove nothing was written."""
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)

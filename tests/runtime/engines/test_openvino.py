@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import read_tune_record, tune_path, tuned_setting
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
 from sr_runtime.machine import has_bf16
-from tests.conftest import assert_one_line_error, write_edh_store
+from tests.conftest import assert_one_line_error, copy_model_folder, write_edh_store
 from tests.export.test_quantize import fields, tiny_sr_model
 from tests.runtime.test_runtime_without_torch import blocker
 
@@ -53,9 +52,7 @@ def tuned_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def tuned(tuned_dir, tmp_path) -> Path:
-    for path in tuned_dir.iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path / "model.onnx"
+    return copy_model_folder(tuned_dir, tmp_path)
 
 
 def edit_record(model: Path, **changes: dict) -> None:

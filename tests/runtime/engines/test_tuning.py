@@ -28,6 +28,7 @@ from sr_runtime.engines.variants import (
     select_variant,
 )
 from sr_runtime.errors import UsageError
+from tests.conftest import copy_model_folder
 from tests.export.test_quantize import fields, tiny_sr_model
 
 runner = CliRunner()
@@ -46,9 +47,7 @@ def family_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def family(family_dir, tmp_path) -> Path:
     """A private copy of the family, free to be modified by one test."""
-    for path in family_dir.iterdir():
-        shutil.copy(path, tmp_path / path.name)
-    return tmp_path / "model.onnx"
+    return copy_model_folder(family_dir, tmp_path)
 
 
 def with_variant_record(source: Path, out: Path, **changes: object) -> Path:
