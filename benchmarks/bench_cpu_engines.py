@@ -158,7 +158,9 @@ def compiled_runner(model) -> Callable[[np.ndarray], np.ndarray]:
     import torch._inductor.config as inductor
 
     inductor.freezing = True
-    compiled = torch.compile(copy.deepcopy(model).to(memory_format=torch.channels_last))
+    compiled = torch.compile(copy.deepcopy(model).to(memory_format=torch.channels_last),
+                             dynamic=False)  # one graph per tile size: dynamic shapes broke
+    # inductor's freezing with channels_last at the second size (torch 2.13)
 
     def run(lr: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
