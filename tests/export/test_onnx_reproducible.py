@@ -52,7 +52,7 @@ def export_in(folder: Path, checkpoint: Path) -> Path:
 
 def test_same_checkpoint_from_two_folders_gives_identical_files(tmp_path):
     pytest.importorskip("torch")
-    from test_tensorrt_build import write_sr_edge_checkpoint
+    from tests.runtime.engines.test_tensorrt_build import write_sr_edge_checkpoint
 
     checkpoint = write_sr_edge_checkpoint(tmp_path / "source.ckpt", seed=4)
     short = export_in(tmp_path / "a", checkpoint)

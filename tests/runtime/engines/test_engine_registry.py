@@ -48,7 +48,7 @@ def test_the_entry_point_is_read_only_when_the_registry_is():
 
 def test_torch_backend_runs_the_checkpoint(tmp_path):
     pytest.importorskip("torch")
-    from test_tensorrt_build import write_sr_edge_checkpoint
+    from tests.runtime.engines.test_tensorrt_build import write_sr_edge_checkpoint
 
     checkpoint = write_sr_edge_checkpoint(tmp_path / "tiny.ckpt")
     engine = load_engine("torch", checkpoint).engine
@@ -143,7 +143,7 @@ def test_without_the_torch_plugin_torch_says_what_to_install(plugin_group, tmp_p
 def test_auto_summary_for_a_checkpoint_is_unchanged(monkeypatch, tmp_path):
     """With the plugin installed, auto picks torch for a checkpoint after the same skips."""
     pytest.importorskip("torch")
-    from test_tensorrt_build import write_sr_edge_checkpoint
+    from tests.runtime.engines.test_tensorrt_build import write_sr_edge_checkpoint
 
     monkeypatch.setattr(gpu_backends, "probe_cuda", lambda: gpu_backends.NO_GPU)
     checkpoint = write_sr_edge_checkpoint(tmp_path / "tiny.ckpt")

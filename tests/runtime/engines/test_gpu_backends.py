@@ -204,10 +204,9 @@ def tiny_identity_model(path: Path) -> Path:
 @pytest.fixture(scope="module")
 def sr_onnx(tmp_path_factory) -> Path:
     pytest.importorskip("torch")
-    from test_tensorrt_build import write_sr_edge_checkpoint
-
     from sr_export.checkpoints import load_checkpoint
     from sr_export.onnx_export import export_onnx
+    from tests.runtime.engines.test_tensorrt_build import write_sr_edge_checkpoint
 
     folder = tmp_path_factory.mktemp("gpu")
     checkpoint = write_sr_edge_checkpoint(folder / "tiny.ckpt")
