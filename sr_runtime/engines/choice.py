@@ -181,7 +181,11 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
         else:
             notes.append(f"{candidate.label} not faster here ({candidate.speed:.2f}x; it must "
                          f"reach {MIN_SPEEDUP:.2f}x {reference.label} to replace it)")
-    notes += [f"{c.label} skipped: {c.why}" for c in allowed if not c.usable]
+    skipped: dict[str, list[str]] = {}  # one note per reason ("openvino is not installed")
+    for c in allowed:
+        if not c.usable:
+            skipped.setdefault(c.why, []).append(c.label)
+    notes += [f"{' and '.join(labels)} skipped: {why}" for why, labels in skipped.items()]
     speed = ""
     if best.speed is not None and best is not candidates[0]:
         speed = f", {best.speed:.2f}x ONNX Runtime FP32 ({best.speed_origin})"

@@ -288,6 +288,8 @@ def test_without_openvino_the_backend_says_how_to_install_it(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "REASON openvino is not installed: pip install 'sr-edge[openvino]'" in result.stdout
     assert "AUTO onnxruntime" in result.stdout
-    assert "openvino fp32 (model.onnx) skipped: openvino is not installed" in result.stdout
+    assert ("openvino fp32 (model.onnx) and openvino bf16 (model.onnx) skipped: openvino is not "
+            "installed") in result.stdout
+    assert result.stdout.count("openvino is not installed") == 3  # REASON, CHOICE once, ERROR
     assert ("ERROR backend 'openvino' is not usable here: openvino is not installed: "
             "pip install 'sr-edge[openvino]'") in result.stdout
