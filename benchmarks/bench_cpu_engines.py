@@ -54,6 +54,7 @@ from benchmarks.models import (  # noqa: E402
     random_checkpoint,
     shipped_missing_reason,
 )
+from sr_runtime.machine import has_bf16  # noqa: E402
 
 #: Acceptance of issue 14: sr-edge's exact FP32 path against the best peer, and its best gated
 #: path (reduced precision included) against the same peer.
@@ -95,13 +96,6 @@ def openvino_missing() -> str | None:
     except ImportError:
         return "OpenVINO not installed (pip install 'sr-edge[openvino]'): its rows are skipped"
     return None
-
-
-def cpu_has_bf16() -> bool:
-    from sr_runtime.machine import machine_info
-
-    flags = set(machine_info().isa_flags)
-    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def openvino_runner(path: Path, threads: int, precision: str | None
@@ -241,7 +235,7 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     if ov_missing is None:
         backends += [Backend("OpenVINO FP32, plain export", openvino_runner(plain, threads, "f32")),
                      Backend("OpenVINO default precision, plain export",
-                             openvino_runner(plain, threads, None), bf16=cpu_has_bf16())]
+                             openvino_runner(plain, threads, None), bf16=has_bf16())]
     else:
         notes.append(ov_missing)
     backends.append(Backend("sr-edge ONNX Runtime FP32 (exact rewrites)",
@@ -259,7 +253,7 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     if ov_missing is None:
         backends.append(Backend("sr-edge OpenVINO FP32", sr_edge_openvino_runner(
             exact, threads, "fp32"), EXACT))
-        if cpu_has_bf16():
+        if has_bf16():
             bf16 = sr_edge_openvino_runner(exact, threads, "bf16")
             gate = accuracy_gate(fp32_gate_out, bf16(gate_data.lr), gate_data.truth,
                                  note=gate_data.note)
@@ -356,7 +350,7 @@ def conv_peak(threads: int, cpu_time: bool, rounds: int,
             if openvino_missing() is None:
                 runs[f"OpenVINO conv 64->{c_out} FP32"] = (
                     lambda r=openvino_runner(path, threads, "f32"), x=x: r(x))
-                if cpu_has_bf16():
+                if has_bf16():
                     runs[f"OpenVINO conv 64->{c_out} BF16"] = (
                         lambda r=openvino_runner(path, threads, "bf16"), x=x: r(x))
             samples: dict[str, list[float]] = {k: [] for k in runs}

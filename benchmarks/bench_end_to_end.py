@@ -64,13 +64,14 @@ def timed_run(args: list[str], out: Path) -> float:
 def engine_only_seconds(repeats: int) -> float:
     """The default engine (as ``sr-run`` loads it) on the 48 sample fields, in memory."""
     from sr_runtime.defaults import DEFAULT_MODEL
+    from sr_runtime.engines.choice import choose_engine
     from sr_runtime.engines.registry import load_engine
-    from sr_runtime.engines.variants import select_variant
     from sr_runtime.sources.registry import resolve_source
     from sr_runtime.times import parse_time, select_range
 
-    model, _ = select_variant(DEFAULT_MODEL)
-    engine = load_engine("auto", model).engine
+    choice = choose_engine(DEFAULT_MODEL)  # the engine and precision sr-run would pick
+    engine = load_engine(choice.backend, choice.model, precision=choice.precision,
+                         cpu_backend=choice.cpu_backend).engine
     dataset = resolve_source("sample").open()
     indices = select_range(dataset.time.values, parse_time(RANGE[1]), parse_time(RANGE[3]),
                            np.timedelta64(1, "h"))

@@ -1,9 +1,10 @@
 """OpenVINO engine (extra ``openvino``): the same self-describing sr-edge ONNX on Intel's runtime.
 
-Why a second CPU engine: on the sr-edge ONNX, OpenVINO's CPU plugin runs FP32 as fast as ONNX
-Runtime or faster (``../shared/reference/engines.md``), and on CPUs with native BF16
-(AVX512_BF16, AMX) it runs BF16 convolutions about 1.7x faster again. Which one wins on a machine
-is measured by ``sr-export tune``, not assumed.
+Why a second CPU engine: on the sr-edge ONNX, OpenVINO's CPU plugin runs FP32 within about 20 %
+of ONNX Runtime either way (0.81-0.97x on one AVX-512 EPYC, 1.0-1.19x in
+``../shared/reference/engines.md``), and on CPUs with native BF16 (AVX512_BF16, AMX) it runs
+BF16 1.6-1.9x faster than its FP32. Which one wins on a machine is measured by
+``sr-export tune``, not assumed.
 
 - **Exact by default**: the inference precision hint is set to f32 explicitly (OpenVINO would
   otherwise pick bf16 by itself on a BF16 CPU); BF16 only when asked (``precision="bf16"``),
