@@ -104,6 +104,19 @@ def train(
                                        "fields, for quick trials)")] = 1,
     skip: Annotated[str, typer.Option(help="Upsampling skip added to the output: none (the "
                                       "demo's) or bicubic")] = "none",
+    variables: Annotated[str, typer.Option(help="Predicted variables, comma-separated, t2m "
+                                           "first (the sample has t2m, d2m)")] = "t2m",
+    static: Annotated[str, typer.Option("--static", help="Static HR fields the network takes, "
+                                        "comma-separated (orog,lsm); empty: LR only")] = "",
+    area: Annotated[str, typer.Option(help="Where to train: sample (the Alpine box) or area "
+                                      "(35-50 N, 0-30 E with the Alpine box held out)")] =
+    "sample",
+    period: Annotated[str, typer.Option(help="Training hours: october (Oct 1-24 2024) or year "
+                                        "(2024 without the held-out week Oct 25-31)")] =
+    "october",
+    conservation: Annotated[str, typer.Option(help="none, or block_mean: every 8x8 block "
+                                              "mean of the output equals its LR cell")] =
+    "none",
     resume: Annotated[bool, typer.Option(help="Continue from OUT_DIR/last.ckpt (weights, "
                                          "optimizer, step and budget spent)")] = False,
     resume_from: Annotated[Path | None, typer.Option(help="Continue from this last.ckpt")] =
@@ -116,16 +129,22 @@ def train(
                                                "84)")] = 1,
     mlflow: MlflowOpt = None,
 ) -> None:
-    """Train SRResNet on the embedded sample's training period (Oct 1-24 2024)."""
+    """Train SRResNet on the embedded sample (by default its training period, Oct 1-24 2024)."""
     from sr_export.model import SRResNetConfig
     from sr_export.run_figures import log_training
     from sr_export.tracking import tracking
     from sr_export.training import resume_path
     from sr_export.training import train as train_model
-    from sr_runtime.sample import training_times
+    from sr_export.training_data import period_times
 
+    names = tuple(v.strip() for v in variables.split(",") if v.strip())
+    statics = tuple(v.strip() for v in static.split(",") if v.strip())
+    if not names:
+        raise UsageError("--variables is empty; give at least t2m")
     try:
-        config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip)
+        config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip,
+                                in_channels=len(names), out_channels=len(names),
+                                static_channels=len(statics), conservation=conservation)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for option, value in (("--every", every), ("--val-every", val_every),
@@ -135,7 +154,8 @@ def train(
     start = resume_path(out_dir, resume, resume_from)
     with tracking(mlflow, command="train", run_name=f"train {channels}ch/{blocks}b") as tracker:
         result = train_model(config, out_dir, cpu_minutes=cpu_minutes,
-                             times=training_times()[::every],
+                             times=period_times(period, every), variables=names,
+                             statics=statics, area=area,
                              batch_size=batch_size, learning_rate=learning_rate,
                              seed=seed, threads=threads, crop_lr=crop, max_steps=max_steps,
                              resume_from=start, tracker=tracker, console=console,

@@ -15,6 +15,9 @@ from torch import nn
 
 OUTPUT_ACTIVATIONS = ("none", "relu")
 UPSAMPLE_SKIPS = ("none", "bicubic")
+CONSERVATIONS = ("none", "block_mean")
+#: Channels the static encoder summarizes each LR cell's s x s static sub-grid into.
+STATIC_FEATURES = 16
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class SRResNetConfig:
     #: "bicubic" adds the bicubic upsampling of the input to the output, so the network learns
     #: only the detail interpolation misses (the demo has "none").
     upsample_skip: str = "none"
+    #: Static HR fields (orography, land-sea mask) taken as a second input; 0: LR only (demo).
+    static_channels: int = 0
+    #: "block_mean" makes every s x s block mean of the output equal its LR input cell
+    #: (:func:`conserve_block_means`, applied in physical units by :class:`PhysicalUnitsSR`).
+    conservation: str = "none"
 
     def __post_init__(self) -> None:
         if self.upsample_skip not in UPSAMPLE_SKIPS:
@@ -41,6 +49,13 @@ class SRResNetConfig:
             raise ValueError(f"scaling_factor must be 2, 4 or 8, not {self.scaling_factor}")
         if self.upsample_skip != "none" and self.in_channels != self.out_channels:
             raise ValueError("upsample_skip needs as many input as output channels")
+        if self.conservation not in CONSERVATIONS:
+            raise ValueError(f"conservation must be one of {CONSERVATIONS}, "
+                             f"not {self.conservation!r}")
+        if self.conservation != "none" and self.in_channels != self.out_channels:
+            raise ValueError("conservation needs as many input as output channels")
+        if self.static_channels < 0:
+            raise ValueError(f"static_channels must be >= 0, not {self.static_channels}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(
                 f"output_activation must be one of {OUTPUT_ACTIVATIONS}, "
@@ -81,7 +96,12 @@ class SRResNetConfig:
     def flops_per_lr_pixel(self) -> int:
         """Multiply-adds x2 per LR input pixel (BatchNorm folded), for GFLOP/s reporting."""
         c, k2s, k2l = self.n_channels, self.small_kernel_size**2, self.large_kernel_size**2
-        flops = self.in_channels * c * k2l
+        s2 = self.scaling_factor ** 2
+        head_in = self.in_channels + (STATIC_FEATURES if self.static_channels else 0)
+        flops = head_in * c * k2l
+        if self.static_channels:  # encoder at LR, terrain head (3x3, c -> C*S) at HR
+            flops += self.static_channels * s2 * STATIC_FEATURES
+            flops += s2 * c * self.out_channels * self.static_channels * k2s
         flops += (2 * self.n_blocks + 1) * c * c * k2s
         area = 1
         for _ in range(self.n_upsample_blocks):
@@ -134,15 +154,45 @@ class SubPixelBlock(nn.Module):
         return self.prelu(self.pixel_shuffle(self.conv(x)))
 
 
+def block_anomaly(static: torch.Tensor, scale: int) -> torch.Tensor:
+    """Each static HR cell minus the mean of its s x s block: the sub-grid terrain detail that
+    one LR cell cannot see. Block-local, so halo tiles give the same values as the whole field."""
+    means = nn.functional.avg_pool2d(static, scale)
+    return static - nn.functional.interpolate(means, scale_factor=scale, mode="nearest")
+
+
+def conserve_block_means(hr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """``hr`` shifted per s x s block so that each block mean equals its LR cell exactly
+    (same units for both). A block mean of the correction is the correction itself, so the
+    result's block means are ``lr`` up to float rounding."""
+    correction = lr - nn.functional.avg_pool2d(hr, scale)
+    return hr + nn.functional.interpolate(correction, scale_factor=scale, mode="nearest")
+
+
 class SRResNet(nn.Module):
-    """Maps normalized LR fields (N, C_in, h, w) to normalized HR fields (N, C_out, s*h, s*w)."""
+    """Maps normalized LR fields (N, C_in, h, w), and with ``static_channels`` normalized static
+    HR fields (N, S, s*h, s*w), to normalized HR fields (N, C_out, s*h, s*w).
+
+    Static fields enter twice. At LR, each cell's s x s static sub-grid (pixel-unshuffled) is
+    summarized by a 1x1 encoder into :data:`STATIC_FEATURES` channels beside the LR variables,
+    so the trunk knows the terrain the LR cell hides. At HR, a 3x3 terrain head predicts, per HR
+    cell and variable, one coefficient per static field, multiplied by that field's block anomaly
+    (:func:`block_anomaly`): a lapse rate, or a coastal contrast, that the network infers from
+    the weather around it instead of memorizing one region's terrain.
+    """
 
     def __init__(self, config: SRResNetConfig | None = None) -> None:
         super().__init__()
         self.config = config or SRResNetConfig()
         cfg = self.config
         c = cfg.n_channels
-        self.conv_block1 = ConvBlock(cfg.in_channels, c, cfg.large_kernel_size, False, "prelu")
+        head_in = cfg.in_channels + (STATIC_FEATURES if cfg.static_channels else 0)
+        if cfg.static_channels:
+            self.static_encoder = nn.Sequential(
+                nn.PixelUnshuffle(cfg.scaling_factor),
+                nn.Conv2d(cfg.static_channels * cfg.scaling_factor ** 2, STATIC_FEATURES, 1),
+                nn.PReLU())
+        self.conv_block1 = ConvBlock(head_in, c, cfg.large_kernel_size, False, "prelu")
         self.residual_blocks = nn.Sequential(
             *[ResidualBlock(cfg.small_kernel_size, c) for _ in range(cfg.n_blocks)]
         )
@@ -152,28 +202,54 @@ class SRResNet(nn.Module):
         )
         activation = "relu" if cfg.output_activation == "relu" else None
         self.conv_block3 = ConvBlock(c, cfg.out_channels, cfg.large_kernel_size, False, activation)
+        if cfg.static_channels:
+            self.terrain_head = nn.Conv2d(c, cfg.out_channels * cfg.static_channels,
+                                          cfg.small_kernel_size,
+                                          padding=cfg.small_kernel_size // 2)
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        features = self.conv_block1(lr)
+    def forward(self, lr: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        cfg = self.config
+        if cfg.static_channels:
+            if static is None:
+                raise ValueError("this network takes static HR fields as a second input")
+            head_in = torch.cat([lr, self.static_encoder(static)], dim=1)
+        else:
+            head_in = lr
+        features = self.conv_block1(head_in)
         out = self.conv_block2(self.residual_blocks(features)) + features
-        out = self.conv_block3(self.subpixel_convolutional_blocks(out))
-        if self.config.upsample_skip == "bicubic":
-            out = out + nn.functional.interpolate(lr, scale_factor=self.config.scaling_factor,
+        hr_features = self.subpixel_convolutional_blocks(out)
+        out = self.conv_block3(hr_features)
+        if cfg.static_channels:
+            assert static is not None
+            coefficients = self.terrain_head(hr_features)
+            anomaly = block_anomaly(static, cfg.scaling_factor)
+            n_out = cfg.out_channels
+            for k in range(cfg.static_channels):
+                out = out + coefficients[:, k * n_out:(k + 1) * n_out] * anomaly[:, k:k + 1]
+        if cfg.upsample_skip == "bicubic":
+            out = out + nn.functional.interpolate(lr, scale_factor=cfg.scaling_factor,
                                                   mode="bicubic", align_corners=False)
         return out
 
 
 class PhysicalUnitsSR(nn.Module):
-    """The exported graph: physical LR fields in, physical HR fields out.
+    """The exported graph: physical LR fields (and static HR fields) in, physical HR fields out.
 
     Normalization lives inside the graph so that an ``.onnx`` file is usable on its own, and so
-    that reduced-precision builds can keep exactly these few nodes in FP32.
+    that reduced-precision builds can keep exactly these few nodes in FP32. The conservation
+    layer, when the network's config asks for it, acts here in physical units.
     """
 
-    def __init__(self, network: SRResNet, lr_mean: list[float], lr_std: list[float],
-                 hr_mean: list[float], hr_std: list[float]) -> None:
+    def __init__(self, network: nn.Module, lr_mean: list[float], lr_std: list[float],
+                 hr_mean: list[float], hr_std: list[float],
+                 static_mean: list[float] | None = None,
+                 static_std: list[float] | None = None) -> None:
         super().__init__()
         self.network = network
+        config = getattr(network, "config", None)
+        self.scale = int(config.scaling_factor) if config is not None else 8
+        self.conservation = getattr(config, "conservation", "none")
+        self.has_static = bool(static_mean)
 
         def channel_buffer(values: list[float]) -> torch.Tensor:
             return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
@@ -182,7 +258,19 @@ class PhysicalUnitsSR(nn.Module):
         self.register_buffer("lr_std", channel_buffer(lr_std))
         self.register_buffer("hr_mean", channel_buffer(hr_mean))
         self.register_buffer("hr_std", channel_buffer(hr_std))
+        if self.has_static:
+            self.register_buffer("static_mean", channel_buffer(list(static_mean or [])))
+            self.register_buffer("static_std", channel_buffer(list(static_std or [])))
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+    def forward(self, lr: torch.Tensor, hr_static: torch.Tensor | None = None) -> torch.Tensor:
         normalized = (lr - self.lr_mean) / self.lr_std
-        return self.network(normalized) * self.hr_std + self.hr_mean
+        if self.has_static:
+            if hr_static is None:
+                raise ValueError("this model takes static HR fields (hr_static)")
+            static = (hr_static - self.static_mean) / self.static_std
+            out = self.network(normalized, static) * self.hr_std + self.hr_mean
+        else:
+            out = self.network(normalized) * self.hr_std + self.hr_mean
+        if self.conservation == "block_mean":
+            out = conserve_block_means(out, lr, self.scale)
+        return out

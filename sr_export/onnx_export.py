@@ -26,14 +26,14 @@ import torch
 from torch import nn
 
 from sr_export.checkpoints import LoadedCheckpoint
-from sr_export.model import PhysicalUnitsSR, SRResNet
+from sr_export.model import PhysicalUnitsSR
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
 from sr_runtime.compare import PARITY_TOLERANCE_K
 from sr_runtime.compare import compare as compare_fields
-from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
+from sr_runtime.description import HR_OUTPUT, HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import write_atomically
-from sr_runtime.synthetic import sample_input
+from sr_runtime.synthetic import sample_input, sample_static
 
 DEFAULT_OPSET = 18
 #: The rewritten network against the original, both in PyTorch FP32 (kelvin).
@@ -69,26 +69,38 @@ class ParityReport:
         return text
 
 
-def physical_model(loaded: LoadedCheckpoint, network: SRResNet | None = None) -> PhysicalUnitsSR:
+def physical_model(loaded: LoadedCheckpoint, network: nn.Module | None = None) -> PhysicalUnitsSR:
     desc = loaded.description
     return PhysicalUnitsSR(
         network if network is not None else loaded.model,
         [v.lr_mean for v in desc.variables], [v.lr_std for v in desc.variables],
         [v.hr_mean for v in desc.variables], [v.hr_std for v in desc.variables],
+        [s.mean for s in desc.static_inputs] or None, [s.std for s in desc.static_inputs] or None,
     ).eval()
 
 
-def torch_predict(model: nn.Module, lr: np.ndarray) -> np.ndarray:
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+
+def torch_predict(model: nn.Module, lr: np.ndarray, hr_static: np.ndarray | None = None
+                  ) -> np.ndarray:
     with torch.inference_mode():
-        return model(torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))).numpy()
+        if hr_static is None:
+            return model(_tensor(lr)).numpy()
+        return model(_tensor(lr), _tensor(hr_static)).numpy()
 
 
-def onnxruntime_predict(path_or_bytes: str | bytes, lr: np.ndarray) -> np.ndarray:
+def onnxruntime_predict(path_or_bytes: str | bytes, lr: np.ndarray,
+                        hr_static: np.ndarray | None = None) -> np.ndarray:
     from sr_runtime.engines.onnxruntime import open_session
 
     session = open_session(path_or_bytes if isinstance(path_or_bytes, bytes)
                            else Path(path_or_bytes), options=None)
-    return session.run(None, {LR_INPUT: lr.astype(np.float32)})[0]
+    feeds = {LR_INPUT: lr.astype(np.float32)}
+    if hr_static is not None:
+        feeds[HR_STATIC_INPUT] = hr_static.astype(np.float32)
+    return session.run(None, feeds)[0]
 
 
 def compare(reference: np.ndarray, candidate: np.ndarray, tolerance: float,
@@ -112,18 +124,27 @@ def _producer() -> dict[str, str]:
     return versions
 
 
-def trace_to_onnx(model: nn.Module, example: np.ndarray, opset: int) -> onnx.ModelProto:
-    """torch.onnx (dynamo) export with dynamic batch, height and width, weights inline."""
+def trace_to_onnx(model: nn.Module, example: np.ndarray, opset: int,
+                  static: np.ndarray | None = None, scale: int = 8) -> onnx.ModelProto:
+    """torch.onnx (dynamo) export with dynamic batch, height and width, weights inline; with
+    ``static``, a second input ``hr_static`` whose height and width are ``scale`` x the LR's."""
     batch = torch.export.Dim("batch")
     height = torch.export.Dim("height", min=1)
     width = torch.export.Dim("width", min=1)
+    args: tuple[torch.Tensor, ...] = (torch.from_numpy(example),)
+    names = [LR_INPUT]
+    shapes: dict[str, dict[int, object]] = {"lr": {0: batch, 2: height, 3: width}}
+    if static is not None:
+        args += (torch.from_numpy(np.ascontiguousarray(static, dtype=np.float32)),)
+        names.append(HR_STATIC_INPUT)
+        shapes["hr_static"] = {0: batch, 2: scale * height, 3: scale * width}
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         program = torch.onnx.export(
-            model, (torch.from_numpy(example),), dynamo=True, external_data=False,
-            opset_version=opset, input_names=[LR_INPUT], output_names=[HR_OUTPUT],
-            dynamic_shapes={"lr": {0: batch, 2: height, 3: width}}, verbose=False,
+            model, args, dynamo=True, external_data=False,
+            opset_version=opset, input_names=names, output_names=[HR_OUTPUT],
+            dynamic_shapes=shapes, verbose=False,
         )
     return program.model_proto
 
@@ -178,10 +199,11 @@ def set_metadata(proto: onnx.ModelProto, description: ModelDescription) -> None:
 
 
 def verify_rewrites(reference: nn.Module, rewritten: nn.Module, lr: np.ndarray,
-                    tolerance: float = REWRITE_TOLERANCE_K) -> ParityReport:
+                    tolerance: float = REWRITE_TOLERANCE_K,
+                    static: np.ndarray | None = None) -> ParityReport:
     """The rewritten physical model against the original, both PyTorch FP32."""
-    report = compare(torch_predict(reference, lr), torch_predict(rewritten, lr), tolerance,
-                     lr.shape)
+    report = compare(torch_predict(reference, lr, static), torch_predict(rewritten, lr, static),
+                     tolerance, lr.shape)
     if not report.passed:
         raise AccuracyGateError(
             f"the exact graph rewrites changed the output by up to {report.max_abs:.2e} "
@@ -208,17 +230,19 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
         raise UsageError(f"output folder {out.parent} does not exist; create it first")
     reference_model = physical_model(loaded)
     lr = parity_input if parity_input is not None else sample_input(loaded.description)
+    static = sample_static(loaded.description, lr.shape)
     rewrite_check: ParityReport | None = None
     if optimize:
         network, applied = (optimize_network(loaded.model) if rewrites is None
                             else optimize_network(loaded.model, rewrites))
         export_model = physical_model(loaded, network)
-        rewrite_check = verify_rewrites(reference_model, export_model, lr)
+        rewrite_check = verify_rewrites(reference_model, export_model, lr, static=static)
     else:
         export_model = physical_model(loaded, fold_batchnorm(loaded.model))
         applied = (BATCHNORM_FOLDED,)
 
-    proto = trace_to_onnx(export_model, lr[:1], opset)
+    proto = trace_to_onnx(export_model, lr[:1], opset,
+                          None if static is None else static[:1], loaded.description.scale)
     strip_build_metadata(proto)
     if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
         raise AccuracyGateError("BatchNorm survived export; this is a bug in sr-edge, please "
@@ -233,8 +257,8 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
 
-    report = compare(torch_predict(reference_model, lr), onnxruntime_predict(data, lr), tolerance,
-                     lr.shape)
+    report = compare(torch_predict(reference_model, lr, static),
+                     onnxruntime_predict(data, lr, static), tolerance, lr.shape)
     halo = measured_halo(data, description, out)
     if halo != description.halo_lr:  # the graph reaches further than the architecture formula
         set_metadata(proto, description.with_updates(halo_lr=halo))

@@ -278,13 +278,14 @@ class BicubicUpsample(nn.Module):
 class WithUpsampleSkip(nn.Module):
     """``network(x) + skip(x)``: the network with its interpolation skip taken out of it."""
 
-    def __init__(self, network: nn.Module, skip: nn.Module) -> None:
+    def __init__(self, network: nn.Module, skip: nn.Module, config: object = None) -> None:
         super().__init__()
         self.network = network
         self.skip = skip
+        self.config = config  # the original's (scale, conservation), for PhysicalUnitsSR
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.network(x) + self.skip(x)
+    def forward(self, x: torch.Tensor, *static: torch.Tensor) -> torch.Tensor:
+        return self.network(x, *static) + self.skip(x)
 
 
 def _shuffles_as_transposed_convs(network: nn.Module) -> int:
@@ -344,7 +345,9 @@ def optimize_network(network: SRResNet,
         if moved:
             applied.append(ACTIVATION_BEFORE_PIXEL_SHUFFLE)
 
-    if FINAL_CONV_BEFORE_PIXEL_SHUFFLE in rewrites:
+    # with static fields the terrain head reads the HR features: the tail must stay apart
+    tail_apart = bool(getattr(getattr(result, "config", None), "static_channels", 0))
+    if FINAL_CONV_BEFORE_PIXEL_SHUFFLE in rewrites and not tail_apart:
         last = result.subpixel_convolutional_blocks[-1]
         tail = _tail_parts(result)
         if isinstance(last, ActivationFirstSubPixel) and last.tail is None and tail is not None:
@@ -373,5 +376,5 @@ def optimize_network(network: SRResNet,
         result.config = dataclasses.replace(config, upsample_skip="none")
         skip = BicubicUpsample(config.scaling_factor, config.in_channels)
         applied.append(BICUBIC_SKIP_AS_CONV)
-        return WithUpsampleSkip(result, skip).eval(), tuple(applied)
+        return WithUpsampleSkip(result, skip, config).eval(), tuple(applied)
     return result.eval(), tuple(applied)

@@ -53,13 +53,26 @@ class TorchEngine(EngineBase):
         self._torch = torch
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        if inputs:
-            raise UsageError(f"the torch baseline takes only the LR field, not {sorted(inputs)}")
+        from sr_runtime.description import HR_STATIC_INPUT
+
+        unknown = sorted(set(inputs) - {HR_STATIC_INPUT})
+        if unknown:
+            raise UsageError(f"the torch baseline takes the LR field and {HR_STATIC_INPUT}, "
+                             f"not {unknown}")
+        static = inputs.get(HR_STATIC_INPUT)
+        if self.description.static_inputs and static is None:
+            raise UsageError(f"this model takes static HR fields "
+                             f"({', '.join(s.name for s in self.description.static_inputs)}) as "
+                             f"{HR_STATIC_INPUT}; pass them")
         torch = self._torch
+
+        def tensor(values: np.ndarray):
+            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).contiguous(
+                memory_format=self.memory_format)
+
         with torch.inference_mode():
-            x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
-            out = self.model(x.contiguous(memory_format=self.memory_format))
-            return out.contiguous().numpy()
+            args = (tensor(lr),) if static is None else (tensor(lr), tensor(static))
+            return self.model(*args).contiguous().numpy()
 
 
 def load_torch(path: Path, options: LoadOptions) -> TorchEngine:

@@ -26,12 +26,13 @@ import lightning as L
 import numpy as np
 import torch
 from torch.nn import functional as F
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader
 from torchmetrics.functional.image import structural_similarity_index_measure
 
 from sr_export.checkpoints import SR_EDGE_HPARAMS_KEY
-from sr_export.model import SRResNet, SRResNetConfig
+from sr_export.model import SRResNet, SRResNetConfig, conserve_block_means
 from sr_export.tracking import Tracker
+from sr_export.training_data import RegionCrops, build_training_data, split_times
 from sr_runtime.description import VariableSpec
 from sr_runtime.errors import UsageError
 from sr_runtime.paths import atomic_output
@@ -41,40 +42,64 @@ if TYPE_CHECKING:
 
 
 class SRLightningModule(L.LightningModule):
-    """SRResNet + normalization + metrics in physical units."""
+    """SRResNet + normalization + metrics in physical units.
+
+    With static fields each batch is ``(lr, static, hr)``; with the conservation layer the
+    prediction is made conservative in physical units (as the exported graph does) before the
+    loss, so the network learns under the constraint it will run with.
+    """
 
     def __init__(self, model: dict, variables: list[dict], learning_rate: float = 1e-3,
-                 data_range: float = 30.0, lr_step_deg: float = 0.0) -> None:
+                 data_range: float = 30.0, lr_step_deg: float = 0.0,
+                 static_inputs: list[dict] | None = None) -> None:
         super().__init__()
         self.save_hyperparameters({SR_EDGE_HPARAMS_KEY: {
-            "model": model, "variables": variables, "lr_step_deg": lr_step_deg},
+            "model": model, "variables": variables, "lr_step_deg": lr_step_deg,
+            "static_inputs": list(static_inputs or [])},
             "learning_rate": learning_rate, "data_range": data_range})
         self.model = SRResNet(SRResNetConfig.from_dict(model))
         self.variables = [VariableSpec(**v) for v in variables]
         self.learning_rate = learning_rate
         self.data_range = data_range
-        self.register_buffer("hr_std", torch.tensor([v.hr_std for v in self.variables])
-                             .reshape(1, -1, 1, 1), persistent=False)
-        self.register_buffer("hr_mean", torch.tensor([v.hr_mean for v in self.variables])
-                             .reshape(1, -1, 1, 1), persistent=False)
 
-    def forward(self, lr: torch.Tensor) -> torch.Tensor:
-        return self.model(lr)
+        def stats(values: list[float]) -> torch.Tensor:
+            return torch.tensor(values, dtype=torch.float32).reshape(1, -1, 1, 1)
+
+        for name, values in (("hr_std", [v.hr_std for v in self.variables]),
+                             ("hr_mean", [v.hr_mean for v in self.variables]),
+                             ("lr_std", [v.lr_std for v in self.variables]),
+                             ("lr_mean", [v.lr_mean for v in self.variables])):
+            self.register_buffer(name, stats(values), persistent=False)
+
+    def forward(self, lr: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
+        out = self.model(lr) if static is None else self.model(lr, static)
+        if self.model.config.conservation == "block_mean":
+            physical = conserve_block_means(self._physical(out),
+                                            lr * self.lr_std + self.lr_mean,
+                                            self.model.config.scaling_factor)
+            out = (physical - self.hr_mean) / self.hr_std
+        return out
 
     def _physical(self, normalized: torch.Tensor) -> torch.Tensor:
         return normalized * self.hr_std + self.hr_mean
 
-    def training_step(self, batch, _index):
+    def _predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        if len(batch) == 3:
+            lr, static, hr = batch
+            return self(lr, static), hr
         lr, hr = batch
-        loss = F.mse_loss(self(lr), hr)
+        return self(lr), hr
+
+    def training_step(self, batch, _index):
+        prediction, hr = self._predict(batch)
+        loss = F.mse_loss(prediction, hr)
         self.log("train_loss", loss, prog_bar=True)
         return loss
 
     def validation_step(self, batch, _index):
-        lr, hr = batch
-        prediction = self(lr)
+        prediction, hr = self._predict(batch)
         loss = F.mse_loss(prediction, hr)
-        pred_k, true_k = self._physical(prediction), self._physical(hr)
+        pred_k, true_k = self._physical(prediction)[:, :1], self._physical(hr)[:, :1]
         rmse_k = torch.sqrt(F.mse_loss(pred_k, true_k))
         self.log_dict({
             "val_loss": loss,
@@ -208,54 +233,6 @@ def quiet_lightning() -> Iterator[None]:
             logger.setLevel(level)
 
 
-class RandomCrops(Dataset):
-    """Random aligned LR/HR crops: more optimizer steps per CPU-second than whole fields."""
-
-    def __init__(self, lr: torch.Tensor, hr: torch.Tensor, crop_lr: int) -> None:
-        self.lr, self.hr, self.crop = lr, hr, min(crop_lr, lr.shape[-1], lr.shape[-2])
-        self.scale = hr.shape[-1] // lr.shape[-1]
-
-    def __len__(self) -> int:
-        return self.lr.shape[0]
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        h, w = self.lr.shape[-2:]
-        top = int(torch.randint(0, h - self.crop + 1, ()))
-        left = int(torch.randint(0, w - self.crop + 1, ()))
-        s, c = self.scale, self.crop
-        return (self.lr[index, :, top:top + c, left:left + c],
-                self.hr[index, :, top * s:(top + c) * s, left * s:(left + c) * s])
-
-
-@dataclass
-class TrainingData:
-    """Normalized LR/HR tensors and the statistics used to normalize them (in K)."""
-
-    lr: torch.Tensor
-    hr: torch.Tensor
-    variables: list[VariableSpec]
-    data_range: float
-    lr_step_deg: float
-
-
-def sample_training_data(times: np.ndarray, variable: str = "t2m") -> TrainingData:
-    """LR/HR pairs from the sample builder for ``times`` (regenerated, deterministic)."""
-    from sr_runtime.sample import synthesize
-
-    lr_ds = synthesize(times, "standard")
-    hr_ds = synthesize(times, "high")
-    lr = lr_ds[variable].values.astype(np.float32)[:, None]
-    hr = hr_ds[variable].values.astype(np.float32)[:, None]
-    spec = VariableSpec(name=variable, units=str(lr_ds[variable].attrs.get("units", "K")),
-                        lr_mean=float(lr.mean()), lr_std=float(lr.std()),
-                        hr_mean=float(hr.mean()), hr_std=float(hr.std()))
-    lr_n = (lr - spec.lr_mean) / spec.lr_std
-    hr_n = (hr - spec.hr_mean) / spec.hr_std
-    lr_step = float(np.diff(lr_ds.latitude.values).mean())
-    return TrainingData(torch.from_numpy(lr_n), torch.from_numpy(hr_n), [spec],
-                        float(hr.max() - hr.min()), lr_step)
-
-
 @dataclass(frozen=True)
 class TrainResult:
     """What a training run left: the export checkpoint, the resumable one, where it started."""
@@ -309,12 +286,21 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
           seed: int = 42, threads: int | None = None, crop_lr: int = 16,
           max_steps: int | None = None, resume_from: Path | None = None,
           tracker: Tracker | None = None, console: Console | None = None,
-          checkpoint_every_s: float = 300.0, val_every_steps: int = 200) -> TrainResult:
+          checkpoint_every_s: float = 300.0, val_every_steps: int = 200,
+          variables: tuple[str, ...] = ("t2m",), statics: tuple[str, ...] = (),
+          area: str = "sample") -> TrainResult:
     """Train under a CPU-time budget (and at most ``max_steps`` optimizer steps in all).
 
+    ``variables``/``statics``: the predicted variables and the static HR fields the network
+    takes (``config`` must have as many channels); ``area``: see :mod:`sr_export.training_data`.
     ``resume_from``: a ``last.ckpt`` to continue from (weights, optimizer, step, budget spent).
     ``tracker``: where parameters and metrics go; ``console``: where the progress bar goes.
     """
+    if (config.in_channels, config.out_channels, config.static_channels) != (
+            len(variables), len(variables), len(statics)):
+        raise UsageError(f"the network has {config.in_channels} input, {config.out_channels} "
+                         f"output and {config.static_channels} static channels but training "
+                         f"asks for {len(variables)} variables and {len(statics)} static fields")
     tracker = tracker or Tracker()
     resume_state = read_resume_state(resume_from, config) if resume_from else None
     start_step = int(resume_state["global_step"]) if resume_state else 0
@@ -322,27 +308,37 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
     L.seed_everything(seed, workers=True, verbose=False)
     if threads:
         torch.set_num_threads(threads)
-    data = sample_training_data(times)
-    n = data.lr.shape[0]
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    n_val = max(1, int(n * val_fraction))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if train_idx.numel() < batch_size:
-        raise UsageError(f"{train_idx.numel()} training fields are fewer than one batch of "
-                         f"{batch_size}; lower --batch-size or train on more times")
-    train_loader = DataLoader(RandomCrops(data.lr[train_idx], data.hr[train_idx], crop_lr),
-                              batch_size=batch_size, shuffle=True, drop_last=True)
-    val_loader = DataLoader(TensorDataset(data.lr[val_idx], data.hr[val_idx]),
-                            batch_size=batch_size)
+    if console is not None:
+        with console.status(f"synthesizing {times.size} training times ({area})"):
+            data = build_training_data(times, variables, statics, area)
+    else:
+        data = build_training_data(times, variables, statics, area)
+    n = times.size
+    val_idx, train_idx = split_times(n, val_fraction, seed)
+    n_val = int(val_idx.numel())
+    n_regions = len(data.regions)
+    if train_idx.numel() * n_regions < batch_size:
+        raise UsageError(f"{train_idx.numel() * n_regions} training fields are fewer than one "
+                         f"batch of {batch_size}; lower --batch-size or train on more times")
+    val_crop = min(32, *(min(r.lr.shape[-2:]) for r in data.regions))
+    train_loader = DataLoader(
+        RegionCrops(data, train_idx, crop_lr, int(train_idx.numel()) * n_regions),
+        batch_size=batch_size, shuffle=True, drop_last=True)
+    val_loader = DataLoader(RegionCrops(data, val_idx, val_crop, n_val * n_regions,
+                                        fixed_seed=seed), batch_size=batch_size)
     module = SRLightningModule(config.to_dict(), [v.__dict__ for v in data.variables],
-                               learning_rate, data.data_range, data.lr_step_deg)
+                               learning_rate, data.data_range, data.lr_step_deg,
+                               [s.__dict__ for s in data.statics])
     steps_per_epoch = len(train_loader)
     log_every = max(1, steps_per_epoch // 2)
     tracker.log_params({
         **{f"model.{k}": v for k, v in config.to_dict().items()},
-        "data.source": "sample", "data.first_time": str(np.datetime_as_string(times[0], "m")),
+        "data.source": "sample", "data.area": area, "data.variables": ",".join(variables),
+        "data.statics": ",".join(statics), "data.regions": n_regions,
+        "data.first_time": str(np.datetime_as_string(times[0], "m")),
         "data.last_time": str(np.datetime_as_string(times[-1], "m")), "data.steps": int(n),
-        "data.train_fields": int(train_idx.numel()), "data.val_fields": n_val,
+        "data.train_fields": int(train_idx.numel()) * n_regions,
+        "data.val_fields": n_val * n_regions,
         "data.crop_lr": crop_lr, "data.range_K": round(data.data_range, 4),
         "train.batch_size": batch_size, "train.learning_rate": learning_rate,
         "train.cpu_minutes": cpu_minutes, "train.max_steps": max_steps, "train.seed": seed,
