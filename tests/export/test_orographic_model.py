@@ -1,0 +1,139 @@
+"""The orography-aware SRResNet: static HR fields, terrain head, exact block-mean conservation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sr_export.model import (
+    PhysicalUnitsSR,
+    SRResNet,
+    SRResNetConfig,
+    block_anomaly,
+    conserve_block_means,
+)
+from sr_export.rewrites import optimize_network
+
+STATIC = dict(n_channels=6, n_blocks=1, in_channels=2, out_channels=2, static_channels=2,
+              upsample_skip="bicubic")
+
+
+def physical(config: SRResNetConfig, seed: int = 0) -> PhysicalUnitsSR:
+    torch.manual_seed(seed)
+    network = SRResNet(config).eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics and terrain coefficients
+        for module in network.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 1.5)
+    return PhysicalUnitsSR(network, [285.0, 278.0], [6.0, 5.0], [285.0, 278.0], [6.5, 5.5],
+                           [600.0, 0.6], [700.0, 0.45]).eval()
+
+
+def inputs(h: int = 9, w: int = 11, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lr = 280.0 + 5.0 * torch.randn(2, 2, h, w, generator=g)
+    static = torch.stack([3000.0 * torch.rand(2, h * 8, w * 8, generator=g),
+                          torch.rand(2, h * 8, w * 8, generator=g)], dim=1)
+    return lr, static
+
+
+def test_block_anomaly_has_zero_block_means_and_keeps_detail():
+    static = torch.rand(1, 2, 16, 24)
+    anomaly = block_anomaly(static, 8)
+    assert torch.nn.functional.avg_pool2d(anomaly, 8).abs().max() < 1e-6
+    # inside one block the anomaly differs from the field by a constant only
+    block = (static - anomaly)[0, 0, :8, :8]
+    assert torch.allclose(block, block[0, 0].expand_as(block))
+
+
+def test_conservation_layer_keeps_every_block_mean_within_1e_3_kelvin():
+    model = physical(SRResNetConfig(**STATIC, conservation="block_mean"))
+    lr, static = inputs()
+    with torch.no_grad():
+        hr = model(lr, static)
+    means = torch.nn.functional.avg_pool2d(hr.double(), 8)
+    assert (means - lr.double()).abs().max() < 1e-3
+    free = physical(SRResNetConfig(**STATIC))  # same weights without the layer: not conserved
+    with torch.no_grad():
+        drift = (torch.nn.functional.avg_pool2d(free(lr, static), 8) - lr).abs().max()
+    assert drift > 1e-2
+
+
+def test_conserve_block_means_changes_only_the_block_means():
+    hr = 280 + torch.randn(1, 1, 16, 16)
+    lr = 281 + torch.randn(1, 1, 2, 2)
+    out = conserve_block_means(hr, lr, 8)
+    assert torch.allclose(block_anomaly(out, 8), block_anomaly(hr, 8), atol=1e-4)
+    assert torch.allclose(torch.nn.functional.avg_pool2d(out, 8), lr, atol=1e-4)
+
+
+def test_output_follows_the_static_terrain():
+    """Same LR input, two terrains: the HR output differs, and only through the static path."""
+    model = physical(SRResNetConfig(**STATIC))
+    lr, static = inputs()
+    other = static.clone()
+    other[:, 0] = torch.flip(other[:, 0], dims=[-1])
+    with torch.no_grad():
+        a, b = model(lr, static), model(lr, other)
+    assert (a - b).abs().max() > 1e-3
+    with pytest.raises(ValueError, match="static"):
+        model(lr)
+
+
+def test_lr_only_layout_is_unchanged_for_demo_state_dicts():
+    keys = set(SRResNet(SRResNetConfig(n_channels=4, n_blocks=1)).state_dict())
+    assert not any(k.startswith(("static_encoder", "terrain_head")) for k in keys)
+    static_keys = set(SRResNet(SRResNetConfig(n_channels=4, n_blocks=1, static_channels=2))
+                      .state_dict())
+    assert keys < static_keys
+    assert {k.split(".")[0] for k in static_keys - keys} == {"static_encoder", "terrain_head"}
+
+
+def test_halo_covers_the_static_input_too():
+    """Perturbing one LR cell's static sub-grid changes HR cells only within halo_lr."""
+    config = SRResNetConfig(n_channels=4, n_blocks=2, static_channels=1)
+    torch.manual_seed(0)
+    net = SRResNet(config).eval()
+    size, centre = 41, 20
+    lr = torch.randn(1, 1, size, size)
+    static = torch.randn(1, 1, size * 8, size * 8)
+    bumped = static.clone()
+    bumped[0, 0, centre * 8:(centre + 1) * 8, centre * 8:(centre + 1) * 8] += 5.0
+    with torch.no_grad():
+        changed = (net(lr, static) - net(lr, bumped)).abs()[0, 0] > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    reach = max(centre * 8 - int(rows.min()), int(rows.max()) - (centre * 8 + 7))
+    assert 0 < reach / 8 <= config.halo_lr()
+
+
+@pytest.mark.parametrize("conservation", ["none", "block_mean"])
+def test_rewrites_keep_the_static_model_exact(conservation):
+    config = SRResNetConfig(**STATIC, conservation=conservation)
+    reference = physical(config)
+    network, applied = optimize_network(reference.network)
+    rewritten = PhysicalUnitsSR(network, [285.0, 278.0], [6.0, 5.0], [285.0, 278.0],
+                                [6.5, 5.5], [600.0, 0.6], [700.0, 0.45]).eval()
+    lr, static = inputs()
+    with torch.no_grad():
+        diff = (reference(lr, static) - rewritten(lr, static)).abs().max()
+    assert float(diff) < 1e-4
+    assert "final_conv_before_pixel_shuffle" not in applied  # the terrain head needs the tail
+    assert "bicubic_skip_as_conv" in applied
+
+
+def test_invalid_static_configurations_are_refused():
+    with pytest.raises(ValueError, match="conservation"):
+        SRResNetConfig(conservation="mass")
+    with pytest.raises(ValueError, match="conservation needs"):
+        SRResNetConfig(in_channels=2, out_channels=1, conservation="block_mean")
+    with pytest.raises(ValueError, match="static_channels"):
+        SRResNetConfig(static_channels=-1)
+
+
+def test_flops_grow_with_the_static_path():
+    plain = SRResNetConfig(n_channels=32, n_blocks=8)
+    static = SRResNetConfig(n_channels=32, n_blocks=8, static_channels=2)
+    assert static.flops_per_lr_pixel() > plain.flops_per_lr_pixel()
+    assert np.isclose(static.halo_lr(), plain.halo_lr())
