@@ -34,6 +34,19 @@ class LoadedCheckpoint:
     description: ModelDescription
     source_format: str  # "sr-edge", "demo-lightning" or "demo-state-dict"
 
+    def with_conservation(self, conservation: str) -> LoadedCheckpoint:
+        """The same weights with the block-mean conservation layer switched on or off (it has
+        no parameters, so a model trained without it can be exported with it, and scored)."""
+        import dataclasses
+
+        try:
+            config = dataclasses.replace(self.model.config, conservation=conservation)
+        except ValueError as exc:
+            raise UsageError(f"--conservation: {exc}") from None
+        self.model.config = config
+        return dataclasses.replace(self, description=self.description.with_updates(
+            arch_params=config.to_dict()))
+
 
 def _read_torch_file(path: Path) -> object:
     if not path.is_file():

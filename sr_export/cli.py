@@ -36,6 +36,9 @@ def to_onnx(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output")] = False,
     optimize: Annotated[bool, typer.Option(help="Apply the exact graph rewrites (checked "
                                            "against the original network)")] = True,
+    conservation: Annotated[str | None, typer.Option(help="Switch the block-mean conservation "
+                                                     "layer: none or block_mean [default: as "
+                                                     "trained]")] = None,
     mlflow: MlflowOpt = None,
 ) -> None:
     """Export a checkpoint to a self-describing ONNX model, checked against PyTorch."""
@@ -51,6 +54,8 @@ def to_onnx(
         check_output(out, overwrite)
         with console.status(f"loading {source.label}"):
             loaded = load_checkpoint(source.checkpoint, source.config)
+        if conservation is not None:
+            loaded = loaded.with_conservation(conservation)
         console.print(f"loaded {loaded.source_format} checkpoint {source.label} "
                       f"(x{loaded.description.scale}, {dict(loaded.description.arch_params)})")
         with tracking(mlflow, command="to-onnx", run_name=f"to-onnx {out.name}") as tracker:
@@ -190,17 +195,25 @@ def evaluate(
     backend: Annotated[str, typer.Option(help="Engine backend")] = "onnxruntime",
     config: ConfigOpt = None,
     markdown: Annotated[Path | None, typer.Option(help="Also write the table here")] = None,
+    training_area: Annotated[bool, typer.Option(help="Also score the held-out week on the "
+                                                "training regions (sr-export train --area "
+                                                "area)")] = False,
 ) -> None:
     """Score the model, nearest, bicubic and a lapse-rate reference on held-out times."""
-    from sr_export.evaluate import evaluate_held_out
+    from sr_export.evaluate import evaluate_held_out, evaluate_training_area
     from sr_runtime.defaults import DEFAULT_MODEL
 
     with console.status("evaluating the held-out steps"):
-        result = evaluate_held_out(model or DEFAULT_MODEL, backend=backend, config=config,
-                                   source=source, truth=truth)
-    typer.echo(result.table())
+        results = [evaluate_held_out(model or DEFAULT_MODEL, backend=backend, config=config,
+                                     source=source, truth=truth)]
+    if training_area:
+        with console.status("evaluating the held-out week on the training regions"):
+            results += evaluate_training_area(model or DEFAULT_MODEL, backend=backend,
+                                              config=config)
+    text = "\n\n".join(r.table() for r in results)
+    typer.echo(text)
     if markdown:
-        markdown.write_text(result.table() + "\n")
+        markdown.write_text(text + "\n")
         console.print(f"wrote {markdown}")
 
 
