@@ -237,6 +237,17 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
+def refuse_static(description: ModelDescription, model: Path, command: str) -> None:
+    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs is
+    refused before any work, with what to run instead."""
+    if description.static_inputs:
+        names = ", ".join(s.name for s in description.static_inputs)
+        raise UsageError(f"{model} takes static HR fields ({names}); sr-export {command} "
+                         "handles LR-only models so far: run it in FP32 (sr-run --precision "
+                         "fp32, the default without a tune record) or on OpenVINO "
+                         "(sr-run --backend openvino)")
+
+
 def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gate_data: GateData,
                   *, max_rmse: float = MAX_RMSE_K, max_psnr_drop: float = MAX_PSNR_DROP_DB,
                   calibration_label: str = "", reduce_range: bool | None = None,
@@ -257,6 +268,7 @@ def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gat
         raise UsageError(f"output folder {out.parent} does not exist; create it first")
     source_proto = onnx.load(str(model))
     description = _description(source_proto, str(model))
+    refuse_static(description, model, "quantize")
     variant_record = {p.key for p in source_proto.metadata_props if p.key == VARIANT_KEY}
     if variant_record:
         raise UsageError(f"{model} is already a reduced-precision variant; quantize the FP32 "

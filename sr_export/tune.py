@@ -191,8 +191,11 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     from sr_runtime.engines.onnxruntime import physical_cores, read_description
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 
+    from sr_export.quantize import refuse_static
+
     model = Path(model)
     description = read_description(model)
+    refuse_static(description, model, "tune")
     say = progress or (lambda _: None)
     variants = [v for v in discover_variants(model) if v.usable]
     timed = [_Timed(candidate_key(v.path.name, v.engine_name), v,
