@@ -188,10 +188,9 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     what fails is recorded, not timed. ``repeats`` interleaved rounds with ``pause`` seconds of
     idle before each call; medians.
     """
+    from sr_export.quantize import refuse_static
     from sr_runtime.engines.onnxruntime import physical_cores, read_description
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
-
-    from sr_export.quantize import refuse_static
 
     model = Path(model)
     description = read_description(model)
