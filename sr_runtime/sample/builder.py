@@ -5,7 +5,7 @@ against data that looks like Climate DT on the Hub: same store names, dims, asce
 global coordinates, float32 ``t2m`` in K, static ``lsm``/``orog``, consolidated metadata. The
 content is synthetic (see :mod:`sr_runtime.sample.weather`), NOT Climate DT output.
 
-To fit the wheel, ``t2m`` is bit-rounded to 14 mantissa bits (error at most 0.0078 K) before
+To fit the wheel, ``t2m`` and ``d2m`` are bit-rounded to 14 mantissa bits (error at most 0.0078 K) before
 Blosc/zstd compression with byte shuffle; the stored dtype stays float32 and no special codec is
 needed to read it.
 
@@ -61,9 +61,11 @@ def _compressor() -> BloscCodec:
 def _encoding(ds: xr.Dataset, time_chunk: int) -> dict[str, dict[str, object]]:
     ny, nx = ds.sizes["latitude"], ds.sizes["longitude"]
     static = {"chunks": (ny, nx), "compressors": (_compressor(),), "dtype": "float32"}
+    hourly = {"chunks": (min(time_chunk, max(ds.sizes["time"], 1)), ny, nx),
+              "compressors": (_compressor(),), "dtype": "float32", "_FillValue": np.nan}
     return {
-        "t2m": {"chunks": (min(time_chunk, max(ds.sizes["time"], 1)), ny, nx),
-                "compressors": (_compressor(),), "dtype": "float32", "_FillValue": np.nan},
+        "t2m": dict(hourly),
+        "d2m": dict(hourly),
         "lsm": dict(static),
         "orog": dict(static),
         "time": {"units": f"hours since {np.datetime_as_string(MONTH_START, unit='s')}",
@@ -95,7 +97,8 @@ def sample_dataset(times: np.ndarray, resolution: Resolution, seed: int = DEFAUL
                    ) -> xr.Dataset:
     """What a store holds: :func:`synthesize` output, bit-rounded, with global attributes."""
     ds = synthesize(times, resolution, seed)
-    ds["t2m"] = ds["t2m"].copy(data=bitround(ds["t2m"].values))
+    for name in ("t2m", "d2m"):
+        ds[name] = ds[name].copy(data=bitround(ds[name].values))
     ds.attrs.update(global_attrs(resolution, seed))
     return ds
 

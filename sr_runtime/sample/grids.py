@@ -70,13 +70,50 @@ class SampleGrids:
     hr_lat_slice: slice
     hr_lon_slice: slice
 
+    @property
+    def key(self) -> tuple[int, int, int, int]:
+        """(first LR row, first LR column, rows, columns): hashable, names the box."""
+        return (int(self.lr_lat_slice.start), int(self.lr_lon_slice.start),
+                int(self.lr_lat.size), int(self.lr_lon.size))
 
-def sample_grids() -> SampleGrids:
-    """The 32 x 32 LR and 256 x 256 HR box, as float64 ascending global coordinate values."""
-    lr_lat_s = slice(LR_LAT_START, LR_LAT_START + LR_SIZE)
-    lr_lon_s = slice(LR_LON_START, LR_LON_START + LR_SIZE)
-    hr_lat_s = slice(HR_LAT_START, HR_LAT_START + HR_SIZE)
-    hr_lon_s = slice(HR_LON_START, HR_LON_START + HR_SIZE)
+
+#: Cell-edge bounds of the shipped GLOBE tile (degrees): every LR cell of a box lies inside.
+TILE_BOUNDS = (35.0, 50.0, 0.0, 30.0)  # south, north, west, east
+
+
+def hr_lat_start(lr_lat_start: int, lr_rows: int) -> int:
+    """First HR row covering the LR rows: the one whose window centre is nearest the LR
+    window's (the grids are not nested; for the Alpine box this is :data:`HR_LAT_START`)."""
+    lr_lat, hr_lat = global_lr_latitude(), global_hr_latitude()
+    hr_step = hr_lat[1] - hr_lat[0]
+    centre = 0.5 * (lr_lat[lr_lat_start] + lr_lat[lr_lat_start + lr_rows - 1])
+    return int(round((centre - (lr_rows * SCALE - 1) / 2 * hr_step - hr_lat[0]) / hr_step))
+
+
+def region_grids(lr_lat_start: int, lr_lon_start: int, lr_rows: int = LR_SIZE,
+                 lr_cols: int = LR_SIZE) -> SampleGrids:
+    """Any box of LR cells (global indices of the EDH standard grid) inside the GLOBE tile, and
+    the HR window covering the same area (longitude: LR edges fall on HR centres, so the window
+    starts half an LR cell west; latitude: centres matched, see :func:`hr_lat_start`)."""
+    lr_lat, lr_lon = global_lr_latitude(), global_lr_longitude()
+    if lr_rows < 1 or lr_cols < 1 or lr_lat_start < 0 or lr_lon_start < 0 or (
+            lr_lat_start + lr_rows > lr_lat.size or lr_lon_start + lr_cols > lr_lon.size):
+        raise ValueError(f"box rows {lr_lat_start}+{lr_rows}, cols {lr_lon_start}+{lr_cols} "
+                         "is not on the EDH standard grid")
+    lat_edges = cell_edges(lr_lat[lr_lat_start:lr_lat_start + max(lr_rows, 2)])
+    lon_edges = cell_edges(lr_lon[lr_lon_start:lr_lon_start + max(lr_cols, 2)])
+    south, north, west, east = TILE_BOUNDS
+    if (lat_edges[0] < south or lat_edges[lr_rows] > north or lon_edges[0] < west
+            or lon_edges[lr_cols] > east):
+        raise ValueError(f"the box's LR cells ({lat_edges[0]:.2f}..{lat_edges[lr_rows]:.2f} N, "
+                         f"{lon_edges[0]:.2f}..{lon_edges[lr_cols]:.2f} E) leave the terrain "
+                         f"tile {south:g}-{north:g} N, {west:g}-{east:g} E; choose a box inside it")
+    lr_lat_s = slice(lr_lat_start, lr_lat_start + lr_rows)
+    lr_lon_s = slice(lr_lon_start, lr_lon_start + lr_cols)
+    hr_row = hr_lat_start(lr_lat_start, lr_rows)
+    hr_col = SCALE * lr_lon_start - SCALE // 2
+    hr_lat_s = slice(hr_row, hr_row + lr_rows * SCALE)
+    hr_lon_s = slice(hr_col, hr_col + lr_cols * SCALE)
     return SampleGrids(
         lr_lat=global_lr_latitude()[lr_lat_s].copy(),
         lr_lon=global_lr_longitude()[lr_lon_s].copy(),
@@ -87,6 +124,11 @@ def sample_grids() -> SampleGrids:
         hr_lat_slice=hr_lat_s,
         hr_lon_slice=hr_lon_s,
     )
+
+
+def sample_grids() -> SampleGrids:
+    """The 32 x 32 LR and 256 x 256 HR Alpine box, as float64 ascending global coordinates."""
+    return region_grids(LR_LAT_START, LR_LON_START)
 
 
 def cell_edges(centres: np.ndarray) -> np.ndarray:

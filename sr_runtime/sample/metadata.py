@@ -64,6 +64,23 @@ def t2m_attrs(global_lat: np.ndarray, global_lon: np.ndarray) -> dict[str, objec
     }
 
 
+def d2m_attrs(global_lat: np.ndarray, global_lon: np.ndarray) -> dict[str, object]:
+    """Attributes of ``d2m`` (2 m dew point) as on the Earth Data Hub."""
+    return {
+        "units": "K",
+        "standard_name": "dew_point_temperature",
+        "long_name": "2 metre dewpoint temperature",
+        "GRIB_paramId": 168,
+        "GRIB_shortName": "2d",
+        "GRIB_cfVarName": "d2m",
+        "GRIB_name": "2 metre dewpoint temperature",
+        "GRIB_units": "K",
+        "GRIB_typeOfLevel": "heightAboveGround",
+        "GRIB_stepType": "instant",
+        **_grid_attrs(global_lat, global_lon),
+    }
+
+
 def lsm_attrs(global_lat: np.ndarray, global_lon: np.ndarray) -> dict[str, object]:
     """Attributes of the static land-sea mask (land fraction of the cell, 0..1)."""
     return {

@@ -5,9 +5,11 @@ follows mountains and coasts that the coarse grid cannot see. Each grid sees the
 averaged over its OWN cells, as a model of that resolution would: the HR cells (~4 km) keep the
 valleys, the LR cells (~35 km) see smooth mountains.
 
-The shipped crop (``sr_runtime/data/terrain/globe30s_alps.npz``, attribution in the README
-next to it) covers the sample box plus a margin, so the sample can be rebuilt anywhere;
-:func:`crop_globe` re-creates it from the full GLOBE tile.
+The shipped tile (``sr_runtime/data/terrain/globe30s_35N50N_0E30E.npz``, attribution in the
+README next to it) covers 35-50 N, 0-30 E, so a box anywhere in it can be built offline;
+:func:`crop_globe` re-creates it (latitude ascending) from the source tile. Smoothed terrain
+(valley and basin depth, distance to the sea) is computed once on the whole tile, so a cell
+gets the same values whichever box it is built in.
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from pathlib import Path
 import numpy as np
 
 TERRAIN_DIR = Path(__file__).resolve().parent.parent / "data" / "terrain"
-TERRAIN_FILE = TERRAIN_DIR / "globe30s_alps.npz"
+TERRAIN_FILE = TERRAIN_DIR / "globe30s_35N50N_0E30E.npz"
 
-#: Cell-centre bounds of the shipped crop: the sample box (cell edges 38.40-49.67 N,
-#: 5.10-16.35 E) plus about 1 degree for the valley-depth smoothing; GLOBE stops at 50 N.
-CROP_BOUNDS = (37.25, 50.0, 4.0, 17.5)  # lat_min, lat_max, lon_min, lon_max
+#: Cell-centre bounds of the shipped tile: all of the source tile.
+CROP_BOUNDS = (35.0, 50.0, 0.0, 30.0)  # lat_min, lat_max, lon_min, lon_max
 
 #: Width of a GLOBE cell in degrees (30 arc-seconds).
 GLOBE_STEP = 1.0 / 120.0
@@ -32,7 +33,13 @@ GLOBE_STEP = 1.0 / 120.0
 #: Valley depth is measured against the terrain smoothed with this Gaussian sigma (km): the
 #: scale of the ridges that enclose an Alpine valley and hold its cold air at night.
 VALLEY_SIGMA_KM = 20.0
+#: Basins (the Po plain, the Pannonian basin) are lowlands ringed by mountains on this scale.
+BASIN_SIGMA_KM = 80.0
+#: Sea-breeze reach: land within about this distance of the sea feels it.
+COAST_SIGMA_KM = 15.0
 KM_PER_DEG_LAT = 111.2
+#: One east-west scale for the whole tile (cos 42.5 N), so smoothing never depends on the box.
+COS_LAT_REF = 0.7373
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,8 @@ class GridTerrain:
     orog: np.ndarray
     lsm: np.ndarray
     valley_depth: np.ndarray
+    basin_depth: np.ndarray  # like valley_depth, on the basin scale (m, positive in basins)
+    sea_near: np.ndarray  # 0..1: share of sea within COAST_SIGMA_KM (0 inland, ~0.5 on coasts)
 
 
 def crop_globe(src: Path, dst: Path, bounds: tuple[float, float, float, float] = CROP_BOUNDS
@@ -127,14 +136,28 @@ def grid_terrain(lat_edges: np.ndarray, lon_edges: np.ndarray,
     wx = overlap_weights(t.longitude, lon_edges)
     orog = wy @ t.elevation @ wx.T
     lsm = wy @ t.land.astype(np.float64) @ wx.T
-    sigma_rows = VALLEY_SIGMA_KM / KM_PER_DEG_LAT / GLOBE_STEP
-    coslat = np.cos(np.deg2rad(0.5 * (lat_edges[0] + lat_edges[-1])))
-    smoothed = wy @ smooth(t.elevation, sigma_rows, sigma_rows / coslat) @ wx.T
-    return GridTerrain(orog=orog, lsm=np.clip(lsm, 0.0, 1.0), valley_depth=smoothed - orog)
+    valley = wy @ smoothed(t, "elevation", VALLEY_SIGMA_KM) @ wx.T
+    basin = wy @ smoothed(t, "elevation", BASIN_SIGMA_KM) @ wx.T
+    sea_near = wy @ (1.0 - smoothed(t, "land", COAST_SIGMA_KM)) @ wx.T
+    return GridTerrain(orog=orog, lsm=np.clip(lsm, 0.0, 1.0), valley_depth=valley - orog,
+                       basin_depth=basin - orog, sea_near=np.clip(sea_near, 0.0, 1.0))
+
+
+_SMOOTHED: dict[tuple[int, str, float], np.ndarray] = {}
+
+
+def smoothed(terrain: Terrain, field: str, sigma_km: float) -> np.ndarray:
+    """``terrain.<field>`` smoothed over ``sigma_km`` on the whole tile (cached)."""
+    key = (id(terrain), field, sigma_km)
+    if key not in _SMOOTHED:
+        sigma_rows = sigma_km / KM_PER_DEG_LAT / GLOBE_STEP
+        values = getattr(terrain, field).astype(np.float64)
+        _SMOOTHED[key] = smooth(values, sigma_rows, sigma_rows / COS_LAT_REF)
+    return _SMOOTHED[key]
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m sr_runtime.sample.terrain --globe PATH``: re-create the shipped crop."""
+    """``python -m sr_runtime.sample.terrain --globe PATH``: re-create the shipped tile."""
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--globe", type=Path, required=True,
                         help="globe30s_35N50N_0E30E.npz (GLOBE 30-arc-second tile)")

@@ -39,7 +39,14 @@ import numpy as np
 import xarray as xr
 
 from sr_runtime.sample import grids as g
-from sr_runtime.sample.metadata import Resolution, coord_attrs, lsm_attrs, orog_attrs, t2m_attrs
+from sr_runtime.sample.metadata import (
+    Resolution,
+    coord_attrs,
+    d2m_attrs,
+    lsm_attrs,
+    orog_attrs,
+    t2m_attrs,
+)
 from sr_runtime.sample.terrain import grid_terrain
 
 DEFAULT_SEED = 20241001
@@ -62,8 +69,31 @@ SEASON_AMPLITUDE_LAND, SEASON_MIN_DAY_LAND = 10.0, 18.0
 SEASON_AMPLITUDE_SEA, SEASON_MIN_DAY_SEA = 6.0, 50.0
 DAYS_PER_YEAR = 365.25
 
-#: Environmental lapse rate applied to the cell-mean elevation.
-LAPSE_RATE = 0.0065  # K/m
+#: Lapse rate applied to the cell-mean elevation (K/m): it varies in space and time,
+#: LAPSE_MEAN + season + hour + cloud terms, clipped to LAPSE_RANGE (about 3-7.5 K/km).
+LAPSE_RATE = 0.0065  # K/m, the classic environmental value (the mean of the range below)
+LAPSE_MEAN = 0.0055
+LAPSE_SEASON = 0.0008  # steeper in summer (+), shallower in winter (-)
+LAPSE_HOUR = 0.0012  # steeper in the afternoon, shallower at night (times the diurnal shape)
+LAPSE_CLOUD = 0.0005  # cloudy air mixes towards a moist-adiabatic ~5 K/km: less hour effect
+LAPSE_RANGE = (0.003, 0.0075)
+# Cloud cover: large slow waves through a logistic, 0 (clear) .. 1 (overcast).
+N_CLOUD_MODES = 12
+CLOUD_RMS = 1.2
+# Inversions: valley pools (VALLEY) at night and basin pools (BASIN) at night and through
+# winter days, strongest on clear nights; depth saturates at *_DEPTH_M.
+BASIN_POOL_MAX_K, BASIN_DEPTH_M = 2.0, 250.0
+WINTER_BASIN_K = 1.0
+# Sea breeze: clear warm-season afternoons cool land near the sea by up to this.
+SEA_BREEZE_K = 3.0
+# Dew point: t2m minus a depression (K) >= DEPRESSION_MIN: small over sea, larger over land and
+# on clear afternoons; it grows with height at (lapse rate - DEW_LAPSE), so d2m falls with
+# height at about DEW_LAPSE whatever t2m does.
+DEW_LAPSE = 0.003  # K/m
+DEPRESSION_SEA, DEPRESSION_LAND, DEPRESSION_AFTERNOON = 1.5, 3.5, 4.0
+DEPRESSION_MIN = 0.3
+N_MOIST_MODES = 24
+MOIST_RMS_K = 0.8
 
 # Diurnal cycle: half the daily range, by surface type; land amplitude grows in valleys and
 # shrinks on ridges. Warming follows a half cosine from sunrise to the afternoon maximum,
@@ -71,7 +101,7 @@ LAPSE_RATE = 0.0065  # K/m
 DIURNAL_AMPLITUDE_LAND, DIURNAL_AMPLITUDE_SEA = 4.0, 0.6
 SUNRISE_LST, TMAX_LST, NIGHT_DECAY_H = 6.5, 14.5, 4.0
 # Cold-air pooling: up to this many K at dawn in valleys, saturating with valley depth.
-POOL_MAX_K, POOL_DEPTH_M = 3.0, 300.0
+POOL_MAX_K, POOL_DEPTH_M = 2.0, 300.0
 
 # Synoptic anomalies: air masses as Gaussian blobs born at random through each block of hours,
 # drifting east with the westerlies, growing and decaying over 3-8 days; plus a few slow
@@ -88,6 +118,7 @@ SMALL_RMS_K = 0.7
 WIND_KMH = (6.0 * 3.6, 1.5 * 3.6)  # (east, north) steering wind
 
 _RNG_STREAM_EVENTS, _RNG_STREAM_SMALL, _RNG_STREAM_PLANETARY = 1, 2, 3
+_RNG_STREAM_CLOUD, _RNG_STREAM_MOIST = 4, 5
 _BLOCK_OFFSET = 1_000_000  # keeps block numbers non-negative for SeedSequence
 
 
@@ -123,7 +154,7 @@ class _Grid:
     dx_km: float
     orog: np.ndarray
     lsm: np.ndarray
-    base: np.ndarray  # annual mean minus lapse rate term
+    base: np.ndarray  # annual-mean sea-level climatology (the lapse term is added per hour)
     season_land: np.ndarray  # multiplies -cos(land seasonal phase)
     season_sea: np.ndarray
     diurnal_amp: np.ndarray
@@ -132,6 +163,10 @@ class _Grid:
     small_weight: np.ndarray
     planetary: _Modes
     small: _Modes
+    cloud: _Modes
+    moist: _Modes
+    basin_pool: np.ndarray  # 0..1 basin exposure (land, by basin depth)
+    coast: np.ndarray  # 0..1 sea-breeze exposure: land cells near the sea
 
 
 def _cell_average_factor(k: np.ndarray, width: float) -> np.ndarray:
@@ -180,6 +215,21 @@ def _planetary_modes(seed: int, y_km: np.ndarray, x_km: np.ndarray, dy_km: float
     return _modes_on_grid(kx, ky, rng.uniform(1.5, 3.0, n), rng.uniform(0, 2 * np.pi, n),
                           omega, mod_freq, rng.uniform(0, 2 * np.pi, n),
                           y_km, x_km, dy_km, dx_km)
+
+
+def _slow_modes(seed: int, stream: int, n: int, wavelengths: tuple[float, float], rms: float,
+                y_km: np.ndarray, x_km: np.ndarray, dy_km: float, dx_km: float) -> _Modes:
+    """Waves of ``wavelengths`` km drifting with the steering wind, evolving over 1-4 days."""
+    rng = np.random.default_rng([seed, stream])
+    wavelength = rng.uniform(*wavelengths, n)
+    direction = rng.uniform(0, 2 * np.pi, n)
+    k = 2 * np.pi / wavelength
+    kx, ky = k * np.cos(direction), k * np.sin(direction)
+    amplitude = np.full(n, rms * np.sqrt(2.0 / n) * np.sqrt(2))
+    omega = kx * WIND_KMH[0] + ky * WIND_KMH[1]
+    mod_freq = 2 * np.pi / rng.uniform(24.0, 96.0, n)
+    return _modes_on_grid(kx, ky, amplitude, rng.uniform(0, 2 * np.pi, n), omega, mod_freq,
+                          rng.uniform(0, 2 * np.pi, n), y_km, x_km, dy_km, dx_km)
 
 
 @dataclass(frozen=True)
@@ -256,10 +306,11 @@ def _diurnal_shape(local_hour: np.ndarray) -> np.ndarray:
     return np.where(since_sunrise < day_len, warming, 1.0 - 2.0 * decay)
 
 
-@lru_cache(maxsize=8)
-def _grid(resolution: str, seed: int) -> _Grid:
-    """Static fields of one grid (terrain, climatology weights, waves), built once."""
-    grids = g.sample_grids()
+@lru_cache(maxsize=16)
+def _grid(resolution: str, seed: int, box: tuple[int, int, int, int] | None = None) -> _Grid:
+    """Static fields of one grid of one box (terrain, climatology weights, waves), built once.
+    ``box``: :attr:`sample.grids.SampleGrids.key`; None is the Alpine sample box."""
+    grids = g.sample_grids() if box is None else g.region_grids(*box)
     if resolution == "standard":
         lat, lon = grids.lr_lat, grids.lr_lon
     elif resolution == "high":
@@ -279,7 +330,7 @@ def _grid(resolution: str, seed: int) -> _Grid:
     return _Grid(
         resolution=resolution, lat=lat, lon=lon, y_km=y_km, x_km=x_km, dy_km=dy_km,
         dx_km=dx_km, orog=z, lsm=f,
-        base=T_ANNUAL_45N + T_ANNUAL_GRADIENT * (lat2 - 45.0) - LAPSE_RATE * z,
+        base=T_ANNUAL_45N + T_ANNUAL_GRADIENT * (lat2 - 45.0),
         season_land=f * SEASON_AMPLITUDE_LAND * season_scale,
         season_sea=(1.0 - f) * SEASON_AMPLITUDE_SEA * season_scale,
         diurnal_amp=DIURNAL_AMPLITUDE_SEA
@@ -289,31 +340,95 @@ def _grid(resolution: str, seed: int) -> _Grid:
         small_weight=0.25 + 0.75 * f,  # land surfaces vary more on small scales
         planetary=_planetary_modes(seed, y_km, x_km, dy_km, dx_km),
         small=_small_modes(seed, y_km, x_km, dy_km, dx_km),
+        cloud=_slow_modes(seed, _RNG_STREAM_CLOUD, N_CLOUD_MODES, (300.0, 1500.0), CLOUD_RMS,
+                          y_km, x_km, dy_km, dx_km),
+        moist=_slow_modes(seed, _RNG_STREAM_MOIST, N_MOIST_MODES, (40.0, 400.0), MOIST_RMS_K,
+                          y_km, x_km, dy_km, dx_km),
+        basin_pool=f * np.tanh(np.maximum(terrain.basin_depth, 0.0) / BASIN_DEPTH_M),
+        coast=f * np.clip(2.0 * terrain.sea_near, 0.0, 1.0),
     )
 
 
-def _t2m_at(grid: _Grid, seed: int, t: float) -> np.ndarray:
-    """t2m (K, float64) at hour ``t`` since :data:`EPOCH` on one grid."""
+@dataclass(frozen=True)
+class _State:
+    """What one hour on one grid shares between t2m and d2m."""
+
+    t2m: np.ndarray
+    cloud: np.ndarray
+    lapse: np.ndarray  # K/m
+    shape: np.ndarray  # diurnal shape, -1 at sunrise .. +1 in the afternoon
+
+
+def season_factor(day: float) -> float:
+    """+1 at the height of summer (~Jul 19), -1 in winter (~Jan 18): land's seasonal phase."""
+    return -math.cos(2 * math.pi / DAYS_PER_YEAR * (day - SEASON_MIN_DAY_LAND))
+
+
+def cloud_cover(grid: _Grid, t: float) -> np.ndarray:
+    """0 (clear) .. 1 (overcast), from slow waves through a logistic; cloudier in winter."""
+    day = t / 24.0
+    return 1.0 / (1.0 + np.exp(-(grid.cloud.at(t) - 0.4 * season_factor(day))))
+
+
+def lapse_rate(grid: _Grid, t: float, cloud: np.ndarray, shape: np.ndarray) -> np.ndarray:
+    """K/m, positive when temperature falls with height; see the module docstring."""
+    summer = season_factor(t / 24.0)
+    rate = (LAPSE_MEAN + LAPSE_SEASON * summer
+            + LAPSE_HOUR * (1.0 - cloud) * shape[None, :] + LAPSE_CLOUD * (cloud - 0.5))
+    return np.clip(rate, *LAPSE_RANGE)
+
+
+def _state_at(grid: _Grid, seed: int, t: float) -> _State:
+    """t2m (K, float64) at hour ``t`` since :data:`EPOCH` on one grid, and what d2m needs."""
     day = t / 24.0
     year_phase = 2 * math.pi / DAYS_PER_YEAR
+    summer = season_factor(day)
+    winter = max(-summer, 0.0)
+    warm = max(summer, 0.0)
     field = (grid.base
              - grid.season_land * math.cos(year_phase * (day - SEASON_MIN_DAY_LAND))
              - grid.season_sea * math.cos(year_phase * (day - SEASON_MIN_DAY_SEA)))
     local_hour = np.mod(t + grid.lon / 15.0, 24.0)
     shape = _diurnal_shape(local_hour)
-    field = field + grid.diurnal_amp * shape[None, :]
-    field = field - grid.pool_amp * np.maximum(-shape, 0.0)[None, :]
+    cloud = cloud_cover(grid, t)
+    clear = 1.0 - cloud
+    lapse = lapse_rate(grid, t, cloud, shape)
+    field = field - lapse * grid.orog
+    field = field + grid.diurnal_amp * (0.4 + 0.6 * clear) * shape[None, :]
+    night = np.maximum(-shape, 0.0)[None, :]
+    field = field - grid.pool_amp * night * (0.3 + 0.7 * clear) * (1.0 + 0.5 * winter)
+    field = field - grid.basin_pool * (BASIN_POOL_MAX_K * night * clear
+                                       + WINTER_BASIN_K * winter * (0.3 + 0.7 * clear))
+    day_heat = np.maximum(shape, 0.0)[None, :]
+    field = field - SEA_BREEZE_K * grid.coast * warm * day_heat * clear
     field = field + grid.synoptic_weight * _synoptic_at(grid, seed, t)
-    return field + grid.small_weight * grid.small.at(t)
+    field = field + grid.small_weight * grid.small.at(t)
+    return _State(field, cloud, lapse, shape)
 
 
-def synoptic_anomaly(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED
-                     ) -> np.ndarray:
+def _t2m_at(grid: _Grid, seed: int, t: float) -> np.ndarray:
+    return _state_at(grid, seed, t).t2m
+
+
+def _d2m_at(grid: _Grid, state: _State, t: float) -> np.ndarray:
+    """Dew point (K): t2m minus a depression that is positive everywhere, always."""
+    afternoon = np.maximum(state.shape, 0.0)[None, :]
+    depression = (DEPRESSION_SEA + (DEPRESSION_LAND - DEPRESSION_SEA) * grid.lsm
+                  * (1.0 - 0.6 * state.cloud) * (1.0 - 0.5 * grid.coast)
+                  + DEPRESSION_AFTERNOON * grid.lsm * afternoon * (1.0 - state.cloud)
+                  + grid.moist.at(t))
+    depression = np.maximum(depression, DEPRESSION_MIN)
+    depression = depression + (state.lapse - DEW_LAPSE) * np.maximum(grid.orog, 0.0)
+    return state.t2m - depression
+
+
+def synoptic_anomaly(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED,
+                     grids: g.SampleGrids | None = None) -> np.ndarray:
     """The synoptic term alone (time, latitude, longitude), K, before land-sea weighting.
 
     Exposed so tests and docs can show the weather moving and evolving over days.
     """
-    grid = _grid(resolution, seed)
+    grid = _grid(resolution, seed, None if grids is None else grids.key)
     return np.stack([_synoptic_at(grid, seed, t) for t in hours_since_epoch(times)])
 
 
@@ -323,18 +438,23 @@ def hours_since_epoch(times: np.ndarray) -> list[float]:
     return [int(n) / 3.6e12 for n in ns]
 
 
-def synthesize(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED
-               ) -> xr.Dataset:
-    """``t2m`` (time, latitude, longitude) float32 K plus static ``lsm`` and ``orog``.
+def synthesize(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED,
+               grids: g.SampleGrids | None = None) -> xr.Dataset:
+    """``t2m`` and ``d2m`` (time, latitude, longitude) float32 K plus static ``lsm``, ``orog``.
 
-    The same time gives bitwise-identical values whatever else is in ``times``, so training
-    can regenerate any batch of hours on the fly.
+    ``grids``: any box of :func:`sample.grids.region_grids`; None is the Alpine sample box.
+    The same time gives bitwise-identical values whatever else is in ``times``, and the same
+    global cell the same values whichever box holds it, so training can regenerate any batch
+    of hours anywhere on the fly.
     """
-    grid = _grid(resolution, seed)
+    grid = _grid(resolution, seed, None if grids is None else grids.key)
     times = np.atleast_1d(np.asarray(times)).astype("datetime64[ns]")
     t2m = np.empty((times.size, grid.lat.size, grid.lon.size), dtype=np.float32)
+    d2m = np.empty_like(t2m)
     for i, t in enumerate(hours_since_epoch(times)):
-        t2m[i] = _t2m_at(grid, seed, t)
+        state = _state_at(grid, seed, t)
+        t2m[i] = state.t2m
+        d2m[i] = _d2m_at(grid, state, t)
     if resolution == "standard":
         glat, glon = g.global_lr_latitude(), g.global_lr_longitude()
     else:
@@ -343,6 +463,7 @@ def synthesize(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SE
     ds = xr.Dataset(
         {
             "t2m": (("time", "latitude", "longitude"), t2m, t2m_attrs(glat, glon)),
+            "d2m": (("time", "latitude", "longitude"), d2m, d2m_attrs(glat, glon)),
             "lsm": (("latitude", "longitude"), grid.lsm.astype(np.float32),
                     lsm_attrs(glat, glon)),
             "orog": (("latitude", "longitude"), grid.orog.astype(np.float32),
