@@ -5,7 +5,8 @@ against data that looks like Climate DT on the Hub: same store names, dims, asce
 global coordinates, float32 ``t2m`` in K, static ``lsm``/``orog``, consolidated metadata. The
 content is synthetic (see :mod:`sr_runtime.sample.weather`), NOT Climate DT output.
 
-To fit the wheel, ``t2m`` and ``d2m`` are bit-rounded to 14 mantissa bits (error at most 0.0078 K) before
+To fit the wheel, ``t2m`` and ``d2m`` are bit-rounded to 14 mantissa bits (error at most
+0.0078 K) before
 Blosc/zstd compression with byte shuffle; the stored dtype stays float32 and no special codec is
 needed to read it.
 

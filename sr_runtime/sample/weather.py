@@ -87,8 +87,8 @@ WINTER_BASIN_K = 1.0
 # Sea breeze: clear warm-season afternoons cool land near the sea by up to this.
 SEA_BREEZE_K = 3.0
 # Dew point: t2m minus a depression (K) >= DEPRESSION_MIN: small over sea, larger over land and
-# on clear afternoons; it grows with height at (lapse rate - DEW_LAPSE), so d2m falls with
-# height at about DEW_LAPSE whatever t2m does.
+# on clear afternoons; it shrinks with height at (lapse rate - DEW_LAPSE), so d2m falls with
+# height at about DEW_LAPSE whatever t2m does, until high ground saturates.
 DEW_LAPSE = 0.003  # K/m
 DEPRESSION_SEA, DEPRESSION_LAND, DEPRESSION_AFTERNOON = 1.5, 3.5, 4.0
 DEPRESSION_MIN = 0.3
@@ -411,15 +411,17 @@ def _t2m_at(grid: _Grid, seed: int, t: float) -> np.ndarray:
 
 
 def _d2m_at(grid: _Grid, state: _State, t: float) -> np.ndarray:
-    """Dew point (K): t2m minus a depression that is positive everywhere, always."""
+    """Dew point (K): t2m minus a depression of at least :data:`DEPRESSION_MIN`, always.
+
+    The depression shrinks with height at (lapse rate - DEW_LAPSE), so d2m falls with height at
+    DEW_LAPSE (about 3 K/km) until the air saturates on high ground (clouded peaks)."""
     afternoon = np.maximum(state.shape, 0.0)[None, :]
     depression = (DEPRESSION_SEA + (DEPRESSION_LAND - DEPRESSION_SEA) * grid.lsm
                   * (1.0 - 0.6 * state.cloud) * (1.0 - 0.5 * grid.coast)
                   + DEPRESSION_AFTERNOON * grid.lsm * afternoon * (1.0 - state.cloud)
                   + grid.moist.at(t))
-    depression = np.maximum(depression, DEPRESSION_MIN)
-    depression = depression + (state.lapse - DEW_LAPSE) * np.maximum(grid.orog, 0.0)
-    return state.t2m - depression
+    depression = depression - (state.lapse - DEW_LAPSE) * np.maximum(grid.orog, 0.0)
+    return state.t2m - np.maximum(depression, DEPRESSION_MIN)
 
 
 def synoptic_anomaly(times: np.ndarray, resolution: Resolution, seed: int = DEFAULT_SEED,

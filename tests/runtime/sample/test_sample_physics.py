@@ -60,7 +60,7 @@ def test_diurnal_range_is_larger_over_land_than_over_sea():
     daily_range = ds.t2m.values.max(axis=0) - ds.t2m.values.min(axis=0)
     lsm = ds.lsm.values
     land, sea = daily_range[lsm > 0.95].mean(), daily_range[lsm < 0.05].mean()
-    assert land > 5.0 and land > 2.5 * sea
+    assert land > 5.0 and land > 2.0 * sea  # the range includes a day of synoptic change
 
 
 def test_local_solar_time_makes_the_east_warm_up_first():
