@@ -1,0 +1,83 @@
+"""A two-variable orography-aware model: train on the training area, export, run, gate."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from typer.testing import CliRunner
+
+from sr_export.cli import app
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("orog") / "run"
+    result = runner.invoke(app, [
+        "train", "--out-dir", str(out), "--channels", "4", "--blocks", "1", "--batch-size", "4",
+        "--max-steps", "3", "--val-every", "3", "--every", "500", "--variables", "t2m,d2m",
+        "--static", "orog,lsm", "--area", "area", "--period", "year", "--crop", "8",
+        "--skip", "bicubic", "--conservation", "block_mean", "--no-evaluate"])
+    assert result.exit_code == 0, result.output
+    return out / "model.ckpt"
+
+
+def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(trained, tmp_path):
+    model = tmp_path / "m.onnx"
+    result = runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)])
+    assert result.exit_code == 0, result.output
+    assert "OK" in result.output
+    proto = onnx.load(str(model))
+    assert [i.name for i in proto.graph.input] == [LR_INPUT, HR_STATIC_INPUT]
+    props = {p.key: p.value for p in proto.metadata_props}
+    description = ModelDescription.from_metadata(props)
+    assert description.variable_names == ["t2m", "d2m"]
+    assert [(s.name, s.units) for s in description.static_inputs] == [("orog", "m"),
+                                                                       ("lsm", "(0 - 1)")]
+    assert description.arch_params["conservation"] == "block_mean"
+    assert description.arch_params["static_channels"] == 2
+    assert all(v.units == "K" and v.hr_std > 0 for v in description.variables)
+
+    from sr_runtime.engines.onnxruntime import open_session
+    from sr_runtime.synthetic import sample_input, sample_static
+
+    lr = sample_input(description, shape=(6, 7), batch=1)
+    static = sample_static(description, lr.shape)
+    hr = open_session(model, options=None).run(None, {LR_INPUT: lr, HR_STATIC_INPUT: static})[0]
+    assert hr.shape == (1, 2, 48, 56)
+    means = hr.reshape(1, 2, 6, 8, 7, 8).mean(axis=(3, 5), dtype=np.float64)
+    assert np.abs(means - lr).max() < 1e-3  # the conservation layer is in the graph
+
+
+def test_training_refuses_a_variable_the_sample_lacks(tmp_path):
+    result = runner.invoke(app, ["train", "--out-dir", str(tmp_path), "--channels", "4",
+                                 "--blocks", "1", "--max-steps", "1", "--every", "500",
+                                 "--variables", "t2m,u10", "--no-evaluate"])
+    assert result.exit_code == 2
+    assert "u10" in result.output and "Traceback" not in result.output
+
+
+def test_quantize_and_tune_refuse_static_models_before_any_work(trained, tmp_path):
+    model = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)]).exit_code == 0
+    for command in (["quantize", str(model)], ["tune", str(model), "--tiles", "16"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2, result.output
+        text = " ".join(result.output.split())
+        assert "static HR fields (orog, lsm)" in text and "--precision fp32" in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # nothing written
+
+
+def test_conservation_can_be_switched_at_export(trained, tmp_path):
+    model = tmp_path / "free.onnx"
+    result = runner.invoke(app, ["to-onnx", str(trained), "--out", str(model),
+                                 "--conservation", "none"])
+    assert result.exit_code == 0, result.output
+    props = {p.key: p.value for p in onnx.load(str(model)).metadata_props}
+    assert ModelDescription.from_metadata(props).arch_params["conservation"] == "none"
+    bad = runner.invoke(app, ["to-onnx", str(trained), "--out", str(tmp_path / "x.onnx"),
+                              "--conservation", "mass"])
+    assert bad.exit_code == 2 and "conservation" in bad.output
