@@ -49,8 +49,8 @@ if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
 
 from benchmarks.models import (  # noqa: E402
     DEFAULT_CHECKPOINT,
-    DEFAULT_MODEL,
     DEMO,
+    LR_ONLY_MODEL,
     random_checkpoint,
     shipped_missing_reason,
 )
@@ -497,7 +497,7 @@ def main(argv: list[str] | None = None) -> int:
             from sr_export.checkpoints import load_checkpoint
 
             models.append(build("shipped sr-edge-t2m-x8", load_checkpoint(DEFAULT_CHECKPOINT),
-                                workdir, threads, DEFAULT_MODEL, log, not args.no_compile))
+                                workdir, threads, LR_ONLY_MODEL, log, not args.no_compile))
         else:
             header.append(missing)
 

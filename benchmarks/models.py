@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sr_runtime.defaults import DEFAULT_MODEL
+from sr_runtime.defaults import LR_ONLY_MODEL
 
 #: The shipped default model and the checkpoint it was exported from (repo root).
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +62,7 @@ class ModelFiles:
 
 def shipped_missing_reason() -> str | None:
     """None when the shipped default model and its checkpoint are both present."""
-    missing = [str(p.relative_to(REPO_ROOT)) for p in (DEFAULT_MODEL, DEFAULT_CHECKPOINT)
+    missing = [str(p.relative_to(REPO_ROOT)) for p in (LR_ONLY_MODEL, DEFAULT_CHECKPOINT)
                if not p.is_file()]
     if missing:
         return f"shipped default model not benchmarked: {', '.join(missing)} absent"
@@ -145,7 +145,7 @@ def write_fp16(onnx_path: Path, out: Path) -> Path:
 def reference_artifact(spec: ModelSpec, reference_dir: Path) -> tuple[Path | None, str]:
     """The last accepted ONNX of ``spec`` (the committed shipped model, or
     ``reference_dir/<name>.onnx``), or None and why it is absent."""
-    path = DEFAULT_MODEL if spec.shipped else reference_dir / f"{spec.name}.onnx"
+    path = LR_ONLY_MODEL if spec.shipped else reference_dir / f"{spec.name}.onnx"
     if path.is_file():
         return path, ""
     return None, (f"no reference artefact {path}; accept the current export as the reference: "

@@ -8,7 +8,9 @@ DATA_DIR = Path(__file__).parent / "data"
 SAMPLE_DIR = DATA_DIR / "sample"
 LR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-standard-v0.zarr"
 HR_STORE_NAME = "IFS-NEMO-SSP3-7.0-sfc-hourly-high-maps-v0.zarr"
-DEFAULT_MODEL = DATA_DIR / "models" / "sr-edge-t2m-x8.onnx"
+#: The LR-only t2m model (SRResNet 32/8, bicubic skip), trained on the Alpine box itself.
+LR_ONLY_MODEL = DATA_DIR / "models" / "sr-edge-t2m-x8.onnx"
+DEFAULT_MODEL = LR_ONLY_MODEL
 
 
 def sample_lr_store() -> Path:

@@ -69,13 +69,15 @@ def test_same_checkpoint_from_two_folders_gives_identical_files(tmp_path):
         assert not [t for t in texts if "stack_trace" in t or "pkg.torch" in t]
 
 
-def test_shipped_model_carries_no_build_paths():
-    data = DEFAULT_MODEL.read_bytes()
+@pytest.mark.parametrize("model", sorted((DEFAULT_MODEL.parent).glob("*.onnx")),
+                         ids=lambda p: p.name)
+def test_shipped_models_carry_no_build_paths(model):
+    data = model.read_bytes()
     for marker in TRACE_MARKERS:
         assert marker not in data, marker
-    texts = strings_in(DEFAULT_MODEL)
+    texts = strings_in(model)
     assert not [t for t in texts if t.startswith(("/", "C:\\")) or "/work/" in t
                 or "site-packages" in t]
-    proto = onnx.load(str(DEFAULT_MODEL), load_external_data=False)
+    proto = onnx.load(str(model), load_external_data=False)
     assert not [n.name for n in proto.graph.node if n.metadata_props or n.doc_string]
     assert "sr_edge.description" in {p.key for p in proto.metadata_props}
