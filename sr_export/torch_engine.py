@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_runtime.description import HR_STATIC_INPUT
 from sr_runtime.engines.base import EngineBase, EngineSpec, LoadOptions
 from sr_runtime.errors import UsageError
 
@@ -53,12 +54,21 @@ class TorchEngine(EngineBase):
         self._torch = torch
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        if inputs:
-            raise UsageError(f"the torch baseline takes only the LR field, not {sorted(inputs)}")
+        """``lr`` and, for a model with static inputs, ``hr_static`` (N, S, s*h, s*w): the
+        physical model is called as ``model(lr, hr_static)``, as it is exported."""
+        wanted = [HR_STATIC_INPUT] if self.description.static_inputs else []
+        if sorted(inputs) != wanted:
+            takes = " and ".join(["the LR field", *map(repr, wanted)])
+            raise UsageError(f"the torch baseline takes {takes}, not {sorted(inputs) or 'only lr'}")
         torch = self._torch
         with torch.inference_mode():
             x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
-            out = self.model(x.contiguous(memory_format=self.memory_format))
+            args = [x.contiguous(memory_format=self.memory_format)]
+            if wanted:
+                static = torch.from_numpy(np.ascontiguousarray(inputs[HR_STATIC_INPUT],
+                                                               dtype=np.float32))
+                args.append(static.contiguous(memory_format=self.memory_format))
+            out = self.model(*args)
             return out.contiguous().numpy()
 
 
