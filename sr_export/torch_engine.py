@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sr_runtime.description import HR_STATIC_INPUT
 from sr_runtime.engines.base import EngineBase, EngineSpec, LoadOptions
 from sr_runtime.errors import UsageError
 
@@ -53,26 +54,22 @@ class TorchEngine(EngineBase):
         self._torch = torch
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        from sr_runtime.description import HR_STATIC_INPUT
-
-        unknown = sorted(set(inputs) - {HR_STATIC_INPUT})
-        if unknown:
-            raise UsageError(f"the torch baseline takes the LR field and {HR_STATIC_INPUT}, "
-                             f"not {unknown}")
-        static = inputs.get(HR_STATIC_INPUT)
-        if self.description.static_inputs and static is None:
-            raise UsageError(f"this model takes static HR fields "
-                             f"({', '.join(s.name for s in self.description.static_inputs)}) as "
-                             f"{HR_STATIC_INPUT}; pass them")
+        """``lr`` and, for a model with static inputs, ``hr_static`` (N, S, s*h, s*w): the
+        physical model is called as ``model(lr, hr_static)``, as it is exported."""
+        wanted = [HR_STATIC_INPUT] if self.description.static_inputs else []
+        if sorted(inputs) != wanted:
+            takes = " and ".join(["the LR field", *map(repr, wanted)])
+            raise UsageError(f"the torch baseline takes {takes}, not {sorted(inputs) or 'only lr'}")
         torch = self._torch
-
-        def tensor(values: np.ndarray):
-            return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32)).contiguous(
-                memory_format=self.memory_format)
-
         with torch.inference_mode():
-            args = (tensor(lr),) if static is None else (tensor(lr), tensor(static))
-            return self.model(*args).contiguous().numpy()
+            x = torch.from_numpy(np.ascontiguousarray(lr, dtype=np.float32))
+            args = [x.contiguous(memory_format=self.memory_format)]
+            if wanted:
+                static = torch.from_numpy(np.ascontiguousarray(inputs[HR_STATIC_INPUT],
+                                                               dtype=np.float32))
+                args.append(static.contiguous(memory_format=self.memory_format))
+            out = self.model(*args)
+            return out.contiguous().numpy()
 
 
 def load_torch(path: Path, options: LoadOptions) -> TorchEngine:

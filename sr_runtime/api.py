@@ -6,6 +6,9 @@
         lr = sr.read_field(sr.open_source("sample"), time="2024-10-11T12:00")
         hr = sr.super_resolve(lr, model)                # xarray.DataArray on the HR grid
 
+A model of several variables takes (and returns) an ``xarray.Dataset`` of them; a model with
+static HR inputs (orography, land-sea mask) takes them as ``static=`` (a high-maps store).
+
 Everything here works on physical values with their units and on named dimensions; what the
 CLI does is built from these calls. Errors are :class:`sr_runtime.errors.SrEdgeError` subclasses
 whose message says what to change.
@@ -15,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import xarray as xr
@@ -40,7 +43,8 @@ LATITUDE_ATTRS = {"standard_name": "latitude", "long_name": "latitude",
                   "units": "degrees_north", "axis": "Y"}
 LONGITUDE_ATTRS = {"standard_name": "longitude", "long_name": "longitude",
                    "units": "degrees_east", "axis": "X"}
-STANDARD_NAMES = {"t2m": ("air_temperature", "2 metre temperature")}
+STANDARD_NAMES = {"t2m": ("air_temperature", "2 metre temperature"),
+                  "d2m": ("dew_point_temperature", "2 metre dewpoint temperature")}
 
 
 @dataclass
@@ -143,64 +147,145 @@ def _ordered(field: xr.DataArray) -> xr.DataArray:
     return field
 
 
+StaticInput = xr.Dataset | DataSource | str | Path | np.ndarray
+
+
+def _static_fields(static: StaticInput | None, description: ModelDescription,
+                   hr_lat: np.ndarray, hr_lon: np.ndarray) -> np.ndarray | None:
+    """The model's static HR fields on the SR grid ``hr_lat`` x ``hr_lon``, from ``static``: a
+    store (path, URL, :class:`DataSource` or Dataset in the EDH high-maps layout), or the
+    fields already on that grid ((S, H, W) array). None for a model without static inputs."""
+    specs = description.static_inputs
+    if not specs:
+        return None
+    names = ", ".join(spec.name for spec in specs)
+    if static is None:
+        raise UsageError(f"the model takes static HR fields ({names}); pass static=STORE (a "
+                         "Zarr path/URL in the Earth Data Hub high-maps layout, a DataSource or "
+                         "an xarray.Dataset with them)")
+    if isinstance(static, np.ndarray):
+        wanted = (len(specs), hr_lat.size, hr_lon.size)
+        if static.shape != wanted:
+            raise UsageError(f"static= holds {'x'.join(map(str, static.shape))} values, the "
+                             f"model needs {names} on the SR grid: {'x'.join(map(str, wanted))}")
+        return np.asarray(static, dtype=np.float32)
+    from sr_runtime.sources.layout import canonicalize
+    from sr_runtime.statics import read_statics
+
+    if isinstance(static, xr.Dataset):
+        dataset, label = canonicalize(static, "static=", require_time=False), "static="
+    else:
+        if isinstance(static, (str, Path)):
+            from sr_runtime.sources.registry import resolve_source
+
+            static = resolve_source(str(static))
+        if hasattr(static, "require_time"):
+            static.require_time = False
+        dataset, label = static.open(), static.label
+    return read_statics(dataset, specs, hr_lat, hr_lon, label)
+
+
+@overload
 def super_resolve(field: xr.DataArray, model: Model | Engine, *, units: str | None = None,
-                  tile: int | None = None, max_memory: float | None = None) -> xr.DataArray:
+                  tile: int | None = None, max_memory: float | None = None,
+                  static: StaticInput | None = None) -> xr.DataArray: ...
+
+
+@overload
+def super_resolve(field: xr.Dataset, model: Model | Engine, *, units: str | None = None,
+                  tile: int | None = None, max_memory: float | None = None,
+                  static: StaticInput | None = None) -> xr.Dataset: ...
+
+
+def super_resolve(field: xr.DataArray | xr.Dataset, model: Model | Engine, *,
+                  units: str | None = None, tile: int | None = None,
+                  max_memory: float | None = None,
+                  static: StaticInput | None = None) -> xr.DataArray | xr.Dataset:
     """``field`` on the model's HR grid, in ``units`` (default: the field's own units).
 
     ``field`` holds physical values with a CF ``units`` attribute (K, degC, degF...: converted;
     missing: an error, units are never guessed) and
-    dims ``(latitude, longitude)`` (optionally ``time`` first), in any order. Large fields run in
-    halo tiles whose result equals whole-field inference; ``max_memory`` (MB) bounds the engine's
-    working set, ``tile`` sets the LR tile size directly.
+    dims ``(latitude, longitude)`` (optionally ``time`` first), in any order: a DataArray for a
+    model of one variable, or a Dataset holding every variable of the model (the result is then
+    a Dataset of them). ``static``: the static HR fields of a model that takes them (orog,
+    lsm): a Zarr path/URL, a :class:`DataSource` or a Dataset in the EDH high-maps layout
+    (aligned onto the HR grid by nearest cell), or an (S, H, W) array already on it. Large
+    fields run in halo tiles whose result equals whole-field inference; ``max_memory`` (MB)
+    bounds the engine's working set, ``tile`` sets the LR tile size directly.
     """
     engine = model.engine if isinstance(model, Model) else model
     description = engine.description
-    if len(description.variables) != 1:
-        raise UsageError("super_resolve takes one variable; this model has "
-                         f"{len(description.variables)}")
-    variable = description.variables[0]
-    field = _ordered(field)
-    have = source_units(field.attrs, variable.name, "the field")
-    want = units or have
-    check_convertible(have, variable.units, variable.name, "the field")
-    check_convertible(variable.units, want, variable.name, "units=")
-    lat = np.asarray(field.latitude.values, dtype=np.float64)
-    lon = np.asarray(field.longitude.values, dtype=np.float64)
+    variables = description.variables
+    if isinstance(field, xr.Dataset):
+        missing = [v.name for v in variables if v.name not in field.data_vars]
+        if missing:
+            raise UsageError(f"the Dataset has no {', '.join(missing)}, which the model needs "
+                             f"(it has: {', '.join(map(str, field.data_vars)) or 'none'})")
+        fields = [_ordered(field[v.name]) for v in variables]
+    elif len(variables) != 1:
+        raise UsageError(f"this model predicts {', '.join(description.variable_names)}: pass "
+                         "an xarray.Dataset holding each of them")
+    else:
+        fields = [_ordered(field)]
+    first = fields[0]
+    for other in fields[1:]:
+        if other.shape != first.shape or not all(
+                np.array_equal(other[d].values, first[d].values) for d in first.dims):
+            raise UsageError(f"{other.name} is not on the grid and times of {first.name}")
+    lat = np.asarray(first.latitude.values, dtype=np.float64)
+    lon = np.asarray(first.longitude.values, dtype=np.float64)
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
-    values = np.asarray(field.values, dtype=np.float32)
-    frames = values[None] if values.ndim == 2 else values
-    times = (np.atleast_1d(field.time.values) if "time" in field.coords
-             else np.full(frames.shape[0], np.datetime64("NaT", "ns")))
-    lr = convert(frames, have, variable.units)[:, None]
-    for frame, when in zip(lr, times, strict=True):  # as sr-run checks each step's window
-        check_values(frame, variable.name, variable.units, when, [], None, "the field")
+    times = (np.atleast_1d(first.time.values) if "time" in first.coords
+             else np.full(1 if first.ndim == 2 else first.shape[0],
+                          np.datetime64("NaT", "ns")))
+    wanted_units, channels = [], []
+    for variable, each in zip(variables, fields, strict=True):
+        have = source_units(each.attrs, variable.name, "the field")
+        want = units or have
+        check_convertible(have, variable.units, variable.name, "the field")
+        check_convertible(variable.units, want, variable.name, "units=")
+        values = np.asarray(each.values, dtype=np.float32)
+        frames = convert(values[None] if values.ndim == 2 else values, have, variable.units)
+        for frame, when in zip(frames, times, strict=True):  # as sr-run checks each window
+            check_values(frame, variable.name, variable.units, when, [], None, "the field")
+        wanted_units.append(want)
+        channels.append(frames)
+    lr = np.stack(channels, axis=1)  # (T, C, h, w)
+    scale = description.scale
+    hr_lat, hr_lon = hr_axis(lat, scale, dlat), hr_axis(lon, scale, dlon)
+    statics = _static_fields(static, description, hr_lat, hr_lon)
     if tile is None:
         tile = cap_tile_for_engine(tile_for_budget(description, max_memory), engine)
     whole = tile >= max(lat.size, lon.size)
-    hr = np.stack([infer_tiled(engine, frame, None if whole else tile)[0] for frame in lr])
+    hr = np.stack([infer_tiled(engine, frame, None if whole else tile, statics=statics)
+                   for frame in lr])
     for out, when in zip(hr, times, strict=True):  # as sr-run checks each step's output
-        check_model_output(out, when, variable.units, variable.name)
-    hr = convert(hr, variable.units, want)
-    scale = description.scale
+        for channel, variable in zip(out, variables, strict=True):
+            check_model_output(channel, when, variable.units, variable.name)
     coords: dict[str, tuple[Any, ...]] = {
-        "latitude": ("latitude", hr_axis(lat, scale, dlat), LATITUDE_ATTRS),
-        "longitude": ("longitude", hr_axis(lon, scale, dlon), LONGITUDE_ATTRS)}
+        "latitude": ("latitude", hr_lat, LATITUDE_ATTRS),
+        "longitude": ("longitude", hr_lon, LONGITUDE_ATTRS)}
     dims: tuple[str, ...] = ("latitude", "longitude")
-    if values.ndim == 3:
-        coords["time"] = ("time", field.time.values, {"standard_name": "time"})
+    if first.ndim == 3:
+        coords["time"] = ("time", first.time.values, {"standard_name": "time"})
         dims = ("time", *dims)
-    else:
-        hr = hr[0]
-        if "time" in field.coords:
-            coords["time"] = ((), field.time.values, {"standard_name": "time"})
-    standard, long_name = STANDARD_NAMES.get(variable.name, (None, variable.name))
-    attrs = {"units": want, "long_name": f"{long_name}, super-resolved x{scale}",
-             "sr_edge_backend": engine.name,
-             "sr_edge_checkpoint_sha256": description.checkpoint_sha256 or "",
-             "sr_edge_scale": scale}
-    if standard:
-        attrs["standard_name"] = standard
-    return xr.DataArray(hr, coords=coords, dims=dims, name=variable.name, attrs=attrs)
+    elif "time" in first.coords:
+        coords["time"] = ((), first.time.values, {"standard_name": "time"})
+    results = []
+    for c, (variable, want) in enumerate(zip(variables, wanted_units, strict=True)):
+        values = convert(hr[:, c], variable.units, want)
+        standard, long_name = STANDARD_NAMES.get(variable.name, (None, variable.name))
+        attrs = {"units": want, "long_name": f"{long_name}, super-resolved x{scale}",
+                 "sr_edge_backend": engine.name,
+                 "sr_edge_checkpoint_sha256": description.checkpoint_sha256 or "",
+                 "sr_edge_scale": scale}
+        if standard:
+            attrs["standard_name"] = standard
+        results.append(xr.DataArray(values if first.ndim == 3 else values[0], coords=coords,
+                                    dims=dims, name=variable.name, attrs=attrs))
+    if isinstance(field, xr.Dataset):
+        return xr.Dataset({r.name: r for r in results})
+    return results[0]
 
 
 def to_geofield(field: xr.DataArray, tags: dict[str, str] | None = None) -> GeoField:

@@ -37,6 +37,10 @@ def run(
     edh_url: Annotated[str | None, typer.Option(
         "--edh-url", envvar="SR_EDGE_EDH_URL", help="Earth Data Hub base URL "
         "[default: https://api.earthdatahub.destine.eu/climate-dt-2]")] = None,
+    static: Annotated[str | None, typer.Option(
+        "--static", help="Static HR fields (orog, lsm) for models that take them: a Zarr "
+        "path/URL in the Earth Data Hub high-maps layout [default: the source's companion "
+        "high-resolution store]")] = None,
     bbox: Annotated[str | None, typer.Option(
         "--bbox", help="W,S,E,N in degrees [default: the whole source grid]")] = None,
     whole_globe: Annotated[bool, typer.Option(
@@ -87,17 +91,19 @@ def run(
 
     request = RunRequest.from_text(
         out=out, time=time, start=start, end=end, every=every, bbox=bbox,
-        whole_globe=whole_globe, model=model, source=source, edh_url=edh_url, backend=backend,
+        whole_globe=whole_globe, model=model, source=source, edh_url=edh_url, static=static,
+        backend=backend,
         precision=precision, config=config, lr_out=lr_out, units=units, nearest=nearest,
         overwrite=overwrite, resume=resume, max_memory=max_memory, workers=workers,
         scheduler=scheduler, quiet=quiet, preview=preview, report=report, truth=truth)
     summary = run_steps(request, say=lambda text: console.print(text, soft_wrap=True),
                         progress=lambda total: Reporter(console, total, quiet))
-    if summary.skill:
-        skill = summary.skill
-        console.print(f"skill at {skill['time']} vs HR truth: RMSE {skill['rmse']:.3f} "
-                      f"{skill['units']}, PSNR {skill['psnr']:.2f} dB, SSIM {skill['ssim']:.4f} "
-                      f"(data range {skill['data_range']:.2f} {skill['units']})", soft_wrap=True)
+    several = len(summary.skills) > 1
+    for name, skill in summary.skills.items():
+        console.print(f"{name + ' ' if several else ''}skill at {skill['time']} vs HR truth: "
+                      f"RMSE {skill['rmse']:.3f} {skill['units']}, PSNR {skill['psnr']:.2f} dB, "
+                      f"SSIM {skill['ssim']:.4f} (data range {skill['data_range']:.2f} "
+                      f"{skill['units']})", soft_wrap=True)
     if json_summary:
         typer.echo(json.dumps(summary.to_dict()))
 

@@ -103,8 +103,13 @@ def _static(raw: Mapping[str, Any], index: int) -> StaticSpec:
     from sr_runtime.description import StaticSpec
 
     try:
-        return StaticSpec(name=_text(raw, "name"), units=_text(raw, "units"),
-                          mean=_number(raw, "mean"), std=_number(raw, "std", positive=True))
+        name, units = _text(raw, "name"), _text(raw, "units")
+        if not name.strip():
+            raise _Invalid("'name' is empty")
+        if not units.strip():
+            raise _Invalid("'units' is empty")
+        return StaticSpec(name=name, units=units, mean=_number(raw, "mean"),
+                          std=_number(raw, "std", positive=True))
     except _Invalid as exc:
         raise _Invalid(f"static_inputs[{index}]: {exc}") from None
 
@@ -151,14 +156,17 @@ def _validated(cls: type[_D], raw: object, origin: str) -> _D:
     rewrites = raw.get("graph_rewrites", [])
     if not isinstance(rewrites, list) or not all(isinstance(r, str) for r in rewrites):
         raise _Invalid("'graph_rewrites' must be a list of strings")
+    statics = tuple(_static(s, i) for i, s in enumerate(_objects(raw, "static_inputs", False)))
+    static_names = [s.name for s in statics]
+    if len(set(static_names)) != len(static_names):
+        raise _Invalid(f"'static_inputs' names a field twice ({', '.join(static_names)})")
     return cls(
         scale=_int(raw, "scale", 1, MAX_SCALE),
         variables=variables,
         architecture=_text(raw, "architecture", "SRResNet"),
         arch_params=_arch_params(raw),
         halo_lr=_int(raw, "halo_lr", 0, MAX_HALO_LR, default=0),
-        static_inputs=tuple(_static(s, i) for i, s in
-                            enumerate(_objects(raw, "static_inputs", False))),
+        static_inputs=statics,
         checkpoint_sha256=checkpoint,
         producer={str(k): str(v) for k, v in producer.items()},
         graph_rewrites=tuple(rewrites),

@@ -80,9 +80,11 @@ def run_distributed(client: Client, source: DataSource, engine: EngineRef, worke
                             workers=n_workers)
     started = clock.perf_counter()
     pending = iter(todo)
+    # static HR fields travel once to every worker, not with every step
+    shipped = client.scatter(worker, broadcast=True) if worker.statics is not None else worker
 
     def submit(step: int, index: int) -> Future:
-        return client.submit(_remote_step, source, engine, worker, step, index, pure=False)
+        return client.submit(_remote_step, source, engine, shipped, step, index, pure=False)
 
     first = [submit(*item) for _, item in zip(range(2 * n_workers), pending, strict=False)]
     flow = as_completed(first)

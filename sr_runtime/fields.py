@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,3 +32,22 @@ class GeoField:
         """(dlat, dlon) cell size in degrees, from the centre spacing."""
         return (float(np.diff(self.latitude).mean()) if self.latitude.size > 1 else 0.0,
                 float(np.diff(self.longitude).mean()) if self.longitude.size > 1 else 0.0)
+
+
+def as_fields(fields: GeoField | Sequence[GeoField]) -> list[GeoField]:
+    """The variables of one step (one field, or several on one grid at one time) as a list,
+    checked to share that grid and time: sinks write them as bands or variables of one output."""
+    found = [fields] if isinstance(fields, GeoField) else list(fields)
+    if not found:
+        raise ValueError("no field to write")
+    first = found[0]
+    for other in found[1:]:
+        if (other.data.shape != first.data.shape
+                or not np.array_equal(other.latitude, first.latitude)
+                or not np.array_equal(other.longitude, first.longitude)
+                or other.time != first.time):
+            raise ValueError(f"{other.variable} is not on the grid and time of {first.variable}")
+    names = [f.variable for f in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a variable appears twice ({', '.join(names)})")
+    return found

@@ -109,11 +109,11 @@ def read_variable(window: xr.Dataset, name: str, wanted_units: str,
 
 def damaged(log: ChunkLog | None, name: str, mark: int, valid_time: np.datetime64,
             exc: BaseException) -> SourceError:
-    when = np.datetime_as_string(valid_time, "m")
     keys = damaged_chunks(log, name, log.read_since(mark, name)) if log is not None else []
     which = f"chunk {keys[0]} of {name}" if keys else f"a chunk of {name}"
     where, label = (log.where, log.label) if log is not None else ("in the store", "the source")
-    return SourceError(f"{label}: {which} at {when} cannot be decoded ({first_line(exc)}): "
+    return SourceError(f"{label}: {which}{at_time(valid_time)} cannot be decoded "
+                       f"({first_line(exc)}): "
                        f"the data {where} is damaged or truncated; choose another time or "
                        "region, or ask the store's provider to repair it")
 
@@ -172,25 +172,35 @@ def check_missing(lr: np.ndarray, valid_time: np.datetime64, source_label: str) 
 
 
 def output_units(description: ModelDescription, units: str) -> str:
+    """The units a run records: ``--units`` for temperature models (every variable is
+    converted), else the model's own."""
     native = description.variables[0].units
+    return units if native in UNITS else native
+
+
+def output_units_of(native: str, units: str) -> str:
+    """The units one variable is written in: ``--units`` for a temperature, else its own."""
     return units if native in UNITS else native
 
 
 def build_fields(lr: np.ndarray, hr: np.ndarray, lat: np.ndarray, lon: np.ndarray,
                  valid_time: np.datetime64, description: ModelDescription, backend: str,
-                 units: str, source_label: str) -> tuple[GeoField, GeoField]:
-    """The LR input and SR output of a step as georeferenced fields in ``units``; ``hr`` has
+                 units: str, source_label: str) -> tuple[list[GeoField], list[GeoField]]:
+    """The LR input and SR output of a step as georeferenced fields in ``units``, one per
+    variable of the model (in its order; temperatures converted to ``units``); ``hr`` has
     passed :func:`sr_runtime.steps.check_model_output`. The run adds the settings that shaped
     the values (``model_sha256`` of the file that ran...) to the tags."""
     dlat, dlon = grid_step(lat, "latitude"), grid_step(lon, "longitude")
-    var = description.variables[0]
-    hr_values, out_units = to_units(hr[0], var.units, units)
-    lr_values, _ = to_units(lr[0], var.units, units)
+    hr_lat = hr_axis(lat, description.scale, dlat)
+    hr_lon = hr_axis(lon, description.scale, dlon)
     tags = {"source": source_label, "checkpoint_sha256": description.checkpoint_sha256,
             "backend": backend, "scale": str(description.scale)}
-    lr_field = GeoField(lr_values, lat, lon, valid_time, var.name, out_units,
-                        {**tags, "resolution": "LR input"})
-    sr_field = GeoField(hr_values, hr_axis(lat, description.scale, dlat),
-                        hr_axis(lon, description.scale, dlon), valid_time, var.name, out_units,
-                        {**tags, "resolution": f"SR x{description.scale}"})
-    return lr_field, sr_field
+    lr_fields, sr_fields = [], []
+    for c, var in enumerate(description.variables):
+        hr_values, out_units = to_units(hr[c], var.units, units)
+        lr_values, _ = to_units(lr[c], var.units, units)
+        lr_fields.append(GeoField(lr_values, lat, lon, valid_time, var.name, out_units,
+                                  {**tags, "resolution": "LR input"}))
+        sr_fields.append(GeoField(hr_values, hr_lat, hr_lon, valid_time, var.name, out_units,
+                                  {**tags, "resolution": f"SR x{description.scale}"}))
+    return lr_fields, sr_fields

@@ -31,10 +31,15 @@ class Truth:
 
 
 def read_cog_field(path: Path, time: np.datetime64, variable: str) -> GeoField:
-    """A COG written by sr-edge back as a GeoField (ascending latitude)."""
+    """The band of ``variable`` of a COG written by sr-edge (one band per variable, named by
+    its description; the first band of a COG that names none) as a GeoField (ascending
+    latitude)."""
     with rasterio.open(path) as cog:
-        data = cog.read(1)[::-1].astype(np.float32)
-        transform, units = cog.transform, cog.tags().get("units", "")
+        names = list(cog.descriptions)
+        band = names.index(variable) + 1 if variable in names else 1
+        data = cog.read(band)[::-1].astype(np.float32)
+        units = cog.units[band - 1] or cog.tags().get("units", "")
+        transform = cog.transform
         height, width = cog.height, cog.width
     lon = transform.c + (np.arange(width) + 0.5) * transform.a
     lat = transform.f + (np.arange(height) + 0.5) * transform.e

@@ -41,7 +41,8 @@ class RunRequest:
 
     Give ``time`` (one step) or ``times`` (a range). ``bbox`` None means the whole source grid.
     ``out`` is a COG (``.tif``), NetCDF (``.nc``), a name template of either, or a ``.zarr``
-    store; ``units`` is ``K`` or ``degC``.
+    store; ``units`` is ``K`` or ``degC``. ``static``: the store of static HR fields (orog,
+    lsm) for models that take them (default: the source's companion high-resolution store).
     """
 
     out: Path
@@ -54,6 +55,7 @@ class RunRequest:
     config: Path | None = None
     source: str = "sample"
     edh_url: str | None = None
+    static: str | None = None
     bbox: BBox | None = None
     units: str = "K"
     lr_out: Path | None = None
@@ -98,6 +100,9 @@ class RunRequest:
         if not self.source.strip():
             raise UsageError("--source is empty; give sample, edh[:MODEL/EXPERIMENT/VARIANT], "
                              "or a Zarr path or URL")
+        if self.static is not None and not self.static.strip():
+            raise UsageError("--static is empty; give a Zarr path or URL in the Earth Data Hub "
+                             "high-maps layout")
         if self.config is not None and not Path(self.config).is_file():
             raise UsageError(f"--config {self.config} not found; give the demo's config.json")
         if self.units not in UNITS:

@@ -41,6 +41,7 @@ from sr_runtime.times import parse_time, select_time
 PHYSICAL_RANGE_K = {"t2m": (150.0, 350.0)}
 TIME_FORMAT = "%Y-%m-%dT%H:%M"
 DEFAULT_CACHE_MB = 1024.0
+STATIC_REGIONS = 8  # regions whose static HR fields are kept
 
 
 class NotInCubeError(UsageError):
@@ -160,14 +161,27 @@ class SingleFlightCache(Generic[K, V]):
 
 
 class Results:
-    """One model over one DataCube (and its HR truth, if any), with cached results."""
+    """One model over one DataCube (and its HR truth, if any), with cached results.
+
+    A model of several variables runs on all of them; results show the first. A model with
+    static HR inputs needs ``static``, the store they come from (see :mod:`sr_runtime.statics`):
+    they are read once per region and kept for the last few regions."""
 
     def __init__(self, model: Model, source: DataSource, truth: DataSource | None = None, *,
-                 cache_mb: float = DEFAULT_CACHE_MB) -> None:
+                 cache_mb: float = DEFAULT_CACHE_MB, static: DataSource | None = None) -> None:
         self.model, self.source = model, source
         self.dataset = source.open()
         self.variable = model.description.variables[0]
         check_compatible(self.dataset, model.description, source.label)
+        self.static = static if model.description.static_inputs else None
+        if model.description.static_inputs and static is None:
+            names = ", ".join(s.name for s in model.description.static_inputs)
+            raise UsageError(f"the model takes static HR fields ({names}); pass --static STORE "
+                             "(a Zarr store in the Earth Data Hub high-maps layout)")
+        self.static_dataset = self.static.open() if self.static is not None else None
+        self._statics: OrderedDict[tuple[tuple[int, int], tuple[int, int]], np.ndarray] = (
+            OrderedDict())
+        self.static_lock = threading.Lock()
         self.truth = truth.open() if truth is not None else None
         self.model_sha256 = sha256_file(model.path)
         self.precision = str(getattr(model.engine, "precision", "fp32"))
@@ -231,15 +245,47 @@ class Results:
         return {"inferences": self.inferences, "cache": self.cache.stats()}
 
     # -- computing a result ---------------------------------------------------------------
+    def _region_statics(self, key: ResultKey) -> np.ndarray | None:
+        """The static HR fields on the SR grid of the key's region (read once per region)."""
+        if self.static_dataset is None or self.static is None:
+            return None
+        from sr_runtime.grid import grid_step, hr_axis
+        from sr_runtime.statics import read_statics
+
+        region = (key.rows, key.cols)
+        with self.static_lock:
+            if region not in self._statics:
+                lat = self.latitude[slice(*key.rows)]
+                lon = self.longitude[slice(*key.cols)]
+                scale = self.model.description.scale
+                self._statics[region] = read_statics(
+                    self.static_dataset, self.model.description.static_inputs,
+                    hr_axis(lat, scale, grid_step(lat, "latitude")),
+                    hr_axis(lon, scale, grid_step(lon, "longitude")), self.static.label)
+                while len(self._statics) > STATIC_REGIONS:
+                    self._statics.popitem(last=False)
+            self._statics.move_to_end(region)
+            return self._statics[region]
+
     def _compute(self, key: ResultKey) -> Result:
-        window = self.dataset[self.variable.name].sel(time=np.datetime64(key.time, "ns")).isel(
+        names = self.model.description.variable_names
+        frame = self.dataset[names].sel(time=np.datetime64(key.time, "ns")).isel(
             latitude=slice(*key.rows), longitude=slice(*key.cols)).load()
-        window.attrs.setdefault("units", self.variable.units)
+        for spec in self.model.description.variables:
+            frame[spec.name].attrs.setdefault("units", spec.units)
+        window = frame[self.variable.name]
         started = clock.perf_counter()
         try:
             with self.infer_lock:
                 self.inferences += 1
-            sr = super_resolve(window, self.model, units=self.variable.units)
+            statics = self._region_statics(key)
+            if len(names) == 1:
+                sr = super_resolve(window, self.model, units=self.variable.units,
+                                   static=statics)
+            else:  # every variable runs; the page and the service show the first
+                both = super_resolve(frame, self.model, units=self.variable.units,
+                                     static=statics)
+                sr = both[self.variable.name]
         except SrEdgeError as exc:
             raise RunFailedError(f"inference at {key.time} failed: {exc}") from None
         except Exception as exc:  # a backend's own error: say which, keep it one line
@@ -360,14 +406,23 @@ def open_results(source: str = "sample", model: str | Path | None = None,
                  backend: str = "auto", *, config: str | Path | None = None,
                  edh_url: str | None = None, truth: str | None = None,
                  cache_mb: float = DEFAULT_CACHE_MB,
-                 say: Callable[[str], object] | None = None) -> Results:
-    """Open the model and the cube the way ``sr-run`` does (same names, same defaults)."""
+                 say: Callable[[str], object] | None = None,
+                 static: str | None = None) -> Results:
+    """Open the model and the cube the way ``sr-run`` does (same names, same defaults;
+    ``static``: ``--static``, for models with static HR inputs)."""
     from sr_runtime.api import open_model, open_source
 
     opened = open_model(model, backend, config=config)
     try:
         cube = open_source(source, edh_url=edh_url)
-        results = Results(opened, cube, default_truth(source, truth), cache_mb=cache_mb)
+        statics = None
+        if opened.description.static_inputs:
+            from sr_runtime.statics import static_source
+
+            statics = static_source(static, source, edh_url,
+                                    [s.name for s in opened.description.static_inputs])
+        results = Results(opened, cube, default_truth(source, truth), cache_mb=cache_mb,
+                          static=statics)
     except BaseException:
         opened.close()
         raise

@@ -27,7 +27,13 @@ from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, hr_axis, region_slices
 from sr_runtime.locks import output_lock
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
-from sr_runtime.pipeline import KELVIN_OFFSET, check_compatible, output_units, read_lr
+from sr_runtime.pipeline import (
+    KELVIN_OFFSET,
+    check_compatible,
+    output_units,
+    output_units_of,
+    read_lr,
+)
 from sr_runtime.request import RunRequest
 from sr_runtime.sinks.base import Sink
 from sr_runtime.sinks.files import FileSteps
@@ -68,6 +74,8 @@ def _local_inputs(options: RunRequest, model: Path) -> list[tuple[str, Path]]:
     location = truth_location(options)
     if location and "://" not in location:
         inputs.append(("--truth", Path(location)))
+    if options.static and "://" not in options.static and not options.static.startswith("edh"):
+        inputs.append(("--static", Path(options.static)))
     return inputs
 
 
@@ -130,30 +138,52 @@ def run_settings(model: Path, engine: Engine, units: str, source_label: str,
 
 def _truth_for_report(options: RunRequest, description: ModelDescription,
                       valid_time: np.datetime64, lat: np.ndarray, lon: np.ndarray,
-                      units: str) -> Truth | None:
-    """HR truth on the SR grid, read before anything is written: --report without truth at
-    that time fails before the COG exists."""
+                      units: str) -> dict[str, Truth]:
+    """HR truth on the SR grid for each variable the truth has at that time, read before
+    anything is written: --report without truth at that time fails before the COG exists."""
     if not (options.preview or options.report):
-        return None
+        return {}
     from sr_runtime.grid import grid_step
     from sr_runtime.quicklook import align_truth_grid
 
-    variable = description.variables[0]
     scale = description.scale
     hr_lat = hr_axis(lat, scale, grid_step(lat, "latitude"))
     hr_lon = hr_axis(lon, scale, grid_step(lon, "longitude"))
     location = truth_location(options)
-    truth = None
+    truths: dict[str, Truth] = {}
     if location is not None:
-        offset = -KELVIN_OFFSET if units == "degC" and variable.units == "K" else 0.0
-        truth = align_truth_grid(resolve_source(location).open(), variable.name, valid_time,
-                                 hr_lat, hr_lon, offset)
-    if options.report and truth is None:
+        dataset = resolve_source(location).open()
+        for variable in description.variables:
+            offset = -KELVIN_OFFSET if units == "degC" and variable.units == "K" else 0.0
+            truth = align_truth_grid(dataset, variable.name, valid_time, hr_lat, hr_lon, offset)
+            if truth is not None:
+                truths[variable.name] = truth
+    if options.report and not truths:
         when = pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M")
         raise UsageError(f"--report needs HR truth at {when}: "
                          + (f"{location} has none for that time" if location else
                             "pass --truth with the matching high-resolution store"))
-    return truth
+    return truths
+
+
+def _region_statics(options: RunRequest, description: ModelDescription, lat: np.ndarray,
+                    lon: np.ndarray, say: Say) -> np.ndarray | None:
+    """The model's static HR fields on the SR grid of the region (read once per run), from
+    --static or the source's companion store; None for a model that takes none."""
+    if not description.static_inputs:
+        if options.static:
+            say(f"--static {options.static} not used: the model takes no static HR fields")
+        return None
+    from sr_runtime.grid import grid_step
+    from sr_runtime.statics import region_statics, static_source
+
+    names = [spec.name for spec in description.static_inputs]
+    location = static_source(options.static, options.source, options.edh_url, names)
+    say(f"static HR fields {', '.join(names)} from {location.label}")
+    scale = description.scale
+    return region_statics(location, description.static_inputs,
+                          hr_axis(lat, scale, grid_step(lat, "latitude")),
+                          hr_axis(lon, scale, grid_step(lon, "longitude")))
 
 
 Say = Callable[[str], object]
@@ -244,7 +274,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
 
     units = output_units(description, options.units)
     settings = run_settings(model, engine, units, source.label, lat, lon)
-    variable = description.variables[0].name
+    variable = "-".join(description.variable_names)  # the {variable} of name templates
+    statics = _region_statics(options, description, lat, lon, say)
     lr_sink: FileSteps | None = None
     sink: Sink
     if zarr_out:
@@ -254,7 +285,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
         sink = ZarrSink(options.out, step_times,
                         hr_axis(lat, scale, grid_step(lat, "latitude")),
                         hr_axis(lon, scale, grid_step(lon, "longitude")),
-                        variable, units,
+                        description.variable_names,
+                        [output_units_of(v.units, options.units) for v in description.variables],
                         {**settings, "backend": engine.name, "resolution": f"SR x{scale}"})
     else:
         paths = render_all(options.out, step_times, variable)
@@ -283,7 +315,7 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
         say(f"--resume: {len(skip)} of {len(indices)} steps already written, skipping them")
 
     worker = StepWorker(bbox, options.units, tile_arg, source.label, sink, lr_sink,
-                        tags=settings)
+                        tags=settings, statics=statics)
     try:
         with progress(len(indices)) as reporter:
             if options.workers or options.scheduler:
@@ -299,16 +331,17 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
         raise
     if len(indices) == 1 and not zarr_out and summary.steps == 1:
         hr_h, hr_w = lat.size * description.scale, lon.size * description.scale
-        say(f"wrote {summary.outputs[0]}: SR {hr_h}x{hr_w} {variable} "
-            f"[{units}] at SR x{description.scale}")
+        say(f"wrote {summary.outputs[0]}: SR {hr_h}x{hr_w} "
+            f"{', '.join(description.variable_names)} [{units}] at SR x{description.scale}")
         if lr_sink is not None:
             say(f"wrote {summary.outputs[1]}: LR input {lat.size}x{lon.size}")
     else:
         say(f"done: {summary.steps} steps written, {summary.skipped} skipped, "
             f"{summary.seconds:.1f} s, {summary.hr_mpix_per_s:.1f} HR Mpix/s")
     if options.preview or options.report:
-        summary.skill = look_at_result(options, dataset, description, indices[0], bbox, units,
-                                       say, truth)
+        summary.skills = look_at_result(options, dataset, description, indices[0], bbox, units,
+                                        say, truth)
+        summary.skill = next(iter(summary.skills.values()), None)
     return summary
 
 
@@ -345,26 +378,33 @@ def truth_location(options: RunRequest) -> str | None:
 
 def look_at_result(options: RunRequest, dataset: xr.Dataset, description: ModelDescription,
                    index: int, bbox: BBox | None, units: str, say: Say,
-                   truth: Truth | None = None) -> dict[str, float | str] | None:
-    """--preview (LR | SR | HR PNG) and --report (scores against HR truth) for one step;
-    ``truth`` is the HR truth on the SR grid (see :func:`_truth_for_report`). Returns the
-    scores for --report."""
+                   truth: dict[str, Truth] | None = None) -> dict[str, dict[str, float | str]]:
+    """--preview (LR | SR | HR PNG of the first variable) and --report (scores against HR
+    truth of each variable the truth has) for one step; ``truth`` is the HR truth on the SR grid
+    by variable (see :func:`_truth_for_report`). Returns the scores by variable for --report."""
     from sr_runtime.pipeline import to_units
     from sr_runtime.quicklook import read_cog_field, render_preview, report_scores
 
-    variable = description.variables[0]
+    truth = truth or {}
     valid_time = np.datetime64(dataset.time.values[index], "ns")
-    sr = read_cog_field(options.out, valid_time, variable.name)
-    lr_values, lat, lon = read_lr(dataset, description, index, bbox)
-    lr = GeoField(to_units(lr_values[0], variable.units, units)[0], lat, lon, valid_time,
-                  variable.name, units)
-    skill = None
-    if options.report and truth is not None:
-        scores = report_scores(sr, truth)
-        skill = {**scores.as_dict(), "time": pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M"),
-                 "units": units}
+    skills: dict[str, dict[str, float | str]] = {}
+    if options.report:
+        for variable in description.variables:
+            if variable.name not in truth:
+                continue
+            sr = read_cog_field(options.out, valid_time, variable.name)
+            scores = report_scores(sr, truth[variable.name])
+            skills[variable.name] = {
+                **scores.as_dict(), "time": pd.Timestamp(valid_time).strftime("%Y-%m-%dT%H:%M"),
+                "units": units, "variable": variable.name}
     if options.preview:
-        render_preview(options.preview, lr, sr, truth)
-        panels = "LR | SR | HR" if truth is not None else "LR | SR (no HR truth at this time)"
+        variable = description.variables[0]
+        sr = read_cog_field(options.out, valid_time, variable.name)
+        lr_values, lat, lon = read_lr(dataset, description, index, bbox)
+        lr = GeoField(to_units(lr_values[0], variable.units, units)[0], lat, lon, valid_time,
+                      variable.name, units)
+        shown = truth.get(variable.name)
+        render_preview(options.preview, lr, sr, shown)
+        panels = "LR | SR | HR" if shown is not None else "LR | SR (no HR truth at this time)"
         say(f"wrote {options.preview}: {panels}")
-    return skill
+    return skills

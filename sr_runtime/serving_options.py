@@ -21,3 +21,7 @@ ConfigOption = Annotated[Path | None, typer.Option("--config", help="The demo's 
                                                    "for --backend torch")]
 CacheOption = Annotated[float, typer.Option("--cache-mb", help="Memory for cached results "
                                             "(MB)")]
+StaticOption = Annotated[str | None, typer.Option(
+    "--static", help="Static HR fields (orog, lsm) for models that take them: a Zarr path/URL "
+    "in the Earth Data Hub high-maps layout [default: the source's companion high-resolution "
+    "store]")]

@@ -65,7 +65,10 @@ class StepOutcome:
 
 @dataclass
 class StepWorker:
-    """Reads, infers and writes steps of ``dataset``; picklable apart from the engine."""
+    """Reads, infers and writes steps of ``dataset``; picklable apart from the engine.
+
+    ``statics``: the model's static HR fields on the SR grid of the region, (S, H, W), read once
+    per run (:mod:`sr_runtime.statics`); None for LR-only models."""
 
     bbox: BBox | None
     units: str
@@ -74,6 +77,7 @@ class StepWorker:
     sink: Sink
     lr_sink: Sink | None = None
     tags: dict[str, str] = field(default_factory=dict)  # settings recorded in every output
+    statics: np.ndarray | None = None
 
     def read(self, dataset: xr.Dataset, engine: Engine, index: int) -> StepInput:
         started = clock.perf_counter()
@@ -82,31 +86,39 @@ class StepWorker:
         check_missing(lr, valid_time, self.source_label)
         return StepInput(lr, lat, lon, valid_time, clock.perf_counter() - started)
 
-    def infer(self, engine: Engine, step: StepInput) -> tuple[GeoField, GeoField, float]:
+    def infer(self, engine: Engine, step: StepInput) -> tuple[list[GeoField], list[GeoField],
+                                                              float]:
+        """The LR and SR fields of the step, one per variable of the model, and the seconds
+        the engine took."""
         lr, lat, lon, valid_time = step.lr, step.latitude, step.longitude, step.time
         started = clock.perf_counter()
-        hr = infer_tiled(engine, lr, self.tile)
+        hr = infer_tiled(engine, lr, self.tile, statics=self.statics)
         seconds = clock.perf_counter() - started
-        variable = engine.description.variables[0]
-        check_model_output(hr, valid_time, variable.units, variable.name)
-        lr_field, sr_field = build_fields(lr, hr, lat, lon, valid_time, engine.description,
-                                          engine.name, self.units, self.source_label)
-        lr_field.tags.update(self.tags)
-        sr_field.tags.update(self.tags)
-        return lr_field, sr_field, seconds
+        variables = engine.description.variables
+        if hr.shape[0] != len(variables):
+            raise ModelOutputError(f"the model returned {hr.shape[0]} variable(s), its "
+                                   f"description lists {len(variables)}; export it again")
+        for channel, variable in zip(hr, variables, strict=True):
+            check_model_output(channel, valid_time, variable.units, variable.name)
+        lr_fields, sr_fields = build_fields(lr, hr, lat, lon, valid_time, engine.description,
+                                            engine.name, self.units, self.source_label)
+        for each in (*lr_fields, *sr_fields):
+            each.tags.update(self.tags)
+        return lr_fields, sr_fields, seconds
 
-    def write(self, step: int, lr_field: GeoField, sr_field: GeoField) -> tuple[list[str], float]:
+    def write(self, step: int, lr_fields: list[GeoField],
+              sr_fields: list[GeoField]) -> tuple[list[str], float]:
         started = clock.perf_counter()
-        outputs = [self.sink.write_step(step, sr_field)]
+        outputs = [self.sink.write_step(step, sr_fields)]
         if self.lr_sink is not None:
-            outputs.append(self.lr_sink.write_step(step, lr_field))
+            outputs.append(self.lr_sink.write_step(step, lr_fields))
         return outputs, clock.perf_counter() - started
 
     def run_step(self, dataset: xr.Dataset, engine: Engine, step: int,
                  index: int) -> StepOutcome:
         read_result = self.read(dataset, engine, index)
-        lr_field, sr_field, infer_s = self.infer(engine, read_result)
-        outputs, write_s = self.write(step, lr_field, sr_field)
-        return StepOutcome(step, sr_field.time, outputs, sr_field.data.size,
+        lr_fields, sr_fields, infer_s = self.infer(engine, read_result)
+        outputs, write_s = self.write(step, lr_fields, sr_fields)
+        return StepOutcome(step, sr_fields[0].time, outputs, sr_fields[0].data.size,
                            {"read": read_result.read_seconds, "infer": infer_s,
                             "write": write_s})

@@ -72,14 +72,14 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
                 continue
             if item is _DONE:
                 return
-            step, lr_field, sr_field, seconds = item
+            step, lr_fields, sr_fields, seconds = item
             try:
-                outputs, write_s = worker.write(step, lr_field, sr_field)
+                outputs, write_s = worker.write(step, lr_fields, sr_fields)
             except BaseException as exc:
                 results.put(_Failure(exc))
                 stop.set()
                 return
-            results.put(StepOutcome(step, sr_field.time, outputs, sr_field.data.size,
+            results.put(StepOutcome(step, sr_fields[0].time, outputs, sr_fields[0].data.size,
                                     {**seconds, "write": write_s}))
 
     threads = [threading.Thread(target=reader, name="sr-read", daemon=True),
@@ -110,11 +110,11 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
             if isinstance(item, _Failure):
                 raise item.exc
             step, read_result = item
-            lr_field, sr_field, infer_s = worker.infer(engine, read_result)
+            lr_fields, sr_fields, infer_s = worker.infer(engine, read_result)
             if before_first_write is not None:
                 before_first_write()
                 before_first_write = None
-            if not _put(writes, (step, lr_field, sr_field,
+            if not _put(writes, (step, lr_fields, sr_fields,
                                  {"read": read_result.read_seconds, "infer": infer_s}), stop):
                 break
             drain(block=False)

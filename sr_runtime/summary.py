@@ -21,6 +21,8 @@ class StreamSummary:
     workers: int = 1
     outputs: list[str] = field(default_factory=list)
     skill: dict[str, float | str] | None = None  # --report: RMSE/PSNR/SSIM against HR truth
+    # --report, by variable (every variable the HR truth has); ``skill`` is the first of them
+    skills: dict[str, dict[str, float | str]] = field(default_factory=dict)
 
     @property
     def hr_mpix_per_s(self) -> float:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sr_runtime.description import ModelDescription
+from sr_runtime.description import HR_STATIC_INPUT, ModelDescription
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import UsageError
 
@@ -62,7 +62,8 @@ def bytes_per_lr_pixel(description: ModelDescription) -> int:
     s2 = description.scale ** 2
     channels = int(description.arch_params.get("n_channels", 0) or 0)
     outputs = len(description.variables)
-    return BYTES * (s2 * (3 * channels + 2 * outputs) + 4 * channels + outputs)
+    statics = len(description.static_inputs)
+    return BYTES * (s2 * (3 * channels + 2 * outputs + statics) + 4 * channels + outputs)
 
 
 def tile_for_budget(description: ModelDescription, max_memory_mb: float | None) -> int:
@@ -95,19 +96,54 @@ def cap_tile_for_engine(tile: int, engine: Engine) -> int:
     return capped
 
 
+def _static_feed(statics: np.ndarray | None, rows: slice, cols: slice,
+                 scale: int) -> dict[str, np.ndarray]:
+    """The ``hr_static`` input of an LR window: HR rows/cols [r0*s, r1*s) of the aligned field."""
+    if statics is None:
+        return {}
+    window = statics[None, :, rows.start * scale:rows.stop * scale,
+                     cols.start * scale:cols.stop * scale]
+    return {HR_STATIC_INPUT: np.ascontiguousarray(window)}
+
+
+def check_statics(description: ModelDescription, lr: np.ndarray,
+                  statics: np.ndarray | None) -> None:
+    """The static fields a model takes, on the SR grid of ``lr``: (S, s*h, s*w)."""
+    count = len(description.static_inputs)
+    if not count:
+        if statics is not None:
+            raise UsageError("this model takes no static HR fields; give none")
+        return
+    s = description.scale
+    wanted = (count, lr.shape[1] * s, lr.shape[2] * s)
+    if statics is None:
+        names = ", ".join(spec.name for spec in description.static_inputs)
+        raise UsageError(f"the model takes static HR fields ({names}); give them on the SR "
+                         "grid (sr-run: --static STORE)")
+    if tuple(statics.shape) != wanted:
+        raise UsageError(f"static HR fields of shape {'x'.join(map(str, statics.shape))} do not "
+                         f"match the SR grid of this LR field ({'x'.join(map(str, wanted))})")
+
+
 def infer_tiled(engine: Engine, lr: np.ndarray, tile: int | None = None,
-                halo: int | None = None) -> np.ndarray:
-    """(C, h, w) physical LR -> (C_out, s*h, s*w) HR, whole or in halo tiles of ``tile`` cells."""
+                halo: int | None = None, statics: np.ndarray | None = None) -> np.ndarray:
+    """(C, h, w) physical LR -> (C_out, s*h, s*w) HR, whole or in halo tiles of ``tile`` cells.
+
+    ``statics``: (S, s*h, s*w) static HR fields on the SR grid, for models that take them; each
+    tile gets the HR cells of its LR window (window rows/cols times s)."""
     description = engine.description
     scale = description.scale
     halo = description.halo_lr if halo is None else halo
+    check_statics(description, lr, statics)
     _, height, width = lr.shape
     if tile is None or (tile >= height and tile >= width):
-        return engine.infer(lr[None])[0]
+        whole = slice(0, height), slice(0, width)
+        return engine.infer(lr[None], **_static_feed(statics, *whole, scale))[0]
     out: np.ndarray | None = None
     for piece in plan_tiles(height, width, tile, halo):
         rows, cols = piece.window
-        hr = engine.infer(np.ascontiguousarray(lr[None, :, rows, cols]))[0]
+        hr = engine.infer(np.ascontiguousarray(lr[None, :, rows, cols]),
+                          **_static_feed(statics, rows, cols, scale))[0]
         if out is None:
             out = np.empty((hr.shape[0], height * scale, width * scale), dtype=np.float32)
         crop_rows, crop_cols = piece.crop(scale)

@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription, VariableSpec
+from sr_runtime.description import (
+    HR_OUTPUT,
+    HR_STATIC_INPUT,
+    LR_INPUT,
+    ModelDescription,
+    StaticSpec,
+    VariableSpec,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -201,6 +208,95 @@ def nan_where_cold_model(path: Path, threshold_k: float) -> Path:
     description = ModelDescription(scale=8, architecture="NaNWhereCold",
                                    variables=(VariableSpec("t2m", "K", warm, 1.0, warm, 1.0),))
     return _graph_model(path, nodes, inits, description)
+
+
+#: Normalization of the tiny static models' inputs (K; m; land fraction), near the sample's.
+STATIC_VARIABLES = {"t2m": VariableSpec("t2m", "K", 283.0, 6.0, 283.0, 6.0),
+                    "d2m": VariableSpec("d2m", "K", 278.0, 6.0, 278.0, 6.0)}
+STATIC_SPECS = (StaticSpec("orog", "m", 700.0, 600.0), StaticSpec("lsm", "(0 - 1)", 0.7, 0.4))
+
+
+def static_sr_model(path: Path, *, variables: Sequence[str] = ("t2m",), seed: int = 0,
+                    lr_kernel: int = 5, hr_kernel: int = 3, static_kernel: int = 1,
+                    scale: int = 8,
+                    statics: Sequence[StaticSpec] = STATIC_SPECS,
+                    claimed_halo: int | None = None) -> Path:
+    """A tiny torch network taking (``lr``, ``hr_static``) -> ``hr`` as the issue-16 contract
+    says, exported by torch.onnx.export (dynamo, dynamic N/h/w) with an sr-edge description:
+
+    ``hr = nearest(lr) + 0.5 K * conv_hr([nearest(relu(conv_lr(norm lr))),
+    conv_static(norm hr_static)])``, each variable and static field normalized inside the graph.
+    Its receptive field is known by construction: ``lr_kernel // 2`` LR cells plus
+    ``ceil((hr_kernel // 2) / scale)`` for the LR input, ``ceil((static_kernel // 2 +
+    hr_kernel // 2) / scale)`` LR cells for the static input; the description claims the larger
+    (or ``claimed_halo``).
+    """
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    specs = tuple(STATIC_VARIABLES[v] for v in variables)
+    channels, static_count = len(specs), len(statics)
+
+    class TinyStaticSR(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lr_conv = nn.Conv2d(channels, 4, lr_kernel, padding=lr_kernel // 2)
+            self.static_conv = nn.Conv2d(static_count, static_count, static_kernel,
+                                         padding=static_kernel // 2)
+            self.hr_conv = nn.Conv2d(4 + static_count, channels, hr_kernel,
+                                     padding=hr_kernel // 2)
+            self.register_buffer("lr_mean", torch.tensor([v.lr_mean for v in specs])
+                                 .view(1, -1, 1, 1))
+            self.register_buffer("lr_std", torch.tensor([v.lr_std for v in specs])
+                                 .view(1, -1, 1, 1))
+            self.register_buffer("static_mean", torch.tensor([s.mean for s in statics])
+                                 .view(1, -1, 1, 1))
+            self.register_buffer("static_std", torch.tensor([s.std for s in statics])
+                                 .view(1, -1, 1, 1))
+
+        def forward(self, lr: torch.Tensor, hr_static: torch.Tensor) -> torch.Tensor:
+            features = torch.relu(self.lr_conv((lr - self.lr_mean) / self.lr_std))
+            up = functional.interpolate(features, scale_factor=scale, mode="nearest")
+            static = self.static_conv((hr_static - self.static_mean) / self.static_std)
+            detail = self.hr_conv(torch.cat([up, static], dim=1))
+            return functional.interpolate(lr, scale_factor=scale, mode="nearest") + 0.5 * detail
+
+    torch.manual_seed(seed)
+    net = TinyStaticSR().eval()
+    lr = torch.full((1, channels, 6, 7), 283.0)
+    static = torch.full((1, static_count, 6 * scale, 7 * scale), 0.5)
+    batch, height, width = (torch.export.Dim("batch"), torch.export.Dim("height", min=1),
+                            torch.export.Dim("width", min=1))
+    import logging
+    import warnings
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(
+            net, (lr, static), dynamo=True, external_data=False, verbose=False,
+            input_names=[LR_INPUT, HR_STATIC_INPUT], output_names=[HR_OUTPUT],
+            dynamic_shapes={"lr": {0: batch, 2: height, 3: width},
+                            "hr_static": {0: batch, 2: scale * height, 3: scale * width}})
+    proto = program.model_proto
+    halo = max(lr_kernel // 2 + -(-(hr_kernel // 2) // scale),
+               -(-(static_kernel // 2 + hr_kernel // 2) // scale))
+    description = ModelDescription(
+        scale=scale, variables=specs, architecture="TinyStaticSR",
+        arch_params={"n_channels": 4, "static_channels": static_count, "conservation": "none"},
+        halo_lr=halo if claimed_halo is None else claimed_halo, static_inputs=tuple(statics))
+    return save_described_model(proto, description, path)
+
+
+@pytest.fixture(scope="session")
+def static_models(tmp_path_factory) -> dict[str, Path]:
+    """Tiny (lr, hr_static) ONNX models: ``one`` predicts t2m, ``two`` t2m and d2m."""
+    pytest.importorskip("torch")
+    folder = tmp_path_factory.mktemp("static-models")
+    return {"one": static_sr_model(folder / "static-t2m.onnx"),
+            "two": static_sr_model(folder / "static-t2m-d2m.onnx", variables=("t2m", "d2m"),
+                                   seed=1)}
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from sr_runtime.serving_options import (
     EdhUrlOption,
     ModelOption,
     SourceOption,
+    StaticOption,
 )
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -31,6 +32,7 @@ def serve_app(
     model: ModelOption = None,
     source: SourceOption = "sample",
     edh_url: EdhUrlOption = None,
+    static: StaticOption = None,
     backend: BackendOption = "auto",
     config: ConfigOption = None,
     truth: Annotated[str | None, typer.Option(
@@ -55,7 +57,7 @@ def serve_app(
     from sr_runtime.app.workbench import Choice, Workbench
 
     workbench = Workbench(Choice(source, str(model) if model else None, backend,
-                                 str(config) if config else None, truth, edh_url),
+                                 str(config) if config else None, truth, edh_url, static),
                           cache_mb, folder / "sessions")
     try:
         for line in workbench.results().model.notes:

@@ -70,9 +70,10 @@ def build_app(workbench: Workbench) -> gr.Blocks:
     default = workbench.default
 
     def choice(source: str, model: str, backend: str) -> Choice:
+        same = source == default.source
         return Choice(source.strip() or "sample", model.strip() or None, backend,
-                      default.config, default.truth if source == default.source else None,
-                      default.edh_url)
+                      default.config, default.truth if same else None, default.edh_url,
+                      default.static if same else None)
 
     def result_for(date: str, hour: str, preset: str, bbox: str, units: str, source: str,
                    model: str, backend: str) -> tuple[Result, Results, bool]:

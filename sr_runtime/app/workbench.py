@@ -46,6 +46,7 @@ class Choice:
     config: str | None = None
     truth: str | None = None
     edh_url: str | None = None
+    static: str | None = None
 
 
 class Workbench:
@@ -67,7 +68,8 @@ class Workbench:
                 return self.opened[choice]
             results = open_results(choice.source, choice.model or None, choice.backend,
                                    config=choice.config, edh_url=choice.edh_url,
-                                   truth=choice.truth, cache_mb=self.cache_mb)
+                                   truth=choice.truth, cache_mb=self.cache_mb,
+                                   static=choice.static)
             self.opened[choice] = results
             while len(self.opened) > MAX_OPEN:
                 _, old = self.opened.popitem(last=False)

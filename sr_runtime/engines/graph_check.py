@@ -3,14 +3,17 @@
 The description (scale, variables, receptive-field halo) is metadata anyone can get wrong; the
 graph is what runs. Before a model is used, a few tiny probe inputs go through it:
 
-- inputs and outputs: one input ``lr`` (N x C x h x w, any h and w), float32;
+- inputs and outputs: input ``lr`` (N x C x h x w, any h and w), float32, and ``hr_static``
+  (N x S x s*h x s*w) exactly when the description lists S static inputs;
 - scale and channels: the output of an h x w probe must be C x (s*h) x (s*w);
 - finite output on a finite, typical input (NaN/inf weights show up here);
-- receptive field: one LR cell of a random field is changed (up and down) and the furthest LR
-  row (column) whose HR cells change at all is the receptive-field radius along that axis.
-  Outside the receptive field the computation is bit-identical, so "changed" needs no
-  tolerance. Tall and wide probes three cells across keep this cheap (tens of milliseconds for
-  the shipped model), and the probe grows until the change no longer reaches its border.
+- receptive field: one LR cell of a random field is changed (up and down) and the furthest LR row
+  (column) whose HR cells change at all is the receptive-field radius along that axis. Outside the
+  receptive field the computation is bit-identical, so "changed" needs no tolerance. For models
+  with static inputs the s x s static HR cells under one LR cell are changed the same way: the
+  halo must cover how far both inputs reach. Tall and wide probes three cells across keep this
+  cheap (tens of milliseconds for the shipped model), and the probe grows until the change no
+  longer reaches its border.
 
 The runtime tiles with ``max(claimed halo, measured radius)``, so a description that claims too
 small a halo can no longer cause seams. The ``onnx`` package is not needed (it is not part of the
@@ -53,7 +56,8 @@ PROBE_WIDTH = 3  # cells across a tall (wide) probe: the changed cell has neighb
 #: Typical-field centre for the probe, per unit (the graph's own normalization applies inside).
 PROBE_CENTRE = {"K": (200.0, 320.0)}
 
-Run = Callable[[np.ndarray], np.ndarray]
+#: ``run(lr)`` for LR-only models, ``run(lr, hr_static)`` for models with static inputs.
+Run = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -128,28 +132,47 @@ def _fix() -> str:
     return "re-export it with `sr-export to-onnx CHECKPOINT`"
 
 
+def _tensor_arg(arg, name: str, origin: str) -> list:
+    """A float32 rank-4 input ``name``; its shape (ints for fixed axes, names for free ones)."""
+    if arg.type != "tensor(float)":
+        raise ModelMismatchError(f"{origin}: input {name!r} is {arg.type}, not "
+                                 f"tensor(float) (float32): {_fix()}")
+    shape = list(arg.shape) if arg.shape is not None else []
+    if len(shape) != 4:
+        raise ModelMismatchError(f"{origin}: input {name!r} has shape {shape}, not "
+                                 f"N x C x h x w: {_fix()}")
+    return shape
+
+
 def check_signature(inputs: list, description: ModelDescription, origin: str) -> None:
-    """One float32 input ``lr`` of rank 4 with free height and width, C = number of variables.
+    """Input ``lr`` (float32, N x C x h x w, free h and w, C = number of variables) and, when
+    the description lists static inputs, ``hr_static`` (float32, N x S x s*h x s*w, S = number
+    of static inputs); nothing else.
 
     ``inputs`` are ONNX Runtime ``NodeArg`` objects (``name``, ``shape``, ``type``).
     """
     names = [i.name for i in inputs]
-    if HR_STATIC_INPUT in names or description.static_inputs:
-        raise ModelMismatchError(f"{origin} takes static HR fields ({HR_STATIC_INPUT!r}), which "
-                                 "this sr-edge runtime does not feed yet; use a model with the "
-                                 f"single input {LR_INPUT!r}")
-    if names != [LR_INPUT]:
+    statics = description.static_inputs
+    static_names = ", ".join(s.name for s in statics)
+    if statics and HR_STATIC_INPUT not in names:
+        raise ModelMismatchError(f"{origin}: its description lists static inputs "
+                                 f"({static_names}) but its graph has no input "
+                                 f"{HR_STATIC_INPUT!r} (it takes {', '.join(map(repr, names))})"
+                                 f": {_fix()}")
+    if not statics and HR_STATIC_INPUT in names:
+        raise ModelMismatchError(f"{origin}: its graph takes static HR fields "
+                                 f"({HR_STATIC_INPUT!r}) but its description lists no "
+                                 f"static_inputs, so sr-edge cannot tell which fields to feed: "
+                                 f"{_fix()}")
+    wanted = [LR_INPUT, HR_STATIC_INPUT] if statics else [LR_INPUT]
+    if sorted(names) != sorted(wanted):
+        takes = (f"one input {LR_INPUT!r} (N x C x h x w physical fields)" if not statics else
+                 f"{LR_INPUT!r} (N x C x h x w physical fields) and {HR_STATIC_INPUT!r} (the "
+                 "static HR fields) when their description lists static inputs")
         raise ModelMismatchError(f"{origin} takes the input(s) {', '.join(map(repr, names))}; "
-                                 f"sr-edge models take one input {LR_INPUT!r} (N x C x h x w "
-                                 f"physical fields): {_fix()}")
-    arg = inputs[0]
-    if arg.type != "tensor(float)":
-        raise ModelMismatchError(f"{origin}: input {LR_INPUT!r} is {arg.type}, not "
-                                 f"tensor(float) (float32): {_fix()}")
-    shape = list(arg.shape) if arg.shape is not None else []
-    if len(shape) != 4:
-        raise ModelMismatchError(f"{origin}: input {LR_INPUT!r} has shape {shape}, not "
-                                 f"N x C x h x w: {_fix()}")
+                                 f"sr-edge models take {takes}: {_fix()}")
+    by_name = {i.name: i for i in inputs}
+    shape = _tensor_arg(by_name[LR_INPUT], LR_INPUT, origin)
     channels = len(description.variables)
     if isinstance(shape[1], int) and shape[1] != channels:
         raise ModelMismatchError(f"{origin} takes {shape[1]} input channel(s) but its "
@@ -159,6 +182,17 @@ def check_signature(inputs: list, description: ModelDescription, origin: str) ->
         raise ModelMismatchError(f"{origin} only takes LR fields of {shape[2]} x {shape[3]} "
                                  "cells; sr-edge models take any height and width (dynamic "
                                  f"axes): {_fix()}")
+    if not statics:
+        return
+    static = _tensor_arg(by_name[HR_STATIC_INPUT], HR_STATIC_INPUT, origin)
+    if isinstance(static[1], int) and static[1] != len(statics):
+        raise ModelMismatchError(f"{origin} takes {static[1]} static channel(s) in "
+                                 f"{HR_STATIC_INPUT!r} but its description lists "
+                                 f"{len(statics)} static input(s) ({static_names}): {_fix()}")
+    if isinstance(static[2], int) or isinstance(static[3], int):
+        raise ModelMismatchError(f"{origin} only takes static fields of {static[2]} x "
+                                 f"{static[3]} cells; {HR_STATIC_INPUT!r} must take any height "
+                                 f"and width (dynamic axes): {_fix()}")
 
 
 def _background(description: ModelDescription, shape: tuple[int, int]) -> np.ndarray:
@@ -172,21 +206,56 @@ def _background(description: ModelDescription, shape: tuple[int, int]) -> np.nda
     return field
 
 
+def _static_background(description: ModelDescription,
+                       shape: tuple[int, int]) -> np.ndarray | None:
+    """Typical static HR fields under an LR probe of ``shape`` (None for LR-only models)."""
+    from sr_runtime.synthetic import STATIC_CLIP
+
+    if not description.static_inputs:
+        return None
+    rng = np.random.default_rng(13)
+    s = description.scale
+    field = np.empty((1, len(description.static_inputs), shape[0] * s, shape[1] * s),
+                     dtype=np.float32)
+    for c, spec in enumerate(description.static_inputs):
+        low, high = STATIC_CLIP.get(spec.name, (-np.inf, np.inf))
+        noise = rng.standard_normal(field.shape[2:])
+        field[0, c] = np.clip(spec.mean + 0.5 * spec.std * noise, low, high)
+    return field
+
+
+def _call(run: Run, lr: np.ndarray, static: np.ndarray | None) -> np.ndarray:
+    return np.asarray(run(lr) if static is None else run(lr, static))
+
+
 def _spread(run: Run, description: ModelDescription, radius: int, axis: int,
-            origin: str) -> int:
-    """Furthest LR cell (along ``axis``: 2 rows, 3 columns) changed by a change at the centre."""
+            origin: str, changed_input: str = LR_INPUT) -> int:
+    """Furthest LR cell (along ``axis``: 2 rows, 3 columns) changed by a change at the centre
+    of ``changed_input``: the centre LR cell of ``lr``, or the s x s HR cells under it in
+    every channel of ``hr_static``."""
     long_side = 2 * radius + 1
     shape = (long_side, PROBE_WIDTH) if axis == 2 else (PROBE_WIDTH, long_side)
     base = _background(description, shape)
-    bump = 3.0 * np.asarray([np.clip(v.lr_std, 0.5, 10.0) for v in description.variables],
-                            dtype=np.float32)
+    base_static = _static_background(description, shape)
     centre = (radius, PROBE_WIDTH // 2) if axis == 2 else (PROBE_WIDTH // 2, radius)
+    scale = description.scale
+    if changed_input == LR_INPUT:
+        bump = 3.0 * np.asarray([np.clip(v.lr_std, 0.5, 10.0) for v in description.variables],
+                                dtype=np.float32)
+    else:
+        bump = 2.0 * np.asarray([s.std for s in description.static_inputs], dtype=np.float32)
+    rows = slice(centre[0] * scale, (centre[0] + 1) * scale)
+    cols = slice(centre[1] * scale, (centre[1] + 1) * scale)
     outputs = []
     for sign in (0.0, 1.0, -1.0):
         probe = base.copy()
-        probe[0, :, centre[0], centre[1]] += sign * bump
+        static = None if base_static is None else base_static.copy()
+        if changed_input == LR_INPUT:
+            probe[0, :, centre[0], centre[1]] += sign * bump
+        elif static is not None:
+            static[0, :, rows, cols] += sign * bump[:, None, None]
         try:
-            out = np.asarray(run(probe))
+            out = _call(run, probe, static)
         except Exception as exc:  # ONNX Runtime errors on shapes, ops, missing inputs
             first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else repr(exc)
             raise ModelMismatchError(f"{origin} cannot run a {shape[0]} x {shape[1]} LR field "
@@ -195,7 +264,6 @@ def _spread(run: Run, description: ModelDescription, radius: int, axis: int,
         _check_output(out, probe.shape, description, origin)
         outputs.append(out.astype(np.float64))
     changed = np.maximum(np.abs(outputs[1] - outputs[0]), np.abs(outputs[2] - outputs[0]))
-    scale = description.scale
     per_cell = changed[0].max(axis=0)  # over channels: (s*h, s*w)
     lr_cells = per_cell.reshape(shape[0], scale, shape[1], scale).max(axis=(1, 3))
     profile = lr_cells.max(axis=1 if axis == 2 else 0)
@@ -257,10 +325,11 @@ def _receptive_field(run: Run, description: ModelDescription, origin: str) -> in
     """The furthest LR cell (either axis) whose change reaches the output, by probing."""
     claimed = description.halo_lr
     measured = 0
-    for axis in (2, 3):
+    changed_inputs = [LR_INPUT, HR_STATIC_INPUT] if description.static_inputs else [LR_INPUT]
+    for axis, changed_input in ((a, i) for a in (2, 3) for i in changed_inputs):
         radius = min(max(claimed + 2, MIN_PROBE_RADIUS_LR), MAX_PROBE_RADIUS_LR)
         while True:
-            reach = _spread(run, description, radius, axis, origin)
+            reach = _spread(run, description, radius, axis, origin, changed_input)
             if reach < radius:
                 break
             if radius >= MAX_PROBE_RADIUS_LR:
@@ -288,8 +357,9 @@ def check_session(session: ort.InferenceSession, description: ModelDescription, 
     if not session.get_outputs():
         raise ModelMismatchError(f"{origin} has no output: {_fix()}")
 
-    def run(lr: np.ndarray) -> np.ndarray:
-        return session.run(None, {LR_INPUT: lr})[0]
+    def run(lr: np.ndarray, hr_static: np.ndarray | None = None) -> np.ndarray:
+        feed = {LR_INPUT: lr} if hr_static is None else {LR_INPUT: lr, HR_STATIC_INPUT: hr_static}
+        return session.run(None, feed)[0]
 
     return check_graph(run, description, origin, key)
 

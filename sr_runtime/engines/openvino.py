@@ -11,6 +11,7 @@ BF16 1.6-1.9x faster than its FP32. Which one wins on a machine is measured by
   and only on a CPU that has it (:func:`bf16_unavailable_reason`).
 - **One compiled model per window shape**: the model is reshaped to the static shape the tiler
   feeds and compiled for it (a fraction of a second); a few shapes are kept (edge tiles differ).
+  A model with static inputs is reshaped on both: ``hr_static`` is N x S x s*h x s*w.
 - **Same checks as ONNX Runtime**: the description comes from the file's metadata, the graph is
   probed against it (:mod:`sr_runtime.engines.graph_check`, on ONNX Runtime: the probes need
   many shapes), and at load the compiled model must match ONNX Runtime FP32 on a typical field
@@ -30,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from sr_runtime.compare import PARITY_TOLERANCE_K, REDUCED_MAX_RMSE_K, GateRule, compare
-from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.graph_check import check_session, checked
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
@@ -166,13 +167,18 @@ class OpenVinoEngine(EngineBase):
                 "INFERENCE_NUM_THREADS": str(self.threads)}
 
     def _request(self, shape: tuple[int, ...]) -> Any:
-        """The infer request of the model compiled for ``shape`` (compiled on first use)."""
+        """The infer request of the model compiled for LR ``shape`` (compiled on first use)."""
         request = self._compiled.get(shape)
         if request is not None:
             self._compiled.move_to_end(shape)
             return request
         model = self._model.clone()
-        model.reshape({LR_INPUT: list(shape)})
+        shapes = {LR_INPUT: list(shape)}
+        if self.description.static_inputs:
+            s = self.description.scale
+            shapes[HR_STATIC_INPUT] = [shape[0], len(self.description.static_inputs),
+                                       shape[2] * s, shape[3] * s]
+        model.reshape(shapes)
         try:
             compiled = _core().compile_model(model, "CPU", self.config)
         except Exception as exc:
@@ -193,11 +199,12 @@ class OpenVinoEngine(EngineBase):
 
     def _check_parity(self, reference: Any) -> str:
         """This engine against ONNX Runtime FP32 on a typical field, by the one comparator."""
-        from sr_runtime.synthetic import sample_input
+        from sr_runtime.synthetic import sample_feed
 
-        lr = sample_input(self.description, shape=(24, 24), batch=1, seed=3)
-        expected = reference.run(None, {LR_INPUT: lr})[0]
-        result = compare(expected, self.infer(lr), with_ssim=False)
+        feed = sample_feed(self.description, shape=(24, 24), batch=1, seed=3)
+        expected = reference.run(None, feed)[0]
+        statics = {k: v for k, v in feed.items() if k != LR_INPUT}
+        result = compare(expected, self.infer(feed[LR_INPUT], **statics), with_ssim=False)
         rule = (GateRule(max_abs=PARITY_TOLERANCE_K) if self.precision == "fp32"
                 else GateRule(rmse=REDUCED_MAX_RMSE_K))
         units = self.description.variables[0].units
@@ -209,12 +216,16 @@ class OpenVinoEngine(EngineBase):
         return f"parity vs ONNX Runtime FP32: {result.line(units)}"
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        if inputs:
-            raise UsageError(f"{self.model_file.name} takes only {LR_INPUT!r}; OpenVINO got "
-                             f"{', '.join(inputs)}")
+        wanted = {HR_STATIC_INPUT} if self.description.static_inputs else set()
+        if set(inputs) != wanted:
+            takes = " and ".join(map(repr, [LR_INPUT, *sorted(wanted)]))
+            raise UsageError(f"{self.model_file.name} takes {takes}; OpenVINO got "
+                             f"{', '.join(map(repr, [LR_INPUT, *inputs]))}")
         lr = np.ascontiguousarray(lr, dtype=np.float32)
         request = self._request(tuple(int(d) for d in lr.shape))
-        request.infer({LR_INPUT: lr}, share_inputs=True)
+        feed = {LR_INPUT: lr, **{name: np.ascontiguousarray(value, dtype=np.float32)
+                                 for name, value in inputs.items()}}
+        request.infer(feed, share_inputs=True)
         return np.array(request.get_output_tensor(0).data, copy=True)
 
     def close(self) -> None:

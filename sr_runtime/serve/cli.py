@@ -14,6 +14,7 @@ from sr_runtime.serving_options import (
     EdhUrlOption,
     ModelOption,
     SourceOption,
+    StaticOption,
 )
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -28,6 +29,7 @@ def serve(
     model: ModelOption = None,
     source: SourceOption = "sample",
     edh_url: EdhUrlOption = None,
+    static: StaticOption = None,
     backend: BackendOption = "auto",
     config: ConfigOption = None,
     truth: Annotated[str | None, typer.Option(
@@ -43,7 +45,7 @@ def serve(
     from sr_runtime.results import open_results
 
     results = open_results(source, model, backend, config=config, edh_url=edh_url,
-                           truth=truth, cache_mb=cache_mb, say=console.print)
+                           truth=truth, cache_mb=cache_mb, say=console.print, static=static)
     import uvicorn
 
     from sr_runtime.serve.http import create_app

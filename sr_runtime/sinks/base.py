@@ -10,6 +10,7 @@ Sinks are picklable: Dask workers write their own steps.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from sr_runtime.fields import GeoField
@@ -17,7 +18,8 @@ from sr_runtime.fields import GeoField
 
 @runtime_checkable
 class Sink(Protocol):
-    """Step ``index`` of the run goes to slot ``index`` of the output."""
+    """Step ``index`` of the run goes to slot ``index`` of the output: every variable of the
+    step (one field, or one per variable of the model) in that one slot."""
 
     def check(self, overwrite: bool, resume: bool) -> None: ...
 
@@ -25,6 +27,6 @@ class Sink(Protocol):
 
     def create(self) -> None: ...
 
-    def write_step(self, index: int, field: GeoField) -> str: ...
+    def write_step(self, index: int, fields: GeoField | Sequence[GeoField]) -> str: ...
 
     def discard_if_empty(self) -> None: ...

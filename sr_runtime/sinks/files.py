@@ -76,11 +76,12 @@ class FileSteps:
     def discard_if_empty(self) -> None:
         """Nothing to undo: a failed step leaves no file."""
 
-    def write_step(self, index: int, field: GeoField) -> str:
+    def write_step(self, index: int, fields: GeoField | Sequence[GeoField]) -> str:
+        """One file with every variable of the step (COG bands, NetCDF variables)."""
         if self.kind == NETCDF:
             from sr_runtime.sinks.netcdf import write_netcdf
 
-            return str(write_netcdf(field, self.paths[index]))
+            return str(write_netcdf(fields, self.paths[index]))
         from sr_runtime.sinks.cog import write_cog
 
-        return str(write_cog(field, self.paths[index]))
+        return str(write_cog(fields, self.paths[index]))

@@ -9,13 +9,14 @@ temporary name and renamed when complete.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from sr_runtime.errors import EngineUnavailableError
-from sr_runtime.fields import GeoField
+from sr_runtime.fields import GeoField, as_fields
 from sr_runtime.paths import atomic_output
 
 if TYPE_CHECKING:
@@ -23,7 +24,8 @@ if TYPE_CHECKING:
 
 NETCDF_ENGINE: Final = "scipy"
 #: CF names of the variables sr-edge knows (ECMWF short name -> standard_name, long_name)
-CF_NAMES = {"t2m": ("air_temperature", "2 metre temperature")}
+CF_NAMES = {"t2m": ("air_temperature", "2 metre temperature"),
+            "d2m": ("dew_point_temperature", "2 metre dewpoint temperature")}
 
 
 def _wgs84_wkt() -> str:
@@ -32,19 +34,26 @@ def _wgs84_wkt() -> str:
     return CRS.from_epsg(4326).to_wkt()
 
 
-def netcdf_dataset(field: GeoField) -> xr.Dataset:
-    """``field`` as a CF-described xarray Dataset (time, latitude, longitude)."""
-    import xarray as xr
-
-    from sr_runtime.times import as_datetime64
-
+def _cf_variable(field: GeoField) -> tuple[tuple[str, ...], np.ndarray, dict[str, str]]:
     standard, long_name = CF_NAMES.get(field.variable, (None, field.variable))
     attrs = {"units": field.units, "long_name": long_name, "grid_mapping": "crs"}
     if standard:
         attrs["standard_name"] = standard
-    data = np.asarray(field.data, dtype=np.float32)[None]
+    return ("time", "latitude", "longitude"), np.asarray(field.data, dtype=np.float32)[None], (
+        attrs)
+
+
+def netcdf_dataset(field: GeoField | Sequence[GeoField]) -> xr.Dataset:
+    """``field`` (or every variable of a step) as a CF-described xarray Dataset (time,
+    latitude, longitude), one data variable per field."""
+    import xarray as xr
+
+    from sr_runtime.times import as_datetime64
+
+    fields = as_fields(field)
+    field = fields[0]
     ds = xr.Dataset(
-        {field.variable: (("time", "latitude", "longitude"), data, attrs),
+        {**{each.variable: _cf_variable(each) for each in fields},
          "crs": ((), np.int32(0), {"grid_mapping_name": "latitude_longitude",
                                    "semi_major_axis": 6378137.0,
                                    "inverse_flattening": 298.257223563,
@@ -58,9 +67,11 @@ def netcdf_dataset(field: GeoField) -> xr.Dataset:
     ds.longitude.attrs.update(units="degrees_east", standard_name="longitude",
                               long_name="longitude", axis="X")
     ds.attrs.update({"Conventions": "CF-1.8",
-                     "title": f"{field.variable} super-resolved by sr-edge",
+                     "title": f"{', '.join(f.variable for f in fields)} super-resolved by "
+                              "sr-edge",
                      **{k: str(v) for k, v in field.tags.items()}})
-    ds[field.variable].encoding.update(_FillValue=np.float32(np.nan))
+    for each in fields:
+        ds[each.variable].encoding.update(_FillValue=np.float32(np.nan))
     ds.time.encoding.update(units="hours since 1970-01-01 00:00:00", _FillValue=None,
                             calendar="proleptic_gregorian", dtype="float64")
     return ds
@@ -74,7 +85,7 @@ def require_netcdf() -> None:
                                      ) from None
 
 
-def write_netcdf(field: GeoField, out: Path) -> Path:
+def write_netcdf(field: GeoField | Sequence[GeoField], out: Path) -> Path:
     """Write ``field`` as NetCDF at ``out``; nothing appears at ``out`` unless it is complete."""
     require_netcdf()
     out = Path(out)

@@ -5,7 +5,7 @@ renamed into place, then each step is written as a region of whole chunks and ma
 ``step_complete``. Chunks are one step deep, so a step never rewrites another step's chunks: an
 interrupted run leaves completed steps intact, and ``--resume`` redoes only unmarked steps.
 Spatial chunks of 256 x 256 keep a map read to a few chunks and a point's time series to one
-small chunk per step.
+small chunk per step. Each variable of the model is one array of the store, with its units.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from sr_runtime.errors import OutputError
-from sr_runtime.fields import GeoField
+from sr_runtime.fields import GeoField, as_fields
 from sr_runtime.paths import check_writable, output_error
 from sr_runtime.sinks.settings import RESUME_KEYS, check_settings
 
@@ -71,17 +71,29 @@ def check_store_path(path: Path, overwrite: bool, resume: bool) -> None:
 
 
 class ZarrSink:
-    """Writes step ``i`` of ``times`` into ``path`` (picklable: workers can write regions)."""
+    """Writes step ``i`` of ``times`` into ``path`` (picklable: workers can write regions).
+
+    ``variable``/``units``: one name and unit, or one per variable of the model (same order as
+    the fields of each step)."""
 
     def __init__(self, path: str | Path, times: Sequence[np.datetime64] | np.ndarray,
-                 latitude: np.ndarray, longitude: np.ndarray, variable: str, units: str,
-                 attrs: Mapping[str, str] | None = None) -> None:
+                 latitude: np.ndarray, longitude: np.ndarray, variable: str | Sequence[str],
+                 units: str | Sequence[str], attrs: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self.times = np.asarray(times, dtype="datetime64[ns]")
         self.latitude = np.asarray(latitude, dtype=np.float64)
         self.longitude = np.asarray(longitude, dtype=np.float64)
-        self.variable, self.units = variable, units
+        self.variables = [variable] if isinstance(variable, str) else list(variable)
+        names = [units] if isinstance(units, str) else list(units)
+        self.units = names * len(self.variables) if len(names) == 1 else names
+        if len(self.units) != len(self.variables) or not self.variables:
+            raise ValueError("one unit per variable")
         self.attrs = dict(attrs or {})
+
+    @property
+    def variable(self) -> str:
+        """The first variable (the one a single-variable model writes)."""
+        return self.variables[0]
 
     @property
     def chunks(self) -> tuple[int, int, int]:
@@ -137,11 +149,12 @@ class ZarrSink:
             coords.to_zarr(staging, mode="w", zarr_format=3, consolidated=False)
             root = zarr.open_group(staging, mode="r+")
             shape = (self.times.size, self.latitude.size, self.longitude.size)
-            root.create_array(
-                self.variable, shape=shape, chunks=self.chunks, dtype="float32",
-                fill_value=float("nan"), dimension_names=("time", "latitude", "longitude"),
-                attributes={"units": self.units,
-                            "grid_mapping_note": "regular lat/lon, cell centres, EPSG:4326"})
+            for variable, units in zip(self.variables, self.units, strict=True):
+                root.create_array(
+                    variable, shape=shape, chunks=self.chunks, dtype="float32",
+                    fill_value=float("nan"), dimension_names=("time", "latitude", "longitude"),
+                    attributes={"units": units,
+                                "grid_mapping_note": "regular lat/lon, cell centres, EPSG:4326"})
             root.create_array(DONE, shape=(self.times.size,), chunks=(1,), dtype="int8",
                               fill_value=0, dimension_names=("time",),
                               attributes={"long_name": "1 when the step is completely written"})
@@ -160,7 +173,14 @@ class ZarrSink:
             root = zarr.open_group(str(self.path), mode="r")
             stored = np.asarray(_array(root, "time")[:])
             flags = np.asarray(_array(root, DONE)[:])
+            missing = [v for v in self.variables if v not in root]
+            if missing:
+                raise OutputError(f"{self.path} has no variable {', '.join(missing)} that this "
+                                  "run writes; give the same --model as before, another --out, "
+                                  "or --overwrite")
             shape = _array(root, self.variable).shape
+        except OutputError:
+            raise
         except Exception as exc:
             raise OutputError(f"{self.path} cannot be resumed ({type(exc).__name__}: {exc}); "
                               "pass --overwrite to start it again") from None
@@ -180,17 +200,27 @@ class ZarrSink:
     def __getstate__(self) -> dict[str, object]:
         return {k: v for k, v in self.__dict__.items() if k != "_arrays"}  # reopened by workers
 
-    def write_step(self, index: int, field: GeoField) -> str:
-        """Write step ``index`` (whole chunks), then mark it complete."""
+    def write_step(self, index: int, fields: GeoField | Sequence[GeoField]) -> str:
+        """Write step ``index`` of every variable (whole chunks), then mark it complete."""
+        steps = as_fields(fields)
         arrays = self.__dict__.get("_arrays")
         if arrays is None:
             import zarr
 
             root = zarr.open_group(str(self.path), mode="r+")
-            arrays = self._arrays = (_array(root, self.variable), _array(root, DONE))
-        if field.data.shape != arrays[0].shape[1:]:
-            raise OutputError(f"step {pd.Timestamp(self.times[index])} has shape "
-                              f"{field.data.shape}, {self.path} expects {arrays[0].shape[1:]}")
-        arrays[0][index] = np.asarray(field.data, dtype=np.float32)
+            arrays = self._arrays = ({v: _array(root, v) for v in self.variables},
+                                     _array(root, DONE))
+        names = [f.variable for f in steps]
+        if names != self.variables:
+            raise OutputError(f"step {pd.Timestamp(self.times[index])} has variables "
+                              f"{', '.join(names)}, {self.path} holds "
+                              f"{', '.join(self.variables)}")
+        for each in steps:
+            target = arrays[0][each.variable]
+            if each.data.shape != target.shape[1:]:
+                raise OutputError(f"step {pd.Timestamp(self.times[index])} has shape "
+                                  f"{each.data.shape}, {self.path} expects {target.shape[1:]}")
+        for each in steps:
+            arrays[0][each.variable][index] = np.asarray(each.data, dtype=np.float32)
         arrays[1][index] = 1
         return str(self.path)

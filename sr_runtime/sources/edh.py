@@ -73,6 +73,7 @@ class HttpZarrSource:
         self.retry = retry
         self.label = label or self.url
         self.variables = tuple(variables)
+        self.require_time = True  # False for a store of static fields
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}({self.label!r})"
@@ -92,7 +93,8 @@ class HttpZarrSource:
             return f"HTTP 404 on {key}" if f"{base}/{key}" in fs.not_found else f"no {key}"
 
         log = ChunkLog(store, self.label, where="on the server", why_absent=why_absent)
-        ds = open_recorded(log, self.label, secret=self.api_key)
+        ds = open_recorded(log, self.label, secret=self.api_key,
+                           require_time=self.require_time)
         missing = [v for v in self.variables if v not in ds.data_vars]
         if missing:
             raise SourceError(f"{self.label} has no variable {', '.join(missing)} (found: "

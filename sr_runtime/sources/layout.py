@@ -24,19 +24,23 @@ class CoordinateError(SourceError):
         self.coordinate = coordinate
 
 
-def canonicalize(ds: xr.Dataset, label: str) -> xr.Dataset:
+def canonicalize(ds: xr.Dataset, label: str, require_time: bool = True) -> xr.Dataset:
     """Rename lat/lon, make latitude ascending, longitude -180..180 without duplicates, time
-    ascending, and variables (time, latitude, longitude) by dimension name."""
+    ascending, and variables (time, latitude, longitude) by dimension name. A store of static
+    fields (``require_time=False``) may have no time coordinate."""
     renames = {k: v for k, v in COORD_ALIASES.items() if k in ds.dims or k in ds.coords}
     renames = {k: v for k, v in renames.items() if v not in ds.dims and v not in ds.coords}
     ds = ds.rename(renames)
     for needed in CANONICAL_DIMS:
+        if needed == "time" and not require_time and needed not in ds.coords:
+            continue
         if needed not in ds.coords:
             raise SourceError(f"{label} has no {needed} coordinate (found: "
                               f"{', '.join(map(str, ds.coords)) or 'none'}); is it a lat/lon "
                               "DataCube?")
     try:
-        return _transposed(sorted_time(canonical_grid(ds, label), label))
+        grid = canonical_grid(ds, label)
+        return _transposed(sorted_time(grid, label) if "time" in grid.coords else grid)
     except CoordinateError as exc:
         raise unread(ds, exc, label) from None
 

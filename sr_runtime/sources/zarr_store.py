@@ -29,6 +29,7 @@ class ZarrSource:
         self.location = str(location)
         self.storage_options = dict(storage_options or {})
         self.label = label or self.location
+        self.require_time = True  # False for a store of static fields
 
     def open(self) -> xr.Dataset:
         from zarr.storage import FsspecStore, LocalStore
@@ -46,10 +47,12 @@ class ZarrSource:
                             if is_remote else LocalStore(self.location, read_only=True))
         except Exception as exc:
             raise SourceError(f"cannot read {self.label}: {first_line(exc)}") from None
-        return open_recorded(ChunkLog(store, self.label), self.label)
+        return open_recorded(ChunkLog(store, self.label), self.label,
+                             require_time=self.require_time)
 
 
-def open_recorded(log: ChunkLog, label: str, secret: str | None = None) -> xr.Dataset:
+def open_recorded(log: ChunkLog, label: str, secret: str | None = None,
+                  require_time: bool = True) -> xr.Dataset:
     """``log.store`` as a canonical Dataset, read through a :class:`RecordingStore`; every
     failure to read it is a :class:`SourceError` saying what could not be read (``secret``
     never appears in it)."""
@@ -73,7 +76,7 @@ def open_recorded(log: ChunkLog, label: str, secret: str | None = None) -> xr.Da
             f"{label} opened with no variables: the store is empty, or has no consolidated "
             "metadata and its folders cannot be listed (over HTTP); consolidate it "
             "(zarr.consolidate_metadata) or use a local copy")
-    return canonicalize(ds, label)
+    return canonicalize(ds, label, require_time)
 
 
 def unreadable(log: ChunkLog, label: str, exc: BaseException) -> SourceError:

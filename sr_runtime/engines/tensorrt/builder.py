@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.gpu_backends import require_tensorrt
 from sr_runtime.engines.tensorrt.fingerprint import BuildEnvironment, EngineFingerprint
 from sr_runtime.engines.tensorrt.gate import (
@@ -32,8 +32,9 @@ from sr_runtime.engines.tensorrt.gate import (
     Reference,
     evaluate_gate,
     gate_inputs,
+    run_reference,
 )
-from sr_runtime.engines.tensorrt.profiles import ShapeProfile
+from sr_runtime.engines.tensorrt.profiles import ShapeProfile, input_profiles
 from sr_runtime.engines.tensorrt.runner import TensorRTEngine, make_logger
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, SrEdgeError, UsageError
 from sr_runtime.paths import sha256_file, write_atomically
@@ -160,13 +161,19 @@ def _write_fp16_onnx(onnx_path: Path, folder: Path, keep_final_conv: bool) -> Pa
     return out
 
 
-def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe, profile: ShapeProfile, *,
+def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe,
+               profile: ShapeProfile | dict[str, ShapeProfile], *,
                workspace_mb: int | None = None, timing_cache: Path | None = None,
                report: Report = lambda _: None, notice: Report | None = None) -> bytes:
     """One TensorRT build (no accuracy check). Parses from the file path (external data).
 
-    ``report`` gets transient progress lines, ``notice`` the warnings worth keeping.
+    ``profile``: the ``lr`` profile, or every input's profile by name
+    (:func:`~sr_runtime.engines.tensorrt.profiles.input_profiles`: ``hr_static`` too for models
+    with static inputs). ``report`` gets transient progress lines, ``notice`` the warnings
+    worth keeping.
     """
+    profiles = profile if isinstance(profile, dict) else {LR_INPUT: profile}
+    profile = profiles[LR_INPUT]
     notice = notice or report
     logger = make_logger(trt)
     cancel = threading.Event()
@@ -193,7 +200,8 @@ def build_plan(trt, onnx_path: Path, recipe: PrecisionRecipe, profile: ShapeProf
             _pin_fp32_layers(trt, network, _fp32_tensor_names(onnx_path, recipe.keep_final_conv),
                              notice)
         optimization = builder.create_optimization_profile()
-        optimization.set_shape(LR_INPUT, profile.min, profile.opt, profile.max)
+        for name, shapes in profiles.items():  # one profile covering every input
+            optimization.set_shape(name, shapes.min, shapes.opt, shapes.max)
         config.add_optimization_profile(optimization)
 
         cache = None
@@ -248,18 +256,21 @@ def build_verified(onnx_path: Path, description: ModelDescription, profile: Shap
     notice = notice or report
     trt = require_tensorrt()
     onnx_sha = sha256_file(onnx_path)
-    inputs = gate_inputs(description, profile)
-    expected = [reference(lr) for lr in inputs]
+    feeds = gate_inputs(description, profile)
+    expected = [run_reference(reference, feed) for feed in feeds]
+    profiles = input_profiles(profile, description)
     failures = []
     for attempt, recipe in enumerate(recipes, 1):
         start = time.perf_counter()
-        plan = build_plan(trt, onnx_path, recipe, profile, workspace_mb=workspace_mb,
+        plan = build_plan(trt, onnx_path, recipe, profiles, workspace_mb=workspace_mb,
                           timing_cache=timing_cache, report=report, notice=notice)
         seconds = time.perf_counter() - start
         report(f"checking the engine ({recipe.precision}) against {reference_name}")
         engine = TensorRTEngine(plan, description, origin="the new engine")
         try:
-            pairs = [(ref, engine.infer(lr)) for ref, lr in zip(expected, inputs, strict=True)]
+            pairs = [(ref, engine.infer(feed[LR_INPUT], **{k: v for k, v in feed.items()
+                                                           if k == HR_STATIC_INPUT}))
+                     for ref, feed in zip(expected, feeds, strict=True)]
         finally:
             engine.close()
         gate = evaluate_gate(pairs, reference_name, rmse_limit)

@@ -14,13 +14,15 @@ from pathlib import Path
 import numpy as np
 
 from sr_runtime.compare import Comparison, GateRule, compare
-from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.tensorrt.profiles import ShapeProfile
-from sr_runtime.synthetic import sample_input
+from sr_runtime.synthetic import sample_feed
 
 RMSE_LIMIT_K = 0.02
 
-Reference = Callable[[np.ndarray], np.ndarray]
+#: ``reference(lr)``, or ``reference(lr, hr_static)`` for models with static inputs.
+Reference = Callable[..., np.ndarray]
+Feed = dict[str, np.ndarray]
 
 
 #: The gate's metrics: the one comparator's result (:mod:`sr_runtime.compare`).
@@ -70,12 +72,22 @@ def evaluate_gate(pairs: Sequence[tuple[np.ndarray, np.ndarray]], reference_name
     return GateReport(metrics, rmse_limit, passed, reason, reference_name)
 
 
-def gate_inputs(description: ModelDescription, profile: ShapeProfile) -> list[np.ndarray]:
-    """Sample batches at the profile's opt shape and, if larger, its max shape."""
-    inputs = [sample_input(description, profile.opt[2:], min(profile.opt[0], 2), seed=1)]
+def gate_inputs(description: ModelDescription, profile: ShapeProfile) -> list[Feed]:
+    """Sample feeds (``lr`` and, for models with static inputs, ``hr_static``) at the profile's
+    opt shape and, if larger, its max shape."""
+    opt = (int(profile.opt[2]), int(profile.opt[3]))
+    inputs = [sample_feed(description, opt, min(profile.opt[0], 2), seed=1)]
     if profile.max[2:] != profile.opt[2:]:
-        inputs.append(sample_input(description, profile.max[2:], 1, seed=2))
+        inputs.append(sample_feed(description, (int(profile.max[2]), int(profile.max[3])), 1,
+                                  seed=2))
     return inputs
+
+
+def run_reference(reference: Reference, feed: Feed) -> np.ndarray:
+    """``reference`` on a feed of :func:`gate_inputs`."""
+    if HR_STATIC_INPUT in feed:
+        return np.asarray(reference(feed[LR_INPUT], feed[HR_STATIC_INPUT]))
+    return np.asarray(reference(feed[LR_INPUT]))
 
 
 def onnxruntime_reference(onnx_path: Path) -> Reference:
@@ -83,5 +95,12 @@ def onnxruntime_reference(onnx_path: Path) -> Reference:
     from sr_runtime.engines.onnxruntime import open_session
 
     session = open_session(onnx_path, options=None)
-    return lambda lr: session.run(None, {LR_INPUT: np.ascontiguousarray(lr, np.float32)})[0]
+
+    def run(lr: np.ndarray, hr_static: np.ndarray | None = None) -> np.ndarray:
+        feed = {LR_INPUT: np.ascontiguousarray(lr, np.float32)}
+        if hr_static is not None:
+            feed[HR_STATIC_INPUT] = np.ascontiguousarray(hr_static, np.float32)
+        return session.run(None, feed)[0]
+
+    return run
 

@@ -10,7 +10,12 @@ from sr_runtime.description import LR_INPUT
 from sr_runtime.engines.gpu_backends import preload_onnxruntime_gpu_libraries, require_onnx
 from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine, read_description
 from sr_runtime.engines.tensorrt.cache import default_cache_dir
-from sr_runtime.engines.tensorrt.profiles import ShapeProfile, format_shape, runtime_profile
+from sr_runtime.engines.tensorrt.profiles import (
+    ShapeProfile,
+    format_shape,
+    input_profiles,
+    runtime_profile,
+)
 from sr_runtime.paths import sha256_file, write_atomically
 
 
@@ -25,9 +30,12 @@ def _tensorrt_major() -> int | None:
 
 
 def ort_tensorrt_providers(cache_root: Path, precision: str = "fp32",
-                           profile: ShapeProfile | None = None,
+                           profile: ShapeProfile | dict[str, ShapeProfile] | None = None,
                            tensorrt_major: int | None = None) -> list:
     """Provider list for ONNX Runtime's TensorRT EP (then CUDA, then CPU for leftovers).
+
+    ``profile``: the ``lr`` profile, or every input's by name (``hr_static`` too for models
+    with static inputs: ORT's ``trt_profile_*_shapes`` must name every dynamic input).
 
     FP32 by default: ORT's ``trt_fp16_enable`` (TensorRT 10) cannot keep the kelvin
     normalization in FP32, so FP16 there is opt-in; on TensorRT 11 the flag does not exist and
@@ -43,8 +51,11 @@ def ort_tensorrt_providers(cache_root: Path, precision: str = "fp32",
     if precision == "fp16" and (tensorrt_major or 10) < 11:
         options["trt_fp16_enable"] = True
     if profile is not None:
-        for key, shape in (("min", profile.min), ("opt", profile.opt), ("max", profile.max)):
-            options[f"trt_profile_{key}_shapes"] = f"{LR_INPUT}:{format_shape(shape)}"
+        profiles = profile if isinstance(profile, dict) else {LR_INPUT: profile}
+        for key in ("min", "opt", "max"):
+            options[f"trt_profile_{key}_shapes"] = ",".join(
+                f"{name}:{format_shape(getattr(shapes, key))}"
+                for name, shapes in profiles.items())
     return [("TensorrtExecutionProvider", options), ("CUDAExecutionProvider", {"device_id": 0}),
             "CPUExecutionProvider"]
 
@@ -61,7 +72,9 @@ def load_ort_tensorrt(path: Path, *, cache_dir: Path | None = None, precision: s
     major = _tensorrt_major()
     profile = None
     if tile is not None:
-        profile = runtime_profile(len(read_description(path).variables), tile, batch)
+        description = read_description(path)
+        profile = input_profiles(runtime_profile(len(description.variables), tile, batch),
+                                 description)
     model = path
     if precision == "fp16" and (major or 10) >= 11:
         model = _fp16_model(path, cache_root)

@@ -3,15 +3,21 @@
 An engine is tuned for one ``opt`` shape and accepts ``min <= shape <= max``. ``--tile`` gives a
 static engine (fastest, one shape); ``--min/--opt/--max`` a dynamic one; the default accepts
 the variable windows of halo tiling (any tile up to 256 x 256 LR cells, tuned for 128 x 128).
+Profiles are given for the LR input ``lr``; a model with static HR inputs gets the matching
+profile for ``hr_static`` (:func:`static_profile`: S channels, s times the LR height and
+width), so every shape the tiler feeds fits both.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from sr_runtime.errors import UsageError
+
+if TYPE_CHECKING:
+    from sr_runtime.description import ModelDescription
 
 Shape = tuple[int, int, int, int]
 
@@ -142,3 +148,28 @@ def resolve_profile(channels: int, tile: str | tuple[int, int] | None = None,
     if tile is None:
         return runtime_profile(channels, None, batch)
     return runtime_profile(channels, parse_tile(tile) if isinstance(tile, str) else tile, batch)
+
+
+def static_profile(profile: ShapeProfile, channels: int, scale: int) -> ShapeProfile:
+    """The ``hr_static`` profile that goes with the ``lr`` profile ``profile``: the same batch,
+    ``channels`` static fields, ``scale`` x the LR height and width at min, opt and max."""
+    if channels < 1 or scale < 1:
+        raise UsageError(f"a static profile needs at least one channel and a positive scale, "
+                         f"not {channels} and {scale}")
+
+    def shape(lr: Shape) -> Shape:
+        return (lr[0], channels, lr[2] * scale, lr[3] * scale)
+
+    return ShapeProfile(shape(profile.min), shape(profile.opt), shape(profile.max))
+
+
+def input_profiles(profile: ShapeProfile, description: ModelDescription
+                   ) -> dict[str, ShapeProfile]:
+    """Every input's profile by name: ``lr``, and ``hr_static`` for models with static inputs."""
+    from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT
+
+    profiles = {LR_INPUT: profile}
+    if description.static_inputs:
+        profiles[HR_STATIC_INPUT] = static_profile(profile, len(description.static_inputs),
+                                                   description.scale)
+    return profiles

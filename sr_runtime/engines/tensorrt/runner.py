@@ -1,10 +1,12 @@
 """TensorRT runtime: a fingerprint-checked plan run on CUDA streams.
 
 ``TensorRTEngine`` keeps two slots, each with its own execution context, CUDA stream, pinned host
-buffers and device buffers sized for the profile's largest shape. A batch larger than the profile
-allows is cut into chunks that alternate between the slots, so the copies of one chunk overlap the
-compute of the other. Inputs must lie within the optimization profile (a static tile shape for
-engines built with ``--tile``); a smaller batch is padded to the profile's minimum.
+buffers and device buffers sized for the profile's largest shape (one pair per input: ``lr``,
+and ``hr_static`` for models with static HR inputs, whose profile is s x the LR shape). A batch
+larger than the profile allows is cut into chunks that alternate between the slots, so the copies
+of one chunk overlap the compute of the other. Inputs must lie within the optimization profile (a
+static tile shape for engines built with ``--tile``); a smaller batch is padded to the profile's
+minimum.
 
 CUDA is used through cuda-python (``cuda.bindings.runtime``); nothing here needs torch, and this
 module is only imported when a TensorRT backend is loaded.
@@ -20,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription
+from sr_runtime.description import HR_OUTPUT, HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.gpu_backends import cuda_python_reason, require_gpu, require_tensorrt
 from sr_runtime.engines.tensorrt.cache import default_cache_dir
@@ -33,7 +35,12 @@ from sr_runtime.engines.tensorrt.fingerprint import (
     read_record,
     sha256_bytes,
 )
-from sr_runtime.engines.tensorrt.profiles import ShapeProfile, format_shape, runtime_profile
+from sr_runtime.engines.tensorrt.profiles import (
+    ShapeProfile,
+    format_shape,
+    input_profiles,
+    runtime_profile,
+)
 from sr_runtime.errors import EngineUnavailableError, ModelMismatchError, UsageError
 from sr_runtime.paths import sha256_file
 
@@ -93,39 +100,48 @@ def _pinned_array(cuda: _Cuda, count: int) -> tuple[int, np.ndarray]:
 
 
 class _Slot:
-    """One execution context with its stream and buffers: the unit of double buffering."""
+    """One execution context with its stream and buffers: the unit of double buffering.
 
-    def __init__(self, cuda: _Cuda, engine: Any, in_count: int, out_count: int) -> None:
+    ``inputs``: each input's name and its largest element count (its buffers' size)."""
+
+    def __init__(self, cuda: _Cuda, engine: Any, inputs: dict[str, int], out_count: int) -> None:
         self.cuda = cuda
         self.context = engine.create_execution_context()
         if self.context is None:
             raise EngineUnavailableError("TensorRT could not create an execution context (GPU "
                                          "memory full?)")
         self.stream = cuda("cudaStreamCreate", cuda.rt.cudaStreamCreate())
-        self.host_in_ptr, self.host_in = _pinned_array(cuda, in_count)
+        self.host_in: dict[str, tuple[int, np.ndarray]] = {}
+        self.dev_in: dict[str, int] = {}
+        for name, count in inputs.items():
+            self.host_in[name] = _pinned_array(cuda, count)
+            self.dev_in[name] = int(cuda("cudaMalloc", cuda.rt.cudaMalloc(count * 4)))
+            self.context.set_tensor_address(name, self.dev_in[name])
         self.host_out_ptr, self.host_out = _pinned_array(cuda, out_count)
-        self.dev_in = int(cuda("cudaMalloc", cuda.rt.cudaMalloc(in_count * 4)))
         self.dev_out = int(cuda("cudaMalloc", cuda.rt.cudaMalloc(out_count * 4)))
-        self.context.set_tensor_address(LR_INPUT, self.dev_in)
         self.context.set_tensor_address(HR_OUTPUT, self.dev_out)
-        self.shape: tuple[int, ...] | None = None
+        self.shapes: dict[str, tuple[int, ...]] = {}
         self.pending: tuple[np.ndarray, tuple[int, ...]] | None = None
 
-    def launch(self, chunk: np.ndarray, target: np.ndarray) -> None:
-        """Stage ``chunk`` and enqueue copy-in, compute and copy-out; ``target`` gets the result."""
+    def launch(self, chunks: dict[str, np.ndarray], target: np.ndarray) -> None:
+        """Stage ``chunks`` (one array per input) and enqueue copy-in, compute and copy-out;
+        ``target`` gets the result."""
         rt = self.cuda.rt
-        np.copyto(self.host_in[:chunk.size], chunk.reshape(-1))
-        if chunk.shape != self.shape:
-            if not self.context.set_input_shape(LR_INPUT, chunk.shape):
-                raise UsageError(f"TensorRT refused input shape {format_shape(chunk.shape)}")
-            self.shape = chunk.shape
+        for name, chunk in chunks.items():
+            pointer, host = self.host_in[name]
+            np.copyto(host[:chunk.size], chunk.reshape(-1))
+            if chunk.shape != self.shapes.get(name):
+                if not self.context.set_input_shape(name, chunk.shape):
+                    raise UsageError(f"TensorRT refused {name} shape {format_shape(chunk.shape)}")
+                self.shapes[name] = chunk.shape
         out_shape = tuple(self.context.get_tensor_shape(HR_OUTPUT))
         if int(np.prod(out_shape)) > self.host_out.size:
             raise ModelMismatchError(f"engine output {format_shape(out_shape)} exceeds its "
                                      "buffers; the engine does not match its description")
-        self.cuda("cudaMemcpyAsync", rt.cudaMemcpyAsync(
-            self.dev_in, self.host_in_ptr, chunk.nbytes,
-            rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
+        for name, chunk in chunks.items():
+            self.cuda("cudaMemcpyAsync", rt.cudaMemcpyAsync(
+                self.dev_in[name], self.host_in[name][0], chunk.nbytes,
+                rt.cudaMemcpyKind.cudaMemcpyHostToDevice, self.stream))
         if not self.context.execute_async_v3(self.stream):
             raise EngineUnavailableError("TensorRT failed to enqueue inference")
         out_bytes = int(np.prod(out_shape)) * 4
@@ -152,9 +168,10 @@ class _Slot:
         self.pending = None
         rt.cudaStreamSynchronize(self.stream)
         self.context = None
-        rt.cudaFree(self.dev_in)
+        for name, device in self.dev_in.items():
+            rt.cudaFree(device)
+            rt.cudaFreeHost(self.host_in[name][0])
         rt.cudaFree(self.dev_out)
-        rt.cudaFreeHost(self.host_in_ptr)
         rt.cudaFreeHost(self.host_out_ptr)
         rt.cudaStreamDestroy(self.stream)
 
@@ -186,9 +203,12 @@ class TensorRTEngine(EngineBase):
                                       f"({detail}); rebuild it with `sr-export to-trt MODEL.onnx "
                                       "--overwrite`")
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        if sorted(names) != sorted([LR_INPUT, HR_OUTPUT]):
-            raise ModelMismatchError(f"{origin} has inputs/outputs {names}; sr-edge engines have "
-                                     f"exactly {LR_INPUT!r} and {HR_OUTPUT!r}")
+        self.input_names = [LR_INPUT, HR_STATIC_INPUT] if description.static_inputs else [
+            LR_INPUT]
+        if sorted(names) != sorted([*self.input_names, HR_OUTPUT]):
+            raise ModelMismatchError(f"{origin} has inputs/outputs {names}; this sr-edge model's "
+                                     "engines have exactly "
+                                     f"{', '.join(map(repr, [*self.input_names, HR_OUTPUT]))}")
         for tensor in names:
             if self._engine.get_tensor_dtype(tensor) != trt.float32:
                 raise ModelMismatchError(f"{origin}: tensor {tensor!r} is "
@@ -198,17 +218,28 @@ class TensorRTEngine(EngineBase):
         if self.profile.channels != len(description.variables):
             raise ModelMismatchError(f"{origin} takes {self.profile.channels} channels, its "
                                      f"description lists {len(description.variables)} variables")
+        self.profiles = input_profiles(self.profile, description)
+        if HR_STATIC_INPUT in self.profiles:
+            built = tuple(tuple(int(d) for d in shape) for shape in
+                          self._engine.get_tensor_profile_shape(HR_STATIC_INPUT, 0))
+            wanted = self.profiles[HR_STATIC_INPUT]
+            if built != (wanted.min, wanted.opt, wanted.max):
+                raise ModelMismatchError(
+                    f"{origin}: its {HR_STATIC_INPUT!r} profile "
+                    f"{' / '.join(format_shape(b) for b in built)} is not s x its {LR_INPUT!r} "
+                    f"profile ({wanted.describe()}); rebuild it with `sr-export to-trt`")
         self.tile_shape = tuple(self.profile.opt[2:])
         self.max_batch = self.profile.max[0]
         self.max_window_lr = int(min(self.profile.max[2:]))  # tiling keeps windows within it
         scale = description.scale
-        n, c, h, w = self.profile.max
+        n, _, h, w = self.profile.max
         out_count = n * len(description.variables) * scale * h * scale * w
+        counts = {name: int(np.prod(shapes.max)) for name, shapes in self.profiles.items()}
         self._cuda = _Cuda()
         self._slots: list[_Slot] = []
         try:
             for _ in range(2):
-                self._slots.append(_Slot(self._cuda, self._engine, n * c * h * w, out_count))
+                self._slots.append(_Slot(self._cuda, self._engine, counts, out_count))
         except BaseException:
             self.close()
             raise
@@ -224,25 +255,40 @@ class TensorRTEngine(EngineBase):
                 "or rebuild with `sr-export to-trt --tile H,W` / `--min/--opt/--max`")
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
-        if inputs:
-            raise ModelMismatchError(f"this TensorRT engine has the one input {LR_INPUT!r}, not "
-                                     f"{sorted(inputs)}; rebuild it from a model that takes them")
+        if sorted(inputs) != self.input_names[1:]:
+            takes = " and ".join(map(repr, self.input_names))
+            raise ModelMismatchError(f"this TensorRT engine takes {takes}, not "
+                                     f"{', '.join(map(repr, [LR_INPUT, *sorted(inputs)]))}")
         if not self._slots:
             raise UsageError("this TensorRT engine was closed")
         lr = np.ascontiguousarray(lr, dtype=np.float32)
         self._check_shape(lr.shape)
         n, _, h, w = lr.shape
+        feeds = {LR_INPUT: lr}
+        if HR_STATIC_INPUT in inputs:
+            static = np.ascontiguousarray(inputs[HR_STATIC_INPUT], dtype=np.float32)
+            s = self.description.scale
+            wanted = (n, len(self.description.static_inputs), h * s, w * s)
+            if static.shape != wanted:
+                raise UsageError(f"{HR_STATIC_INPUT} {format_shape(static.shape)} does not match "
+                                 f"the LR input {format_shape(lr.shape)} (expected "
+                                 f"{format_shape(wanted)})")
+            feeds[HR_STATIC_INPUT] = static
         s = self.description.scale
         out = np.empty((n, len(self.description.variables), s * h, s * w), dtype=np.float32)
         step, least = self.profile.max[0], self.profile.min[0]
         try:
             for i, start in enumerate(range(0, n, step)):
-                chunk = lr[start:start + step]
-                if len(chunk) < least:  # static batch: pad with copies of the last tile
-                    chunk = np.concatenate([chunk, np.repeat(chunk[-1:], least - len(chunk), 0)])
+                chunks = {}
+                for name, values in feeds.items():
+                    chunk = values[start:start + step]
+                    if len(chunk) < least:  # static batch: pad with copies of the last tile
+                        chunk = np.concatenate([chunk,
+                                                np.repeat(chunk[-1:], least - len(chunk), 0)])
+                    chunks[name] = chunk
                 slot = self._slots[i % 2]
                 slot.finish()
-                slot.launch(chunk, out[start:start + step])
+                slot.launch(chunks, out[start:start + step])
             for slot in self._slots:
                 slot.finish()
         except BaseException:
