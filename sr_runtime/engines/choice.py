@@ -18,6 +18,8 @@ tune`` on this CPU class). :func:`choose_engine` applies the request's ``--backe
 
 from __future__ import annotations
 
+import json
+
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +63,14 @@ def check_precision_name(precision: str) -> None:
                          f"{precision!r}")
 
 
-def _openvino_candidates(base: Path) -> list[Variant]:
+def tune_hint(model: Path, static: bool) -> str:
+    """What to run to time or gate a candidate here (tune handles LR-only models so far)."""
+    if static:
+        return "sr-export tune times LR-only models so far"
+    return f"run `sr-export tune {model.name}`"
+
+
+def _openvino_candidates(base: Path, static: bool = False) -> list[Variant]:
     """OpenVINO FP32 and BF16 on the FP32 model, with their gate and speed on this CPU class."""
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 
@@ -93,8 +102,8 @@ def _openvino_candidates(base: Path) -> list[Variant]:
         if reason:
             why, usable = reason, False
         elif not isinstance(gate, dict):
-            why, usable = (f"no accuracy gate run on this CPU class (run `sr-export tune "
-                           f"{base.name}`)"), False
+            why, usable = (f"no accuracy gate run on this CPU class ("
+                           f"{tune_hint(base, static)})"), False
         elif not gate.get("passed"):
             why, usable = f"its accuracy gate did not pass here ({gate.get('summary', '')})", \
                 False
@@ -104,11 +113,11 @@ def _openvino_candidates(base: Path) -> list[Variant]:
     return found
 
 
-def discover_candidates(model: str | Path) -> list[Variant]:
+def discover_candidates(model: str | Path, static: bool = False) -> list[Variant]:
     """Every candidate of the family of ``model``: ONNX Runtime's files first (the FP32 model,
     the reference, leads), then OpenVINO's."""
     base = family_base(Path(model))
-    return [*discover_variants(base), *_openvino_candidates(base)]
+    return [*discover_variants(base), *_openvino_candidates(base, static)]
 
 
 def _allowed(candidate: Variant, backend: str, precision: str) -> bool:
@@ -146,11 +155,13 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
     if family_base(model) != model:
         return Choice(model, backend, None, None, f"{model.name}: variant named explicitly",
                       precision)
-    if DESCRIPTION_KEY not in read_metadata_props(model):
+    props = read_metadata_props(model)
+    if DESCRIPTION_KEY not in props:
         return Choice(model, backend, None, None,
                       f"{model.name}: not an sr-edge model, no variants considered", precision)
+    static = bool(json.loads(props[DESCRIPTION_KEY]).get("static_inputs"))
 
-    candidates = discover_candidates(model)
+    candidates = discover_candidates(model, static)
     allowed = [c for c in candidates if _allowed(c, backend, precision)]
     usable = [c for c in allowed if c.usable]
     if not usable:
@@ -171,8 +182,8 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
         if candidate is best:
             continue
         if candidate.speed is None:
-            notes.append(f"{candidate.label} skipped: not timed on this CPU class (run "
-                         f"`sr-export tune {model.name}`)")
+            notes.append(f"{candidate.label} skipped: not timed on this CPU class "
+                         f"({tune_hint(model, static)})")
         elif base is None:
             notes.append(f"{candidate.label} skipped: {reference.label} was not timed here to "
                          "compare it with")
