@@ -19,7 +19,6 @@ tune`` on this CPU class). :func:`choose_engine` applies the request's ``--backe
 from __future__ import annotations
 
 import json
-
 from dataclasses import dataclass
 from pathlib import Path
 
