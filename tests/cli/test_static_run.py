@@ -232,3 +232,17 @@ def test_static_fields_over_http_from_the_hub(static_models, hub, tmp_path, serv
     message = assert_one_line_error(missing, 1)
     assert "HTTP 404 on orog/c/0/0" in message and "orog has missing chunks" in message
     assert snapshot(tmp_path) == before
+
+
+def test_resume_refuses_another_static_store(static_models, hub, tmp_path):
+    lr_store, hr_store = stores(hub)
+    copy = write_edh_high_store(tmp_path / "copy.zarr", lr_slices=SLICES)
+    out = tmp_path / "sr.zarr"
+    args = ["--model", static_models["two"], "--source", lr_store, "--start", WHEN,
+            "--end", "2024-10-11T03:00", "--out", out]
+    assert sr(*args).exit_code == 0
+    assert xr.open_zarr(out).attrs["static"].startswith(str(hr_store))
+    again = sr(*args, "--resume", "--static", copy, "--quiet")
+    message = assert_one_line_error(again, 2)
+    assert "--static (the store of the static HR fields)" in message
+    assert sr(*args, "--resume").exit_code == 0
