@@ -73,3 +73,23 @@ def test_the_service_results_show_the_first_variable_of_a_two_variable_model(sta
             assert cog.count == 1 and cog.descriptions == ("t2m",)
         assert results.get(key)[1]  # cached, statics read once for the region
         assert len(results._statics) == 1
+
+
+def test_sr_serve_takes_static_and_says_when_it_is_missing(static_models, cube, tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("rio_tiler")
+    from typer.testing import CliRunner
+
+    from sr_runtime.serve.cli import app
+    from tests.conftest import assert_one_line_error
+
+    lr_store, hr_store = cube
+    missing = CliRunner().invoke(app, ["--model", str(static_models["two"]), "--source",
+                                       str(lr_store), "--port", "0"])
+    message = assert_one_line_error(missing, 2)
+    assert "pass --static STORE" in message
+    broken = CliRunner().invoke(app, ["--model", str(static_models["two"]), "--source",
+                                      str(lr_store), "--static", str(tmp_path / "none.zarr"),
+                                      "--port", "0"])
+    assert "DataCube not found" in assert_one_line_error(broken, 1)
+    assert hr_store.is_dir()
