@@ -167,13 +167,14 @@ def _truth_for_report(options: RunRequest, description: ModelDescription,
 
 
 def _region_statics(options: RunRequest, description: ModelDescription, lat: np.ndarray,
-                    lon: np.ndarray, say: Say) -> np.ndarray | None:
+                    lon: np.ndarray, say: Say) -> tuple[np.ndarray | None, str]:
     """The model's static HR fields on the SR grid of the region (read once per run), from
-    --static or the source's companion store; None for a model that takes none."""
+    --static or the source's companion store, and that store's label; (None, "") for a model
+    that takes none."""
     if not description.static_inputs:
         if options.static:
             say(f"--static {options.static} not used: the model takes no static HR fields")
-        return None
+        return None, ""
     from sr_runtime.grid import grid_step
     from sr_runtime.statics import region_statics, static_source
 
@@ -183,7 +184,7 @@ def _region_statics(options: RunRequest, description: ModelDescription, lat: np.
     scale = description.scale
     return region_statics(location, description.static_inputs,
                           hr_axis(lat, scale, grid_step(lat, "latitude")),
-                          hr_axis(lon, scale, grid_step(lon, "longitude")))
+                          hr_axis(lon, scale, grid_step(lon, "longitude"))), location.label
 
 
 Say = Callable[[str], object]
@@ -275,7 +276,9 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     units = output_units(description, options.units)
     settings = run_settings(model, engine, units, source.label, lat, lon)
     variable = "-".join(description.variable_names)  # the {variable} of name templates
-    statics = _region_statics(options, description, lat, lon, say)
+    statics, static_label = _region_statics(options, description, lat, lon, say)
+    if static_label:  # the static fields shape the values: recorded, and checked by --resume
+        settings["static"] = static_label
     lr_sink: FileSteps | None = None
     sink: Sink
     if zarr_out:

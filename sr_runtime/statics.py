@@ -13,9 +13,9 @@ longitude) or with a leading time dimension (the fields are static: time 0 is ta
 the model's can be converted from (:mod:`sr_runtime.units`), every value finite and plausible
 (orog -500..9000 m, lsm 0..1), from the store's HR cell nearest each SR cell centre. The EDH
 high grid is not nested in the standard one (spacing ratio 8.0137), so SR centres sit up to
-about half an HR cell from the store's; a centre further than :data:`ALIGN_TOLERANCE` cells from
-every store centre means the store does not cover the region (or is on another grid), and the
-run is refused, naming the centre.
+about half an HR cell from the store's; a centre further than :data:`ALIGN_TOLERANCE` SR cells
+from every store centre means the store does not cover the region (or is on a coarser grid),
+and the run is refused, naming the centre.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from sr_runtime.sources.base import DataSource
 from sr_runtime.sources.chunks import chunk_log
 
 STATIC_OPTION = "--static"
-#: A wanted centre may lie this many store cells from the nearest store centre: half a cell,
-#: plus 2 % for the non-nested EDH grids (the SR grid of the sample box reaches 0.506 of an HR
-#: cell beyond the store's outermost centres; quicklook pairs HR truth with the same slack).
+#: A wanted centre may lie this many SR cells from the nearest store centre: half a cell, plus
+#: 2 % for the non-nested EDH grids (the SR grid of the sample box reaches 0.505 of a cell
+#: beyond the store's outermost centres; quicklook pairs HR truth with the same slack).
 ALIGN_TOLERANCE = 0.51
 LR_SUFFIX, HR_SUFFIX = "-standard-v0.zarr", "-high-maps-v0.zarr"
 _NO_TIME = np.datetime64("NaT", "ns")
@@ -122,7 +122,8 @@ def check_static_units(ds: xr.Dataset, specs: Sequence[StaticSpec], label: str) 
 
 def nearest_cells(store: np.ndarray, wanted: np.ndarray, name: str, label: str) -> np.ndarray:
     """Index of the store's cell nearest each ``wanted`` centre (ascending axes), refused when
-    any lies more than :data:`ALIGN_TOLERANCE` store cells away.
+    any lies more than :data:`ALIGN_TOLERANCE` cells of the ``wanted`` (SR) grid away: a store
+    that does not cover the region, or one on a coarser grid.
 
     Longitudes are matched around the globe when the store spans it. Latitudes beyond the poles
     (the SR grid of the LR pole rows reaches past them) take the pole row.
@@ -133,16 +134,17 @@ def nearest_cells(store: np.ndarray, wanted: np.ndarray, name: str, label: str) 
         raise RegionError(f"{label} has a single {name} cell, too few to align with the SR "
                           f"grid; {_fix()}")
     step = float(abs(store[-1] - store[0]) / (store.size - 1))
+    cell = float(abs(wanted[-1] - wanted[0]) / (wanted.size - 1)) if wanted.size > 1 else step
     periodic = name == "longitude" and (store[-1] - store[0]) + 1.5 * step >= 360.0
     if name == "latitude":
         wanted = np.clip(wanted, -90.0, 90.0)
     if periodic:
         wanted = (wanted + 180.0) % 360.0 - 180.0
-    right = np.clip(np.searchsorted(store, wanted), 0, store.size - 1)
-    left = np.clip(right - 1, 0, store.size - 1)
+    after = np.searchsorted(store, wanted)  # 0..n: the first centre at or after each one
     if periodic:  # beyond the last centre, the nearest may be the first one, and vice versa
-        right = np.where(wanted > store[-1], 0, right)
-        left = np.where(wanted < store[0], store.size - 1, left)
+        left, right = (after - 1) % store.size, after % store.size
+    else:
+        left, right = np.clip(after - 1, 0, store.size - 1), np.clip(after, 0, store.size - 1)
 
     def distance(index: np.ndarray) -> np.ndarray:
         gap = np.abs(store[index] - wanted)
@@ -151,12 +153,13 @@ def nearest_cells(store: np.ndarray, wanted: np.ndarray, name: str, label: str) 
     chosen = np.where(distance(left) <= distance(right), left, right)
     gap = distance(chosen)
     worst = int(np.argmax(gap))
-    if gap[worst] > ALIGN_TOLERANCE * step:
+    if gap[worst] > ALIGN_TOLERANCE * cell:
         raise RegionError(
-            f"{label} does not cover this region on its grid: the SR cell at {name} "
+            f"{label} does not cover this region on the SR grid: the SR cell at {name} "
             f"{wanted[worst]:.4f} is {gap[worst]:.4f} deg from the nearest {name} of the store "
-            f"({store[chosen[worst]]:.4f}; its cells are {step:.4f} deg, its {name} spans "
-            f"{store[0]:.4f}..{store[-1]:.4f}); {_fix()}")
+            f"({store[chosen[worst]]:.4f}), more than half an SR cell ({cell / 2:.4f} deg; the "
+            f"store's cells are {step:.4f} deg, its {name} spans {store[0]:.4f}.."
+            f"{store[-1]:.4f}); {_fix()}")
     return chosen
 
 

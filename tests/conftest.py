@@ -50,26 +50,113 @@ def analytic_t2m(time_hours: np.ndarray, lat: np.ndarray, lon: np.ndarray) -> np
             + 0.01 * t).astype(np.float32)
 
 
-def write_edh_store(path: Path, *, lat_slice: slice = slice(360, 376),
-                    lon_slice: slice = slice(526, 550), start: str = "2024-10-11T00",
+#: CF attributes of the variables as the Earth Data Hub stores carry them
+#: (/work/shared/reference/edh-climate-dt.md; the sample's stores have the same).
+EDH_ATTRS = {
+    "t2m": {"units": "K", "standard_name": "air_temperature",
+            "long_name": "2 metre temperature", "GRIB_paramId": 167, "GRIB_shortName": "2t"},
+    "d2m": {"units": "K", "standard_name": "dew_point_temperature",
+            "long_name": "2 metre dewpoint temperature", "GRIB_paramId": 168,
+            "GRIB_shortName": "2d"},
+    "orog": {"units": "m", "long_name": "Orography", "GRIB_paramId": 228002,
+             "GRIB_shortName": "orog"},
+    "lsm": {"units": "(0 - 1)", "standard_name": "land_binary_mask", "long_name": "Land-sea mask",
+            "GRIB_paramId": 172, "GRIB_shortName": "lsm"},
+}
+#: The dew point sits this far below the analytic t2m in the fixture stores.
+DEW_POINT_DEPRESSION_K = 4.0
+EDH_HR_LAT = np.linspace(-90, 90, 4096)
+EDH_HR_LON = np.linspace(-180, 180, 8193)
+LR_SLICES = (slice(360, 376), slice(526, 550))  # the default LR window of write_edh_store
+
+
+def analytic_orog(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Terrain-like heights (m, 0..~2000) whose every HR cell differs: easy to locate."""
+    return (900.0 + 600.0 * np.sin(3.0 * lat[:, None]) * np.cos(2.0 * lon[None, :])
+            + 40.0 * lat[:, None] - 25.0 * lon[None, :]).clip(0.0, None).astype(np.float32)
+
+
+def analytic_lsm(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """A land fraction in 0..1: sea to the south-west of (40 N, 9 E), land to the north-east."""
+    return np.clip(0.5 + 0.8 * (lat[:, None] - 40.0) + 0.6 * (lon[None, :] - 9.0),
+                   0.0, 1.0).astype(np.float32)
+
+
+def _edh_variables(variables: Sequence[str], base: np.ndarray) -> dict[str, tuple]:
+    """t2m = ``base``, d2m = ``base`` minus the dew-point depression, with their EDH attributes."""
+    data = {"t2m": base, "d2m": base - np.float32(DEW_POINT_DEPRESSION_K)}
+    return {name: (("time", "latitude", "longitude"), np.asarray(data.get(name, base),
+                                                                dtype=np.float32),
+                   dict(EDH_ATTRS.get(name, EDH_ATTRS["t2m"]))) for name in variables}
+
+
+def write_edh_store(path: Path, *, lat_slice: slice = LR_SLICES[0],
+                    lon_slice: slice = LR_SLICES[1], start: str = "2024-10-11T00",
                     hours: int = 6, variables: Sequence[str] = ("t2m",),
                     zarr_format: int = 3, consolidated: bool = True,
                     values: np.ndarray | None = None) -> Path:
     """A small store with the Earth Data Hub layout and real EDH LR coordinate values.
 
     ``values`` (time, latitude, longitude), ascending latitude as on the Hub, replaces the
-    analytic field.
+    analytic field (t2m; d2m is it minus :data:`DEW_POINT_DEPRESSION_K`).
     """
     lat, lon = EDH_LR_LAT[lat_slice], EDH_LR_LON[lon_slice]
     times = np.datetime64(start, "ns") + np.arange(hours) * np.timedelta64(1, "h")
     if values is None:
         values = analytic_t2m(np.arange(hours, dtype=np.float64), lat, lon)
     values = np.asarray(values, dtype=np.float32)
-    data_vars = {name: (("time", "latitude", "longitude"), values,
-                        {"units": "K", "standard_name": "air_temperature",
-                         "long_name": "2 metre temperature"}) for name in variables}
-    ds = xr.Dataset(data_vars, coords={"time": times, "latitude": lat, "longitude": lon})
+    ds = xr.Dataset(_edh_variables(variables, values),
+                    coords={"time": times, "latitude": lat, "longitude": lon})
     ds.to_zarr(path, zarr_format=zarr_format, consolidated=consolidated, mode="w")
+    return path
+
+
+def hr_window(lr_slice: slice, lr_axis: np.ndarray, hr_axis: np.ndarray,
+              margin: int = 1) -> slice:
+    """The HR cells whose centres lie in the extent of the LR cells ``lr_slice``, plus
+    ``margin`` cells on each side (negative: fewer)."""
+    step = float(lr_axis[1] - lr_axis[0])
+    low, high = lr_axis[lr_slice][0] - step / 2, lr_axis[lr_slice][-1] + step / 2
+    first = int(np.searchsorted(hr_axis, low)) - margin
+    last = int(np.searchsorted(hr_axis, high)) + margin
+    return slice(max(first, 0), min(last, hr_axis.size))
+
+
+def write_edh_high_store(path: Path, *, lr_slices: tuple[slice, slice] = LR_SLICES,
+                         start: str = "2024-10-11T00", hours: int = 6,
+                         variables: Sequence[str] = ("t2m", "d2m"),
+                         statics: Sequence[str] = ("orog", "lsm"), static_time: bool = False,
+                         margin: int = 1, change: Callable[[xr.Dataset], xr.Dataset] | None = None,
+                         ) -> Path:
+    """The Earth Data Hub "high-maps" store over the region of an LR fixture store: real EDH
+    HR coordinates (np.linspace(-90, 90, 4096), np.linspace(-180, 180, 8193)), t2m/d2m hourly
+    (the analytic fields on the HR grid), static ``orog`` (m) and ``lsm`` (0 - 1) as 2-D
+    (latitude, longitude) variables, or along the store's time axis (``static_time``),
+    chunks (24, 512, 512), Zarr v3, consolidated. ``margin``: extra HR cells around the LR
+    region (negative: a store that does not quite cover it); ``change`` alters the dataset
+    before it is written (wrong units, NaN...)."""
+    lat_window = hr_window(lr_slices[0], EDH_LR_LAT, EDH_HR_LAT, margin)
+    lon_window = hr_window(lr_slices[1], EDH_LR_LON, EDH_HR_LON, margin)
+    lat, lon = EDH_HR_LAT[lat_window], EDH_HR_LON[lon_window]
+    times = np.datetime64(start, "ns") + np.arange(hours) * np.timedelta64(1, "h")
+    data = _edh_variables(variables, analytic_t2m(np.arange(hours, dtype=np.float64), lat, lon))
+    fields = {"orog": analytic_orog(lat, lon), "lsm": analytic_lsm(lat, lon)}
+    for name in statics:
+        values = fields[name]
+        dims: tuple[str, ...] = ("latitude", "longitude")
+        if static_time:  # the store's time axis, the same field at every step
+            values, dims = np.repeat(values[None], hours, axis=0), ("time", *dims)
+        data[name] = (dims, values, dict(EDH_ATTRS[name]))
+    coords = {"time": times, "latitude": lat, "longitude": lon}
+    ds = xr.Dataset(data, coords=coords)
+    if change is not None:
+        ds = change(ds)
+    encoding = {}
+    for name, var in ds.data_vars.items():
+        sizes = {"time": 24, "latitude": 512, "longitude": 512}
+        encoding[name] = {"chunks": tuple(min(sizes.get(str(d), n), n)
+                                          for d, n in zip(var.dims, var.shape, strict=True))}
+    ds.to_zarr(path, zarr_format=3, consolidated=True, mode="w", encoding=encoding)
     return path
 
 

@@ -18,6 +18,7 @@ RESUME_KEYS: dict[str, str] = {
     "units": "--units",
     "region": "region (--bbox / --global)",
     "source": "--source",
+    "static": "--static (the store of the static HR fields)",
 }
 
 

@@ -397,8 +397,11 @@ def make_fake_tensorrt(version: str) -> types.ModuleType:
             return self.data + b"+timing"
 
     class Profile:
+        def __init__(self) -> None:
+            self.shapes: dict[str, tuple] = {}  # input name -> (min, opt, max)
+
         def set_shape(self, name: str, low, opt, high) -> None:
-            self.shapes = (name, tuple(low), tuple(opt), tuple(high))
+            self.shapes[name] = (tuple(low), tuple(opt), tuple(high))
 
     class Config:
         def __init__(self) -> None:
@@ -448,15 +451,18 @@ def make_fake_tensorrt(version: str) -> types.ModuleType:
                 monitor.step_complete("Building", 0)
                 monitor.step_complete("Building", 1)
                 monitor.phase_finish("Building")
-            (name, low, opt, high), = [p.shapes for p in config.profiles]
+            (shapes,) = [p.shapes for p in config.profiles]  # one profile, every input in it
+            low, opt, high = shapes["lr"]
             trt.builds.append({
                 "flags": network.flags, "config_flags": set(config.flags),
                 "pinned": sorted(layer.op for layer in network.layers
                                  if layer.precision == trt.float32),
                 "casts": sum(layer.op == "Cast" for layer in network.layers),
-                "profile": (low, opt, high), "timing_cache_in": config.cache.data
+                "profile": (low, opt, high), "profiles": dict(shapes),
+                "timing_cache_in": config.cache.data
                 if config.cache else None, "pools": dict(config.pools)})
             return json.dumps({"version": trt.__version__, "profile": [low, opt, high],
+                               "profiles": {k: list(v) for k, v in shapes.items()},
                                "noise": trt.noise,
                                "onnx": base64.b64encode(network.onnx).decode()}).encode()
 
@@ -464,16 +470,20 @@ def make_fake_tensorrt(version: str) -> types.ModuleType:
         def __init__(self, engine: Engine) -> None:
             self.engine = engine
             self.addresses: dict[str, int] = {}
-            self.shape: tuple[int, ...] | None = None
+            self.shapes: dict[str, tuple[int, ...] | None] = {}
+
+        @property
+        def shape(self) -> tuple[int, ...] | None:
+            return self.shapes.get("lr")
 
         def set_tensor_address(self, name: str, pointer: int) -> bool:
             self.addresses[name] = pointer
             return True
 
         def set_input_shape(self, name: str, shape) -> bool:
-            low, _, high = self.engine.profile
+            low, _, high = self.engine.profiles[name]
             ok = all(lo <= d <= hi for lo, d, hi in zip(low, shape, high, strict=True))
-            self.shape = tuple(shape) if ok else None
+            self.shapes[name] = tuple(shape) if ok else None
             return ok
 
         def get_tensor_shape(self, name: str) -> tuple[int, ...]:
@@ -481,10 +491,13 @@ def make_fake_tensorrt(version: str) -> types.ModuleType:
             return (n, self.engine.outputs, h * self.engine.scale, w * self.engine.scale)
 
         def execute_async_v3(self, stream: object) -> bool:
-            count = int(np.prod(self.shape))
-            lr = np.ctypeslib.as_array((ctypes.c_float * count).from_address(
-                self.addresses["lr"])).reshape(self.shape).copy()
-            hr = self.engine.session.run(None, {"lr": lr})[0] + np.float32(self.engine.noise)
+            feed = {}
+            for name in self.engine.inputs:
+                shape = self.shapes[name]
+                count = int(np.prod(shape))
+                feed[name] = np.ctypeslib.as_array((ctypes.c_float * count).from_address(
+                    self.addresses[name])).reshape(shape).copy()
+            hr = self.engine.session.run(None, feed)[0] + np.float32(self.engine.noise)
             ctypes.memmove(self.addresses["hr"], np.ascontiguousarray(hr, np.float32).ctypes.data,
                            hr.nbytes)
             return True
@@ -497,18 +510,20 @@ def make_fake_tensorrt(version: str) -> types.ModuleType:
             description = ModelDescription.from_metadata(
                 {p.key: p.value for p in proto.metadata_props})
             self.scale, self.outputs = description.scale, len(description.variables)
-            self.profile = [tuple(s) for s in plan["profile"]]
+            self.profiles = {name: [tuple(s) for s in shapes]
+                             for name, shapes in plan["profiles"].items()}
+            self.inputs = [i.name for i in self.session.get_inputs()]
             self.noise = plan["noise"]
-            self.num_io_tensors = 2
+            self.num_io_tensors = len(self.inputs) + 1
 
         def get_tensor_name(self, i: int) -> str:
-            return ("lr", "hr")[i]
+            return [*self.inputs, "hr"][i]
 
         def get_tensor_dtype(self, name: str) -> str:
             return trt.float32
 
         def get_tensor_profile_shape(self, name: str, profile: int) -> list[tuple[int, ...]]:
-            return list(self.profile)
+            return list(self.profiles[name])
 
         def create_execution_context(self) -> Context:
             return Context(self)
@@ -758,3 +773,30 @@ def test_cli_usage_errors(tmp_path):
     result = runner.invoke(app, ["to-trt", str(checkpoint), "--precision", "int8", "--out",
                                  str(tmp_path / "x.engine")])
     assert result.exit_code == 2 and "--precision must be one of fp16, fp32" in result.output
+
+
+def test_tensorrt_build_and_run_feed_hr_static(static_models, fake_gpu, tmp_path):
+    """The TensorRT stand-in (tests/runtime/engines/test_tensorrt_build.py) runs the parsed graph
+    on ONNX Runtime: the build sets a profile for each input, the engine stages both inputs."""
+    from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT
+    from sr_runtime.engines.tensorrt.build import to_trt
+    from sr_runtime.errors import ModelMismatchError
+    from sr_runtime.synthetic import sample_feed
+
+    trt = fake_gpu("10.11.0.33")
+    model = tmp_path / "static.onnx"
+    model.write_bytes(static_models["two"].read_bytes())
+    result = to_trt(model, tile="12,12", batch=2)
+    (build,) = trt.builds
+    assert build["profiles"] == {LR_INPUT: ((2, 2, 12, 12),) * 3,
+                                 HR_STATIC_INPUT: ((2, 2, 96, 96),) * 3}
+    assert result.report.passed
+    engine = load_engine("tensorrt", result.engine).engine
+    feed = sample_feed(engine.description, (12, 12), batch=5, seed=2)  # chunked 2 + 2 + 1
+    out = engine.infer(feed[LR_INPUT], hr_static=feed[HR_STATIC_INPUT])
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(out, session.run(None, feed)[0], atol=1e-4)
+    with pytest.raises(ModelMismatchError, match="takes 'lr' and 'hr_static'"):
+        engine.infer(feed[LR_INPUT])
+    with pytest.raises(UsageError, match="does not match the LR input"):
+        engine.infer(feed[LR_INPUT], hr_static=feed[HR_STATIC_INPUT][:, :, :48])
