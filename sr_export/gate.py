@@ -9,11 +9,16 @@ FP32 at most 0.05 K, PSNR against the truth at most 0.1 dB below FP32's, no non-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from sr_runtime.compare import REDUCED_MAX_PSNR_DROP_DB, REDUCED_MAX_RMSE_K
 from sr_runtime.errors import UsageError
+
+if TYPE_CHECKING:
+    from sr_runtime.description import ModelDescription
 
 MAX_RMSE_K = REDUCED_MAX_RMSE_K
 MAX_PSNR_DROP_DB = REDUCED_MAX_PSNR_DROP_DB
@@ -86,3 +91,14 @@ def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarra
                       truth_reference.psnr if truth_reference else None,
                       truth_candidate.psnr if truth_candidate else None, max_psnr_drop,
                       truth_label, note, tuple(failures))
+
+
+def refuse_static(description: ModelDescription, model: Path, command: str) -> None:
+    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs is
+    refused before any work, with what to run instead."""
+    if description.static_inputs:
+        names = ", ".join(s.name for s in description.static_inputs)
+        raise UsageError(f"{model} takes static HR fields ({names}); sr-export {command} "
+                         "handles LR-only models so far: run it in FP32 (sr-run --precision "
+                         "fp32, the default without a tune record) or on OpenVINO "
+                         "(sr-run --backend openvino)")

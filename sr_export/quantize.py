@@ -54,6 +54,7 @@ from sr_export.gate import (  # noqa: F401 - part of this module's interface
     MAX_RMSE_K,
     GateResult,
     accuracy_gate,
+    refuse_static,
 )
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.onnxruntime import open_session
@@ -235,17 +236,6 @@ def measure_speed(reference, candidate, lr: np.ndarray, rounds: int = 7,
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
-def refuse_static(description: ModelDescription, model: Path, command: str) -> None:
-    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs is
-    refused before any work, with what to run instead."""
-    if description.static_inputs:
-        names = ", ".join(s.name for s in description.static_inputs)
-        raise UsageError(f"{model} takes static HR fields ({names}); sr-export {command} "
-                         "handles LR-only models so far: run it in FP32 (sr-run --precision "
-                         "fp32, the default without a tune record) or on OpenVINO "
-                         "(sr-run --backend openvino)")
 
 
 def quantize_int8(model: Path, out: Path, calibration: Sequence[np.ndarray], gate_data: GateData,

@@ -188,7 +188,7 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     what fails is recorded, not timed. ``repeats`` interleaved rounds with ``pause`` seconds of
     idle before each call; medians.
     """
-    from sr_export.quantize import refuse_static
+    from sr_export.gate import refuse_static
     from sr_runtime.engines.onnxruntime import physical_cores, read_description
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 

@@ -158,7 +158,10 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
     if DESCRIPTION_KEY not in props:
         return Choice(model, backend, None, None,
                       f"{model.name}: not an sr-edge model, no variants considered", precision)
-    static = bool(json.loads(props[DESCRIPTION_KEY]).get("static_inputs"))
+    try:
+        static = bool(json.loads(props[DESCRIPTION_KEY]).get("static_inputs"))
+    except (ValueError, AttributeError):  # a broken description: loading the model says why
+        static = False
 
     candidates = discover_candidates(model, static)
     allowed = [c for c in candidates if _allowed(c, backend, precision)]
