@@ -33,7 +33,7 @@ from sr_runtime.compare import compare as compare_fields
 from sr_runtime.description import HR_OUTPUT, HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import write_atomically
-from sr_runtime.synthetic import sample_input, sample_static
+from sr_runtime.synthetic import sample_input, sample_statics
 
 DEFAULT_OPSET = 18
 #: The rewritten network against the original, both in PyTorch FP32 (kelvin).
@@ -230,7 +230,7 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
         raise UsageError(f"output folder {out.parent} does not exist; create it first")
     reference_model = physical_model(loaded)
     lr = parity_input if parity_input is not None else sample_input(loaded.description)
-    static = sample_static(loaded.description, lr.shape)
+    static = sample_statics(loaded.description, lr.shape[-2:], lr.shape[0])
     rewrite_check: ParityReport | None = None
     if optimize:
         network, applied = (optimize_network(loaded.model) if rewrites is None

@@ -28,45 +28,6 @@ def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48
     return out
 
 
-#: Plausible physical ranges for synthetic static fields, by name (others: mean +- 2 std).
-STATIC_RANGES = {"orog": (0.0, 3000.0), "lsm": (0.0, 1.0)}
-
-
-def sample_static(description: ModelDescription, lr_shape: tuple[int, ...],
-                  seed: int = 0) -> np.ndarray | None:
-    """Static HR fields (N, S, s*h, s*w) to go with an LR input of ``lr_shape`` (N, C, h, w):
-    smooth hills with sub-grid detail for orography, a coastline for the land-sea mask. None
-    when the model takes no static fields."""
-    if not description.static_inputs:
-        return None
-    n, _, h, w = lr_shape
-    s = description.scale
-    rng = np.random.default_rng(seed + 1)
-    y, x = np.meshgrid(np.linspace(0, 1, h * s), np.linspace(0, 1, w * s), indexing="ij")
-    out = np.empty((n, len(description.static_inputs), h * s, w * s), dtype=np.float32)
-    for b in range(n):
-        phase = rng.uniform(0, 2 * np.pi, size=4)
-        hills = 0.5 + 0.25 * (np.sin(5 * x + phase[0]) * np.cos(4 * y + phase[1])
-                              + 0.5 * np.sin(37 * x + phase[2]) * np.sin(29 * y + phase[3]))
-        land = 1.0 / (1.0 + np.exp(-(x + 0.3 * y - 0.4) * 40.0))
-        for c, spec in enumerate(description.static_inputs):
-            low, high = STATIC_RANGES.get(spec.name, (spec.mean - 2 * spec.std,
-                                                      spec.mean + 2 * spec.std))
-            shape = land if spec.name == "lsm" else hills * land
-            out[b, c] = low + (high - low) * np.clip(shape, 0.0, 1.0)
-    return out
-
-
-def sample_inputs(description: ModelDescription, lr: np.ndarray,
-                  seed: int = 0) -> dict[str, np.ndarray]:
-    """The named extra inputs a model needs beside ``lr`` (``hr_static`` when it has static
-    fields), synthesized to match ``lr``'s shape."""
-    from sr_runtime.description import HR_STATIC_INPUT
-
-    static = sample_static(description, lr.shape, seed)
-    return {} if static is None else {HR_STATIC_INPUT: static}
-
-
 #: Typical values of the static fields sr-edge knows, for probes when no store is given:
 #: (low, high) clip of the physical range, so a probe never feeds an impossible field.
 STATIC_CLIP = {"lsm": (0.0, 1.0), "orog": (-500.0, 9000.0)}

@@ -42,10 +42,10 @@ def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(t
     assert all(v.units == "K" and v.hr_std > 0 for v in description.variables)
 
     from sr_runtime.engines.onnxruntime import open_session
-    from sr_runtime.synthetic import sample_input, sample_static
+    from sr_runtime.synthetic import sample_input, sample_statics
 
     lr = sample_input(description, shape=(6, 7), batch=1)
-    static = sample_static(description, lr.shape)
+    static = sample_statics(description, (6, 7), batch=1)
     hr = open_session(model, options=None).run(None, {LR_INPUT: lr, HR_STATIC_INPUT: static})[0]
     assert hr.shape == (1, 2, 48, 56)
     means = hr.reshape(1, 2, 6, 8, 7, 8).mean(axis=(3, 5), dtype=np.float64)
