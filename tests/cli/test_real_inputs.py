@@ -97,9 +97,11 @@ def expected_hr(store) -> np.ndarray:
 
 
 def cli_process(*args: str, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a run that hangs can be made to print every thread's stack (SIGABRT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
     return subprocess.Popen([sys.executable, "-m", "sr_runtime.cli", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+                            text=True, **pipes)
 
 
 # ---------------------------------------------------------------- no traceback, any input
@@ -229,7 +231,19 @@ def _wait_for_lock(proc: subprocess.Popen, folder: Path) -> Path:
             except OSError:
                 pass
         time.sleep(0.005)
-    raise AssertionError(f"no lock appeared (exit {proc.poll()}): {proc.communicate()}")
+    raise AssertionError(f"no lock appeared (exit {proc.poll()}): {stacks_and_kill(proc)}")
+
+
+def stacks_and_kill(proc: subprocess.Popen) -> str:
+    """What a run printed, with every thread's stack if it was still running (it is ended)."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGABRT)  # faulthandler prints the stacks, then it dies
+    try:
+        out, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+    return f"stdout: {out}\nstderr: {err}"
 
 
 @pytest.mark.parametrize("mode", ["zarr-overwrite", "cog-resume"])
@@ -252,19 +266,28 @@ def test_second_concurrent_run_stops_at_once(tmp_path, mode):
         _wait_for_lock(first, folder)
         first.send_signal(signal.SIGSTOP)  # hold it mid-run, whatever the machine's speed
         try:
-            second = subprocess.run([sys.executable, "-m", "sr_runtime.cli", *map(str, args)],
-                                    capture_output=True, text=True, timeout=120)
+            second = cli_process(*args)
+            try:
+                _, second_err = second.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"the second run did not stop: {stacks_and_kill(second)}"
+                                     ) from None
         finally:
             first.send_signal(signal.SIGCONT)
-        assert second.returncode == 1, second.stderr
-        line = one_error_line(second.stderr)
+        assert second.returncode == 1, second_err
+        line = one_error_line(second_err)
         assert f"another sr-run is writing {out} (pid {first.pid}); wait for it or choose " \
                "another --out" in line
-        _, stderr = first.communicate(timeout=180)
+        try:
+            _, stderr = first.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the first run did not finish: {stacks_and_kill(first)}"
+                                 ) from None
         assert first.returncode == 0, stderr
     finally:
         if first.poll() is None:
             first.kill()
+            first.wait()
     expected = expected_hr(store)
     if mode == "zarr-overwrite":
         ds = xr.open_zarr(out)
@@ -600,12 +623,28 @@ def test_dask_workers_listen_on_loopback_only(tmp_path):
     store = write_edh_store(tmp_path / "big.zarr", lat_slice=slice(200, 232),
                             lon_slice=slice(400, 464), hours=100)
     model = resize_model(tmp_path / "nearest.onnx")
-    proc = cli_process("--model", model, "--source", store, "--start", "2024-10-11T00:00",
-                       "--end", "2024-10-15T03:00", "--out", tmp_path / "sr.zarr", "--workers",
-                       "2", "--quiet")
+    # stderr goes to a file: a pipe nobody reads while we poll could fill and stall the run
+    with open(tmp_path / "stderr.txt", "w+") as errors:
+        proc = cli_process("--model", model, "--source", store, "--start", "2024-10-11T00:00",
+                           "--end", "2024-10-15T03:00", "--out", tmp_path / "sr.zarr",
+                           "--workers", "2", "--quiet", stdout=subprocess.DEVNULL,
+                           stderr=errors)
+        seen = _listening_sockets(proc, psutil, deadline=time.monotonic() + 180)
+        errors.seek(0)
+        stderr = errors.read()
+    assert proc.returncode == 0, stderr
+    assert seen, "the cluster's sockets were never seen: the run ended too early"
+    assert all(_loopback(ip) for ip, _ in seen), seen
+    assert 8787 not in {port for _, port in seen}, "no dashboard"
+
+
+def _listening_sockets(proc: subprocess.Popen, psutil, deadline: float) -> set[tuple[str, int]]:
+    """The sockets the run and its children listen on, until it ends (killed past deadline)."""
     seen: set[tuple[str, int]] = set()
     try:
         while proc.poll() is None:
+            if time.monotonic() > deadline:
+                raise AssertionError("sr-run --workers 2 did not finish within 180 s")
             try:
                 tree = psutil.Process(proc.pid)
                 for each in [tree, *tree.children(recursive=True)]:
@@ -615,14 +654,12 @@ def test_dask_workers_listen_on_loopback_only(tmp_path):
             except psutil.NoSuchProcess:
                 break
             time.sleep(0.02)
-        _, stderr = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 0, stderr
-    assert seen, "the cluster's sockets were never seen: the run ended too early"
-    assert all(_loopback(ip) for ip, _ in seen), seen
-    assert 8787 not in {port for _, port in seen}, "no dashboard"
+            proc.wait()
+    return seen
 
 
 def test_quiet_is_quiet_with_the_default_model(tmp_path):
