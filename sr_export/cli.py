@@ -132,9 +132,37 @@ def train(
                                                     "result on the held-out week")] = True,
     heldout_every: Annotated[int, typer.Option(help="Score every N-th held-out step (1: all "
                                                "84)")] = 1,
+    source: Annotated[str | None, typer.Option(help="Stream LR fields from this DataCube "
+                                               "(edh[:MODEL/EXP/standard], a Zarr path or "
+                                               "URL) instead of the sample")] = None,
+    truth: Annotated[str | None, typer.Option(help="HR truth DataCube for --source [default: "
+                                              "its high-maps companion]")] = None,
+    static_store: Annotated[str | None, typer.Option(help="Store of the --static fields "
+                                                     "[default: --truth]")] = None,
+    edh_url: Annotated[str | None, typer.Option(help="Earth Data Hub base URL (or "
+                                                "$SR_EDGE_EDH_URL)")] = None,
+    bbox: Annotated[str | None, typer.Option(help="Training region W,S,E,N in degrees "
+                                             "[default: the whole store]")] = None,
+    start: Annotated[str | None, typer.Option(help="First training hour (with --source) "
+                                              "[default: the store's first]")] = None,
+    end: Annotated[str | None, typer.Option(help="Last hour, inclusive [default: the store's "
+                                            "last]")] = None,
+    val_start: Annotated[str | None, typer.Option(help="Held-out range start (validation and "
+                                                  "evaluation only) [default: the last tenth "
+                                                  "of the hours]")] = None,
+    val_end: Annotated[str | None, typer.Option(help="Held-out range end, inclusive")] = None,
+    workers: Annotated[int, typer.Option(help="Loader worker processes reading ahead (0: read "
+                                         "in the training process)")] = 2,
+    cache_mb: Annotated[float, typer.Option(help="Chunk cache per worker in MB (0: off)")] =
+    512.0,
+    halo: Annotated[int, typer.Option(help="LR cells of context around each streamed crop, "
+                                      "outside the loss")] = 2,
+    crops_per_block: Annotated[int, typer.Option(help="Crops drawn from each block of hours "
+                                                 "read")] = 64,
     mlflow: MlflowOpt = None,
 ) -> None:
-    """Train SRResNet on the embedded sample (by default its training period, Oct 1-24 2024)."""
+    """Train SRResNet on the embedded sample (by default its training period, Oct 1-24 2024),
+    or on fields streamed from an LR store and its HR truth (--source, --truth)."""
     from sr_export.model import SRResNetConfig
     from sr_export.run_figures import log_training
     from sr_export.tracking import tracking
@@ -156,19 +184,49 @@ def train(
                           ("--heldout-every", heldout_every)):
         if value < 1:
             raise UsageError(f"{option} must be a positive number, not {value}")
-    start = resume_path(out_dir, resume, resume_from)
+    stream = None
+    if source is not None:
+        with console.status(f"opening {source} and its HR truth"):
+            stream = stream_settings(source, truth, static_store, edh_url, names, statics,
+                                     bbox, start, end, val_start, val_end, workers=workers,
+                                     cache_mb=cache_mb, halo=halo,
+                                     crops_per_block=crops_per_block)
+        pair = stream.pair
+        console.print(f"streaming {', '.join(names)} from {pair.description['source']}, truth "
+                      f"{pair.description['truth']}: {pair.description['lr_cells']} LR cells "
+                      f"({pair.description['bbox']}), {pair.times.size} training and "
+                      f"{pair.val_times.size} held-out hours")
+    else:
+        for option, given in (("--truth", truth), ("--static-store", static_store),
+                              ("--bbox", bbox), ("--start", start), ("--end", end),
+                              ("--val-start", val_start), ("--val-end", val_end)):
+            if given is not None:
+                raise UsageError(f"{option} needs --source: it chooses what to stream; the "
+                                 "embedded sample takes --area and --period")
+    resumed = resume_path(out_dir, resume, resume_from)
     with tracking(mlflow, command="train", run_name=f"train {channels}ch/{blocks}b") as tracker:
         result = train_model(config, out_dir, cpu_minutes=cpu_minutes,
                              times=period_times(period, every), variables=names,
-                             statics=statics, area=area,
+                             statics=statics, area=area, stream=stream,
                              batch_size=batch_size, learning_rate=learning_rate,
                              seed=seed, threads=threads, crop_lr=crop, max_steps=max_steps,
-                             resume_from=start, tracker=tracker, console=console,
+                             resume_from=resumed, tracker=tracker, console=console,
                              val_every_steps=val_every)
         console.print(f"trained steps {result.start_step}..{result.global_step} "
                       f"({result.cpu_minutes:.1f} CPU-min in all)")
+        if result.throughput and stream is not None:
+            t = result.throughput
+            console.print(f"loader: {t['samples_per_s']:.0f} samples/s, {t['read_MB']:.1f} MB "
+                          f"read ({t['read_MB_per_s']:.1f} MB/s), the step waited for data "
+                          f"{100 * t['data_wait_fraction']:.1f} % of the time")
         evaluation = None
-        if evaluate_held_out:
+        if evaluate_held_out and stream is not None:
+            from sr_export.evaluate import evaluate_stream
+
+            with console.status("evaluating on the held-out hours"):
+                evaluation = evaluate_stream(result.checkpoint, stream.pair, every=heldout_every)
+            typer.echo(evaluation.table())
+        elif evaluate_held_out:
             from sr_export.evaluate import evaluate_held_out as score
 
             with console.status("evaluating on the held-out week"):
@@ -181,6 +239,44 @@ def train(
         _tracked(tracker)
         console.print(f"register it with: sr-export register runs:/{tracker.run_id}/checkpoint "
                       "--name NAME --mlflow URI")
+
+
+def stream_settings(source: str, truth: str | None, static_store: str | None,
+                    edh_url: str | None, variables: tuple[str, ...], statics: tuple[str, ...],
+                    bbox: str | None, start: str | None, end: str | None, val_start: str | None,
+                    val_end: str | None, evaluation_only: bool = False, **settings: float):
+    """The pair to stream for ``train --source``, from the options as typed."""
+    from sr_export.stream_data import StreamSettings, open_pair
+    from sr_runtime.grid import parse_bbox
+    from sr_runtime.sources.registry import resolve_source
+    from sr_runtime.statics import companion_source
+    from sr_runtime.times import parse_time
+
+    for option, value in (("--workers", settings["workers"]), ("--cache-mb",
+                          settings["cache_mb"]), ("--halo", settings["halo"])):
+        if not value >= 0:
+            raise UsageError(f"{option} must be 0 or more, not {value}")
+    if settings["crops_per_block"] < 1:
+        raise UsageError(f"--crops-per-block must be a positive number, not "
+                         f"{settings['crops_per_block']}")
+    if (val_start is None) != (val_end is None):
+        raise UsageError("give --val-start and --val-end together (or neither: the last tenth "
+                         "of the hours is held out)")
+    lr_source = resolve_source(source, edh_url=edh_url)
+    hr_source = resolve_source(truth, edh_url=edh_url) if truth else companion_source(source,
+                                                                                      edh_url)
+    if hr_source is None:
+        raise UsageError(f"--source {source} has no companion high-resolution store; pass "
+                         "--truth STORE with the HR fields of the same hours")
+    holdout = (parse_time(val_start), parse_time(val_end)) if val_start and val_end else None
+    pair = open_pair(lr_source, hr_source, variables, bbox=parse_bbox(bbox) if bbox else None,
+                     start=parse_time(start) if start else None,
+                     end=parse_time(end) if end else None, holdout=holdout,
+                     static_source=resolve_source(static_store, edh_url=edh_url)
+                     if static_store else None, statics=statics,
+                     cache_mb=float(settings["cache_mb"]), evaluation_only=evaluation_only)
+    return StreamSettings(pair, workers=int(settings["workers"]), halo=int(settings["halo"]),
+                          crops_per_block=int(settings["crops_per_block"]))
 
 
 @app.command()
@@ -198,14 +294,43 @@ def evaluate(
     training_area: Annotated[bool, typer.Option(help="Also score the held-out week on the "
                                                 "training regions (sr-export train --area "
                                                 "area)")] = False,
+    bbox: Annotated[str | None, typer.Option(help="Region W,S,E,N to score (with --start) "
+                                             "[default: the whole store]")] = None,
+    start: Annotated[str | None, typer.Option(help="Score the hours from here (the held-out "
+                                              "range of train --source) [default: the "
+                                              "sample's held-out week]")] = None,
+    end: Annotated[str | None, typer.Option(help="... to here, inclusive [default: --start]")]
+    = None,
+    static_store: Annotated[str | None, typer.Option(help="Store of the model's static fields "
+                                                     "[default: --truth]")] = None,
+    edh_url: Annotated[str | None, typer.Option(help="Earth Data Hub base URL")] = None,
+    every: Annotated[int, typer.Option(help="Score every N-th hour")] = 1,
 ) -> None:
     """Score the model, nearest, bicubic and a lapse-rate reference on held-out times."""
-    from sr_export.evaluate import evaluate_held_out, evaluate_training_area
+    from sr_export.evaluate import evaluate_held_out, evaluate_pair, evaluate_training_area
     from sr_runtime.defaults import DEFAULT_MODEL
 
-    with console.status("evaluating the held-out steps"):
-        results = [evaluate_held_out(model or DEFAULT_MODEL, backend=backend, config=config,
-                                     source=source, truth=truth)]
+    if every < 1:
+        raise UsageError(f"--every must be a positive number, not {every}")
+    if start is not None:
+        from sr_runtime.engines.registry import load_engine
+
+        engine = load_engine(backend, model or DEFAULT_MODEL, config=config).engine
+        names = tuple(engine.description.variable_names)
+        statics = tuple(s.name for s in engine.description.static_inputs)
+        with console.status(f"opening {source} and its HR truth"):
+            pair = stream_settings(source, truth, static_store, edh_url, names, statics, bbox,
+                                   None, None, start, end or start, workers=0, cache_mb=0.0,
+                                   halo=0, crops_per_block=1, evaluation_only=True).pair
+        with console.status(f"evaluating {pair.val_times[::every].size} hours"):
+            results = [evaluate_pair(engine, pair, pair.val_times[::every])]
+    elif bbox or end or static_store:
+        raise UsageError("--bbox, --end and --static-store choose the hours of --start; give "
+                         "--start too")
+    else:
+        with console.status("evaluating the held-out steps"):
+            results = [evaluate_held_out(model or DEFAULT_MODEL, backend=backend, config=config,
+                                         source=source, truth=truth, every=every)]
     if training_area:
         with console.status("evaluating the held-out week on the training regions"):
             results += evaluate_training_area(model or DEFAULT_MODEL, backend=backend,

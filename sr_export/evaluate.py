@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,6 +27,9 @@ from sr_runtime.description import HR_STATIC_INPUT
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import UsageError
 from sr_runtime.metrics import Scores, psnr, rmse, ssim
+
+if TYPE_CHECKING:
+    from sr_export.stream_data import StreamPair
 
 LAPSE_RATE_K_PER_M = -0.0065
 LAPSE_REFERENCE = "bicubic + lapse rate (HR terrain)"
@@ -213,3 +217,39 @@ def evaluate_training_area(model: str | Path, *, backend: str = "torch",
         results.append(evaluate(engine, lr_ds, hr_ds, times,
                                 title=f"Training region {region.name}, held-out week"))
     return results
+
+
+def _in_kelvin(ds: xr.Dataset, names: tuple[str, ...] | list[str], label: str) -> xr.Dataset:
+    """Temperatures in K (a store may keep them in degC), so every method is scored in K."""
+    from sr_runtime.units import convert, is_temperature, source_units
+
+    for name in names:
+        if name in ds:
+            unit = source_units(ds[name].attrs, name, label)
+            if unit != "K" and is_temperature(unit):
+                ds[name] = ds[name].copy(data=convert(ds[name].values, unit, "K"))
+    return ds
+
+
+def evaluate_pair(engine: Engine, pair: StreamPair, times: np.ndarray,
+                  title: str = "Held-out hours") -> Evaluation:
+    """The table of :func:`evaluate` on the region of a streamed pair, for ``times`` (with the
+    pair's static fields, when the model takes them)."""
+    lr_ds, hr_ds = pair.open()
+    if pair.static is not None:
+        hr_ds = hr_ds.assign({spec.name: (("latitude", "longitude"), pair.static[k])
+                              for k, spec in enumerate(pair.statics)})
+    names = engine.description.variable_names
+    lr_ds = _in_kelvin(lr_ds.sel(time=times), names, pair.lr_source.label)
+    hr_ds = _in_kelvin(hr_ds.sel(time=times), names, pair.hr_source.label)
+    where = f"{title} over {pair.description['bbox']} ({pair.description['lr_cells']} LR cells)"
+    return evaluate(engine, lr_ds, hr_ds, times, title=where)
+
+
+def evaluate_stream(model: str | Path, pair: StreamPair, *, backend: str = "torch",
+                    config: Path | None = None, every: int = 1) -> Evaluation:
+    """``model`` on the held-out hours of a streamed pair (``every``: each n-th of them)."""
+    from sr_runtime.engines.registry import load_engine
+
+    engine = load_engine(backend, Path(model), config=config).engine
+    return evaluate_pair(engine, pair, pair.val_times[::every])

@@ -8,6 +8,7 @@ the last validation scores; without a terminal it prints one plain line per vali
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import lightning as L
@@ -23,8 +24,9 @@ class TrainingProgress(L.Callback):
     """A rich bar on a terminal, a line per validation otherwise (on ``console``)."""
 
     def __init__(self, console: Console, budget: CpuBudget, max_steps: int | None,
-                 start_step: int = 0) -> None:
+                 start_step: int = 0, throughput: Callable[[], str] | None = None) -> None:
         self.console, self.budget, self.max_steps = console, budget, max_steps
+        self.throughput = throughput  # a streamed run: samples/s, MB/s read, data wait
         self.start_step = start_step
         self.bar: Progress | None = None
         self.task: TaskID | None = None
@@ -42,8 +44,10 @@ class TrainingProgress(L.Callback):
 
     def on_train_start(self, trainer, module) -> None:
         start = f" from step {self.start_step}" if self.start_step else ""
-        self.console.print(f"training {trainer.num_training_batches} batches per epoch"
-                           f"{start}, until {self.limits()}")
+        batches = trainer.num_training_batches
+        what = ("training on streamed crops" if batches == float("inf")
+                else f"training {batches} batches per epoch")
+        self.console.print(f"{what}{start}, until {self.limits()}")
         if self.console.is_terminal:
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -59,6 +63,8 @@ class TrainingProgress(L.Callback):
         text = f"step {trainer.global_step}"
         if loss is not None:
             text += f", loss {float(loss):.4f}"
+        if self.throughput is not None:
+            text += f", {self.throughput()}"
         return text + (f"; {self.scores}" if self.scores else "")
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:

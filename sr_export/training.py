@@ -17,8 +17,8 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,12 +33,14 @@ from sr_export.checkpoints import SR_EDGE_HPARAMS_KEY
 from sr_export.model import SRResNet, SRResNetConfig, conserve_block_means
 from sr_export.tracking import Tracker
 from sr_export.training_data import RegionCrops, build_training_data, split_times
-from sr_runtime.description import VariableSpec
+from sr_runtime.description import StaticSpec, VariableSpec
 from sr_runtime.errors import UsageError
 from sr_runtime.paths import atomic_output
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from sr_export.stream_data import Statistics, StreamSettings
 
 
 class SRLightningModule(L.LightningModule):
@@ -86,9 +88,15 @@ class SRLightningModule(L.LightningModule):
     def _predict(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         if len(batch) == 3:
             lr, static, hr = batch
-            return self(lr, static), hr
-        lr, hr = batch
-        return self(lr), hr
+            prediction = self(lr, static)
+        else:
+            lr, hr = batch
+            prediction = self(lr)
+        # a crop streamed with its halo: the truth covers only the centre (no loss at edges)
+        margin = (prediction.shape[-1] - hr.shape[-1]) // 2
+        if margin > 0:
+            prediction = prediction[..., margin:margin + hr.shape[-2], margin:margin + hr.shape[-1]]
+        return prediction, hr
 
     def training_step(self, batch, _index):
         prediction, hr = self._predict(batch)
@@ -156,6 +164,59 @@ class CpuBudget(L.Callback):
     def on_validation_epoch_end(self, trainer, module) -> None:
         if not trainer.sanity_checking:
             module.log("cpu_minutes", self.used_seconds() / 60.0)
+
+
+class StreamMeter(L.Callback):
+    """Samples/s, MB/s read and the share of wall time the step waited for data.
+
+    The wait is the gap between one batch's end and the next one's start (validation left
+    out): there the loop only takes a batch from the DataLoader, so a loader that keeps up makes
+    it small.
+    """
+
+    def __init__(self, batch_size: int, bytes_read: Callable[[], float]) -> None:
+        self.batch_size, self.bytes_read = batch_size, bytes_read
+        self.wait_s = self.step_s = self.validation_s = 0.0
+        self.samples = 0
+        self.started = self.last_end = self.batch_start = None  # type: float | None
+        self.finished = self.validation_start = 0.0
+
+    def on_validation_start(self, trainer, module) -> None:
+        self.validation_start = time.perf_counter()
+
+    def on_validation_end(self, trainer, module) -> None:
+        spent = time.perf_counter() - self.validation_start
+        if self.last_end is not None and not trainer.sanity_checking:
+            self.last_end += spent  # validating is not waiting for training data
+            self.validation_s += spent
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.started is None:
+            self.started = now
+        elif self.last_end is not None:
+            self.wait_s += now - self.last_end
+        self.batch_start = now
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.batch_start is not None:
+            self.step_s += now - self.batch_start
+        self.last_end = self.finished = now
+        self.samples += self.batch_size
+
+    def figures(self) -> dict[str, float]:
+        wall = self.finished - (self.started or self.finished) - self.validation_s
+        return {"samples_per_s": self.samples / wall if wall > 0 else 0.0,
+                "read_MB_per_s": self.bytes_read() / 2**20 / wall if wall > 0 else 0.0,
+                "read_MB": self.bytes_read() / 2**20,
+                "data_wait_fraction": (self.wait_s / (self.wait_s + self.step_s)
+                                       if self.wait_s + self.step_s > 0 else 0.0)}
+
+    def status(self) -> str:
+        f = self.figures()
+        return (f"{f['samples_per_s']:.0f} samples/s, {f['read_MB_per_s']:.1f} MB/s read, "
+                f"data wait {100 * f['data_wait_fraction']:.0f} %")
 
 
 class LastCheckpoint(L.Callback):
@@ -243,6 +304,7 @@ class TrainResult:
     global_step: int
     cpu_minutes: float
     metrics: dict[str, float]
+    throughput: dict[str, float] = field(default_factory=dict)  # StreamMeter.figures()
 
 
 def resume_path(out_dir: Path, resume: bool, resume_from: Path | None) -> Path | None:
@@ -281,6 +343,116 @@ def read_resume_state(path: Path, config: SRResNetConfig) -> dict:
     return state
 
 
+@dataclass
+class TrainingInputs:
+    """The loaders and the normalization a run trains with, whatever the data came from."""
+
+    train: DataLoader
+    val: DataLoader
+    variables: list[VariableSpec]
+    statics: list[StaticSpec]
+    data_range: float
+    lr_step_deg: float
+    params: dict[str, object]
+    endless: bool = False  # a stream with no epochs: validate every N steps
+    bytes_read: Callable[[], float] = lambda: 0.0
+
+
+def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple[str, ...],
+                   area: str, val_fraction: float, seed: int, crop_lr: int, batch_size: int,
+                   console: Console | None) -> TrainingInputs:
+    """Crops of the embedded sample, regenerated in memory (it is small)."""
+    if console is not None:
+        with console.status(f"synthesizing {times.size} training times ({area})"):
+            data = build_training_data(times, variables, statics, area)
+    else:
+        data = build_training_data(times, variables, statics, area)
+    n = times.size
+    val_idx, train_idx = split_times(n, val_fraction, seed)
+    n_val = int(val_idx.numel())
+    n_regions = len(data.regions)
+    if train_idx.numel() * n_regions < batch_size:
+        raise UsageError(f"{train_idx.numel() * n_regions} training fields are fewer than one "
+                         f"batch of {batch_size}; lower --batch-size or train on more times")
+    val_crop = min(32, *(min(r.lr.shape[-2:]) for r in data.regions))
+    train_loader = DataLoader(
+        RegionCrops(data, train_idx, crop_lr, int(train_idx.numel()) * n_regions),
+        batch_size=batch_size, shuffle=True, drop_last=True)
+    val_loader = DataLoader(RegionCrops(data, val_idx, val_crop, n_val * n_regions,
+                                        fixed_seed=seed), batch_size=batch_size)
+    params: dict[str, object] = {
+        "data.source": "sample", "data.area": area, "data.regions": n_regions,
+        "data.first_time": str(np.datetime_as_string(times[0], "m")),
+        "data.last_time": str(np.datetime_as_string(times[-1], "m")), "data.steps": int(n),
+        "data.train_fields": int(train_idx.numel()) * n_regions,
+        "data.val_fields": n_val * n_regions}
+    return TrainingInputs(train_loader, val_loader, data.variables, data.statics,
+                          data.data_range, data.lr_step_deg, params)
+
+
+def _stream_inputs(stream: StreamSettings, crop_lr: int, batch_size: int, seed: int,
+                   start_step: int, console: Console | None) -> TrainingInputs:
+    """Crops streamed from the two stores by worker processes (see sr_export.stream_data)."""
+    from sr_export.stream_data import BlockCrops, HeldOutCrops
+
+    pair = stream.pair
+    stats = stream.statistics
+    if stats is None:
+        stats = _streamed_statistics(stream, console)
+    train_set = BlockCrops(pair, stats, crop=crop_lr, halo=stream.halo,
+                           crops_per_block=stream.crops_per_block, seed=seed,
+                           block_hours=stream.block_hours, first_pass=start_step)
+    val_set = HeldOutCrops(pair, stats, crop=crop_lr, halo=stream.halo,
+                           crops_per_block=stream.val_crops_per_block, seed=seed + 1,
+                           block_hours=stream.block_hours)
+    workers = stream.workers
+    extra: dict[str, object] = ({"persistent_workers": True, "prefetch_factor": stream.prefetch}
+                                if workers else {})
+    train_loader = DataLoader(train_set, batch_size=batch_size, num_workers=workers, **extra)
+    val_loader = DataLoader(val_set, batch_size=batch_size, num_workers=min(workers, 1),
+                            **({"persistent_workers": True} if workers else {}))
+    params: dict[str, object] = {
+        "data.source": pair.description["source"], "data.truth": pair.description["truth"],
+        "data.bbox": pair.description["bbox"], "data.lr_cells": pair.description["lr_cells"],
+        "data.first_time": str(np.datetime_as_string(pair.times[0], "m")),
+        "data.last_time": str(np.datetime_as_string(pair.times[-1], "m")),
+        "data.steps": int(pair.times.size), "data.val_steps": int(pair.val_times.size),
+        "data.val_first_time": str(np.datetime_as_string(pair.val_times[0], "m")),
+        "data.val_last_time": str(np.datetime_as_string(pair.val_times[-1], "m")),
+        "data.halo_lr": stream.halo, "data.crops_per_block": stream.crops_per_block,
+        "data.block_hours": stream.block_hours, "data.cache_mb": pair.cache_mb,
+        "data.workers": workers}
+    return TrainingInputs(train_loader, val_loader, stats.variables, list(pair.statics),
+                          stats.data_range, pair.lr_step_deg, params, endless=True,
+                          bytes_read=lambda: train_set.bytes_read.value)
+
+
+def _streamed_statistics(stream: StreamSettings, console: Console | None) -> Statistics:
+    from sr_export.stream_data import blocks, stream_statistics
+
+    if console is None:
+        return stream_statistics(stream.pair, stream.block_hours)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("normalization"), BarColumn(), TextColumn("{task.completed:.0f}/"
+                  "{task.total:.0f} blocks"), TextColumn("{task.fields[read]}"),
+                  TimeElapsedColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("stats", total=len(blocks(stream.pair.hr_time, stream.block_hours)),
+                            read="")
+        started = time.perf_counter()
+
+        def progress(done: int, total: int, nbytes: int) -> None:
+            rate = nbytes / 2**20 / max(time.perf_counter() - started, 1e-9)
+            bar.update(task, completed=done, total=total,
+                       read=f"{nbytes / 2**20:.1f} MB read, {rate:.1f} MB/s")
+
+        stats = stream_statistics(stream.pair, stream.block_hours, progress)
+    console.print(f"normalization from {stream.pair.times.size} training hours: " + ", ".join(
+        f"{v.name} LR {v.lr_mean:.2f}±{v.lr_std:.2f}, HR {v.hr_mean:.2f}±{v.hr_std:.2f} "
+        f"{v.units}" for v in stats.variables))
+    return stats
+
+
 def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: np.ndarray,
           batch_size: int = 16, learning_rate: float = 1e-3, val_fraction: float = 0.1,
           seed: int = 42, threads: int | None = None, crop_lr: int = 16,
@@ -288,7 +460,7 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
           tracker: Tracker | None = None, console: Console | None = None,
           checkpoint_every_s: float = 300.0, val_every_steps: int = 200,
           variables: tuple[str, ...] = ("t2m",), statics: tuple[str, ...] = (),
-          area: str = "sample") -> TrainResult:
+          area: str = "sample", stream: StreamSettings | None = None) -> TrainResult:
     """Train under a CPU-time budget (and at most ``max_steps`` optimizer steps in all).
 
     ``variables``/``statics``: the predicted variables and the static HR fields the network
@@ -308,38 +480,26 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
     L.seed_everything(seed, workers=True, verbose=False)
     if threads:
         torch.set_num_threads(threads)
-    if console is not None:
-        with console.status(f"synthesizing {times.size} training times ({area})"):
-            data = build_training_data(times, variables, statics, area)
+    if stream is not None:
+        inputs = _stream_inputs(stream, crop_lr, batch_size, seed, start_step, console)
     else:
-        data = build_training_data(times, variables, statics, area)
-    n = times.size
-    val_idx, train_idx = split_times(n, val_fraction, seed)
-    n_val = int(val_idx.numel())
-    n_regions = len(data.regions)
-    if train_idx.numel() * n_regions < batch_size:
-        raise UsageError(f"{train_idx.numel() * n_regions} training fields are fewer than one "
-                         f"batch of {batch_size}; lower --batch-size or train on more times")
-    val_crop = min(32, *(min(r.lr.shape[-2:]) for r in data.regions))
-    train_loader = DataLoader(
-        RegionCrops(data, train_idx, crop_lr, int(train_idx.numel()) * n_regions),
-        batch_size=batch_size, shuffle=True, drop_last=True)
-    val_loader = DataLoader(RegionCrops(data, val_idx, val_crop, n_val * n_regions,
-                                        fixed_seed=seed), batch_size=batch_size)
-    module = SRLightningModule(config.to_dict(), [v.__dict__ for v in data.variables],
-                               learning_rate, data.data_range, data.lr_step_deg,
-                               [s.__dict__ for s in data.statics])
-    steps_per_epoch = len(train_loader)
-    log_every = max(1, steps_per_epoch // 2)
+        inputs = _sample_inputs(times, variables, statics, area, val_fraction, seed, crop_lr,
+                                batch_size, console)
+    module = SRLightningModule(config.to_dict(), [v.__dict__ for v in inputs.variables],
+                               learning_rate, inputs.data_range, inputs.lr_step_deg,
+                               [s.__dict__ for s in inputs.statics])
+    if inputs.endless:
+        log_every = max(1, min(50, val_every_steps // 2))
+        schedule = {"check_val_every_n_epoch": None, "val_check_interval": val_every_steps}
+    else:
+        steps_per_epoch = len(inputs.train)
+        log_every = max(1, steps_per_epoch // 2)
+        schedule = {"check_val_every_n_epoch": max(1, val_every_steps // steps_per_epoch)}
     tracker.log_params({
         **{f"model.{k}": v for k, v in config.to_dict().items()},
-        "data.source": "sample", "data.area": area, "data.variables": ",".join(variables),
-        "data.statics": ",".join(statics), "data.regions": n_regions,
-        "data.first_time": str(np.datetime_as_string(times[0], "m")),
-        "data.last_time": str(np.datetime_as_string(times[-1], "m")), "data.steps": int(n),
-        "data.train_fields": int(train_idx.numel()) * n_regions,
-        "data.val_fields": n_val * n_regions,
-        "data.crop_lr": crop_lr, "data.range_K": round(data.data_range, 4),
+        **inputs.params, "data.variables": ",".join(variables),
+        "data.statics": ",".join(statics), "data.crop_lr": crop_lr,
+        "data.range_K": round(inputs.data_range, 4),
         "train.batch_size": batch_size, "train.learning_rate": learning_rate,
         "train.cpu_minutes": cpu_minutes, "train.max_steps": max_steps, "train.seed": seed,
         "train.val_fraction": val_fraction, "train.threads": threads or torch.get_num_threads(),
@@ -348,28 +508,32 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
     budget = CpuBudget(cpu_minutes)
     out_dir.mkdir(parents=True, exist_ok=True)
     last = LastCheckpoint(out_dir / "last.ckpt", checkpoint_every_s)
-    callbacks: list[L.Callback] = [budget, last, TrackMetrics(tracker, budget, log_every)]
+    meter = StreamMeter(batch_size, inputs.bytes_read)
+    callbacks: list[L.Callback] = [budget, last, TrackMetrics(tracker, budget, log_every), meter]
     if console is not None:
         from sr_export.train_progress import TrainingProgress
 
-        callbacks.append(TrainingProgress(console, budget, max_steps, start_step))
+        callbacks.append(TrainingProgress(console, budget, max_steps, start_step,
+                                          throughput=meter.status if inputs.endless else None))
     with quiet_lightning():
         trainer = L.Trainer(
             max_epochs=-1, max_steps=max_steps if max_steps else -1, accelerator="cpu",
             default_root_dir=str(out_dir), logger=L.pytorch.loggers.CSVLogger(str(out_dir)),
             enable_checkpointing=False, log_every_n_steps=log_every,
-            deterministic=True, enable_model_summary=False,
-            check_val_every_n_epoch=max(1, val_every_steps // steps_per_epoch),
+            deterministic=True, enable_model_summary=False, **schedule,
             callbacks=callbacks, enable_progress_bar=False,
         )
-        trainer.fit(module, train_loader, val_loader,
+        trainer.fit(module, inputs.train, inputs.val,
                     ckpt_path=str(resume_from) if resume_from else None, weights_only=True)
         last.save(trainer)
         checkpoint = out_dir / "model.ckpt"
         with atomic_output(checkpoint) as tmp:
             trainer.save_checkpoint(tmp, weights_only=True)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    throughput = meter.figures()
     tracker.log_metrics({"global_step": trainer.global_step,
-                         "cpu_minutes": budget.used_seconds() / 60.0}, step=trainer.global_step)
+                         "cpu_minutes": budget.used_seconds() / 60.0,
+                         **{f"loader.{k}": v for k, v in throughput.items()}},
+                        step=trainer.global_step)
     return TrainResult(checkpoint, last.path, start_step, int(trainer.global_step),
-                       budget.used_seconds() / 60.0, metrics)
+                       budget.used_seconds() / 60.0, metrics, throughput)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
@@ -23,7 +24,10 @@ from sr_runtime.sources.http import (
     netrc_host,
     strip_credentials,
 )
-from sr_runtime.sources.zarr_store import open_recorded
+from sr_runtime.sources.zarr_store import open_recorded, with_cache
+
+if TYPE_CHECKING:
+    from sr_runtime.sources.cache import ReadCounter
 
 DEFAULT_EDH_URL = "https://api.earthdatahub.destine.eu/climate-dt-2"
 EDH_URL_ENV = "SR_EDGE_EDH_URL"
@@ -74,6 +78,8 @@ class HttpZarrSource:
         self.label = label or self.url
         self.variables = tuple(variables)
         self.require_time = True  # False for a store of static fields
+        self.chunk_cache_mb: float | None = None  # see sr_runtime.sources.cache
+        self.read_counter: ReadCounter | None = None
 
     def __repr__(self) -> str:  # never show the key
         return f"{type(self).__name__}({self.label!r})"
@@ -86,7 +92,7 @@ class HttpZarrSource:
                             f"edh_key_... or add 'machine {netrc_host(self.url)} password "
                             "edh_key_...' to ~/.netrc")
         fs = http_filesystem(self.url, self.api_key, label=self.label, retry=self.retry)
-        store = zarr.storage.FsspecStore(fs, path=self.url, read_only=True)
+        store = with_cache(zarr.storage.FsspecStore(fs, path=self.url, read_only=True), self)
         base = self.url.rstrip("/")
 
         def why_absent(key: str) -> str:

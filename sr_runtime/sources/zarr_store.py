@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 from zarr.abc.store import Store
@@ -20,6 +21,10 @@ from sr_runtime.sources.chunks import (
 )
 from sr_runtime.sources.layout import canonicalize
 
+if TYPE_CHECKING:
+    from sr_runtime.sources.cache import ReadCounter
+    from sr_runtime.sources.edh import HttpZarrSource
+
 
 class ZarrSource:
     """Opens a store lazily (no data read until a time and region are selected)."""
@@ -30,6 +35,8 @@ class ZarrSource:
         self.storage_options = dict(storage_options or {})
         self.label = label or self.location
         self.require_time = True  # False for a store of static fields
+        self.chunk_cache_mb: float | None = None  # see sr_runtime.sources.cache
+        self.read_counter: ReadCounter | None = None
 
     def open(self) -> xr.Dataset:
         from zarr.storage import FsspecStore, LocalStore
@@ -47,8 +54,18 @@ class ZarrSource:
                             if is_remote else LocalStore(self.location, read_only=True))
         except Exception as exc:
             raise SourceError(f"cannot read {self.label}: {first_line(exc)}") from None
+        store = with_cache(store, self)
         return open_recorded(ChunkLog(store, self.label), self.label,
                              require_time=self.require_time)
+
+
+def with_cache(store: Store, source: ZarrSource | HttpZarrSource) -> Store:
+    """``store`` behind the source's chunk cache and read counter, when it asks for them."""
+    if source.chunk_cache_mb is None and source.read_counter is None:
+        return store
+    from sr_runtime.sources.cache import caching
+
+    return caching(store, source.chunk_cache_mb or 0.0, source.read_counter)
 
 
 def open_recorded(log: ChunkLog, label: str, secret: str | None = None,
