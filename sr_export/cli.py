@@ -196,6 +196,9 @@ def train(
                       f"{pair.description['truth']}: {pair.description['lr_cells']} LR cells "
                       f"({pair.description['bbox']}), {pair.times.size} training and "
                       f"{pair.val_times.size} held-out hours")
+        if pair.description["without_truth"] != "0":
+            console.print(f"note: {pair.description['without_truth']} hours of --source in "
+                          "--start/--end have no HR truth and are left out")
     else:
         for option, given in (("--truth", truth), ("--static-store", static_store),
                               ("--bbox", bbox), ("--start", start), ("--end", end),

@@ -51,8 +51,8 @@ class StreamPair:
     units: tuple[str, ...]          # the units training uses, per variable (K for temperatures)
     lr_rows: slice
     lr_cols: slice
-    hr_rows: slice
-    hr_cols: slice
+    hr_rows: np.ndarray             # the HR store's row (column) under each SR row (column)
+    hr_cols: np.ndarray
     lr_time: np.ndarray             # store indices of the training hours, LR store
     hr_time: np.ndarray             # the same hours in the HR store
     val_lr_time: np.ndarray
@@ -71,7 +71,8 @@ class StreamPair:
         return (self.lr_rows.stop - self.lr_rows.start, self.lr_cols.stop - self.lr_cols.start)
 
     def open(self, counter: ReadCounter | None = None) -> tuple[xr.Dataset, xr.Dataset]:
-        """Both stores, cut to the region, each read through a chunk cache of ``cache_mb``."""
+        """Both stores, cut to the region (the HR one onto the SR grid, by orthogonal indexing:
+        only the chunks under it are read), each through a chunk cache of ``cache_mb``."""
         opened = []
         for source in (self.lr_source, self.hr_source):
             if hasattr(source, "chunk_cache_mb"):  # Zarr sources (local or HTTP)
@@ -81,14 +82,6 @@ class StreamPair:
         lr, hr = opened
         return (lr.isel(latitude=self.lr_rows, longitude=self.lr_cols),
                 hr.isel(latitude=self.hr_rows, longitude=self.hr_cols))
-
-
-def _contiguous(index: np.ndarray, what: str, label: str) -> slice:
-    if index.size and np.all(np.diff(index) == 1):
-        return slice(int(index[0]), int(index[-1]) + 1)
-    raise UsageError(f"{label}: its {what} cells do not follow the SR grid one to one in this "
-                     "region (a coarser grid, or a region over a pole or the antimeridian); "
-                     "choose the matching high-resolution store or another --bbox")
 
 
 def _hours(values: object) -> np.ndarray:
@@ -124,8 +117,8 @@ class Region:
 
     lr_rows: slice
     lr_cols: slice
-    hr_rows: slice
-    hr_cols: slice
+    hr_rows: np.ndarray  # the HR store's row of each SR row
+    hr_cols: np.ndarray
     lat: np.ndarray
     lon: np.ndarray
     hr_lat: np.ndarray
@@ -135,18 +128,17 @@ class Region:
 
 def align_region(lr: xr.Dataset, hr: xr.Dataset, bbox: BBox | None, scale: int,
                  hr_label: str) -> Region:
-    """The LR cells in ``bbox`` and, for each SR cell over them, the nearest HR cell (the Hub's
-    HR grid is not nested in the LR one), refused unless those form one contiguous window."""
+    """The LR cells in ``bbox`` and, for each SR cell over them, the nearest HR cell: the Hub's
+    HR grid is not nested in the LR one (spacing ratio 8.0137), so over a large region an HR
+    row is now and then skipped, exactly as ``sr-run --static`` aligns static fields."""
     from sr_runtime.statics import nearest_cells
 
     lr_rows, lr_cols = region_slices(lr.latitude.values, lr.longitude.values, bbox)
     lat, lon = lr.latitude.values[lr_rows], lr.longitude.values[lr_cols]
     lat_step, lon_step = grid_step(lat, "latitude"), grid_step(lon, "longitude")
     hr_lat, hr_lon = hr_axis(lat, scale, lat_step), hr_axis(lon, scale, lon_step)
-    hr_rows = _contiguous(nearest_cells(hr.latitude.values, hr_lat, "latitude", hr_label),
-                          "latitude", hr_label)
-    hr_cols = _contiguous(nearest_cells(hr.longitude.values, hr_lon, "longitude", hr_label),
-                          "longitude", hr_label)
+    hr_rows = nearest_cells(hr.latitude.values, hr_lat, "latitude", hr_label)
+    hr_cols = nearest_cells(hr.longitude.values, hr_lon, "longitude", hr_label)
     return Region(lr_rows, lr_cols, hr_rows, hr_cols, lat, lon, hr_lat, hr_lon, lat_step)
 
 
@@ -182,6 +174,14 @@ def open_pair(lr_source: DataSource, hr_source: DataSource, variables: Sequence[
                          f"(it spans {np.datetime_as_string(lr_times[0], 'm')} .. "
                          f"{np.datetime_as_string(lr_times[-1], 'm')}); choose a longer range "
                          "inside it")
+    with_truth = np.isin(chosen_times, _hours(hr.time.values))
+    if not with_truth.any():
+        raise UsageError(f"{hr_source.label} has none of the {chosen_times.size} hours of "
+                         f"--source in --start/--end ({np.datetime_as_string(chosen_times[0], 'm')}"
+                         f" .. {np.datetime_as_string(chosen_times[-1], 'm')}); choose a range "
+                         "both stores hold")
+    without_truth = int((~with_truth).sum())  # trained on what has a truth, and said so
+    chosen_times = chosen_times[with_truth]
     if holdout is None:
         n_val = max(1, int(round(chosen_times.size * DEFAULT_HOLDOUT_FRACTION)))
         held = np.zeros(chosen_times.size, bool)
@@ -220,7 +220,7 @@ def open_pair(lr_source: DataSource, hr_source: DataSource, variables: Sequence[
         train_t, val_t, float(lat_step), scale, static_fields, static_specs, cache_mb,
         {"source": lr_source.label, "truth": hr_source.label,
          "bbox": str(bbox) if bbox else "the whole grid",
-         "lr_cells": f"{lat.size}x{lon.size}"})
+         "lr_cells": f"{lat.size}x{lon.size}", "without_truth": str(without_truth)})
 
 
 def blocks(store_index: np.ndarray, block_hours: int) -> list[np.ndarray]:

@@ -23,7 +23,6 @@ from sr_export.stream_data import (
 )
 from sr_export.training import train
 from sr_runtime.errors import SrEdgeError
-from sr_runtime.grid import parse_bbox
 from sr_runtime.sources import http
 from sr_runtime.sources.registry import resolve_source
 from sr_runtime.statics import companion_source
@@ -180,7 +179,7 @@ def test_training_from_http_and_from_disk_gives_the_same_weights(hub, server, tm
     weights = []
     for name, pair in (("disk", local_pair(hub)), ("http", http_pair(server))):
         if name == "http":
-            server.faults.errors = 2
+            server.faults.errors, server.faults.drop = 2, 1
         stream = StreamSettings(pair, workers=1, halo=1, crops_per_block=8)
         # a budget far away: the cosine schedule over CPU time stays at its start in both runs
         result = train(config, tmp_path / name, cpu_minutes=1e6, times=np.array([]),
@@ -191,6 +190,8 @@ def test_training_from_http_and_from_disk_gives_the_same_weights(hub, server, tm
         state = torch.load(result.checkpoint, map_location="cpu", weights_only=True)
         weights.append(state["state_dict"])
         assert "val_rmse_K" in result.metrics
+    statuses = [status for _, status in server.served]
+    assert statuses.count(503) == 2 and statuses.count(-1) == 1, "the faults were never met"
     # the same batches in the same order: bit for bit the same weights
     for key, value in weights[0].items():
         torch.testing.assert_close(value, weights[1][key], rtol=0, atol=0)
@@ -238,13 +239,25 @@ def test_bad_streaming_options_are_one_clear_line(hub, tmp_path, options, expect
     assert not (tmp_path / "run" / "model.ckpt").exists()
 
 
-def test_truth_without_the_hours_and_sample_options_without_source(hub, tmp_path):
+def test_hours_without_truth_are_left_out_and_said(hub, tmp_path):
     short = write_edh_high_store(tmp_path / "short.zarr", lr_slices=SLICES, hours=24)
     lr = resolve_source(str(hub / "climate-dt-2" / LR_NAME))
-    refusal = r"short.zarr has no fields for 41 of the 65 hours \(first 2024-10-12T00:00\)"
-    with pytest.raises(SrEdgeError, match=refusal):
-        open_pair(lr, resolve_source(str(short)), ("t2m",), bbox=parse_bbox("0,0,20,60"),
-                  start=None, end=None)
+    pair = open_pair(lr, resolve_source(str(short)), ("t2m",), bbox=None, start=None, end=None)
+    assert pair.times.size + pair.val_times.size == 24
+    assert pair.description["without_truth"] == "48"
+    result = runner.invoke(app, ["train", "--source", str(hub / "climate-dt-2" / LR_NAME),
+                                 "--truth", str(short), "--out-dir", str(tmp_path / "run"),
+                                 "--max-steps", "1", "--channels", "4", "--blocks", "1",
+                                 "--crop", "4", "--no-evaluate", "--workers", "0"])
+    assert result.exit_code == 0, result.output
+    assert "note: 48 hours of --source in --start/--end have no HR truth" in result.output
+    later = write_edh_high_store(tmp_path / "later.zarr", lr_slices=SLICES, hours=24,
+                                 start="2024-11-01T00")
+    with pytest.raises(SrEdgeError, match=r"later.zarr has none of the 72 hours of --source"):
+        open_pair(lr, resolve_source(str(later)), ("t2m",), bbox=None, start=None, end=None)
+
+
+def test_sample_options_without_source_are_refused():
     result = runner.invoke(app, ["train", "--bbox", "5,40,10,45", "--max-steps", "1"])
     assert result.exit_code == 2 and "--bbox needs --source" in result.output
 
