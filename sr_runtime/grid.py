@@ -98,3 +98,23 @@ def region_note(latitude: np.ndarray, longitude: np.ndarray, bbox: BBox | None) 
     why = ("clipped to the grid" if clipped else "snapped to the cells whose centres lie in "
            f"--bbox {bbox}")
     return f"region {','.join(_deg(v) for v in used)} ({why})"
+
+
+def truth_cells(truth: np.ndarray, wanted: np.ndarray, name: str) -> np.ndarray | None:
+    """For each SR cell centre ``wanted``, the nearest HR truth cell, or None when the truth does
+    not cover them (any further than :data:`sr_runtime.statics.ALIGN_TOLERANCE` SR cells).
+
+    The EDH high-resolution grid is not nested in the standard one (spacing ratio 8.0137): its
+    centres drift from the SR centres and, over a box of more than about 35 LR cells, an HR row
+    or column is skipped now and then; per-cell nearest matching pairs them all, as
+    ``sr-run --static`` aligns static fields.
+    """
+    from sr_runtime.errors import RegionError
+    from sr_runtime.statics import nearest_cells
+
+    if truth.size < 2 or wanted.size < 2:
+        return None
+    try:
+        return nearest_cells(truth, wanted, name, "the HR truth")
+    except RegionError:
+        return None

@@ -17,6 +17,7 @@ import xarray as xr
 
 from sr_runtime.errors import UsageError
 from sr_runtime.fields import GeoField
+from sr_runtime.grid import truth_cells
 from sr_runtime.metrics import Scores, score
 from sr_runtime.paths import atomic_output
 from sr_runtime.times import as_datetime64
@@ -60,8 +61,8 @@ def align_truth_grid(truth: xr.Dataset, variable: str, time: np.datetime64,
     wanted = as_datetime64(time)
     if variable not in truth or wanted not in truth.time.values:
         return None
-    rows = _matching_cells(truth.latitude.values, latitude)
-    cols = _matching_cells(truth.longitude.values, longitude)
+    rows = truth_cells(truth.latitude.values, latitude, "latitude")
+    cols = truth_cells(truth.longitude.values, longitude, "longitude")
     if rows is None or cols is None:
         raise UsageError(f"the HR truth grid does not align with the SR output "
                          f"{latitude.size}x{longitude.size} in this region; use the "
@@ -70,29 +71,6 @@ def align_truth_grid(truth: xr.Dataset, variable: str, time: np.datetime64,
     data = window[variable].sel(time=wanted).values.astype(np.float32)
     land_sea = window["lsm"].values.astype(np.float32) if "lsm" in window else None
     return Truth(data + np.float32(offset), land_sea)
-
-
-def _matching_cells(truth: np.ndarray, wanted: np.ndarray) -> np.ndarray | None:
-    """Index of the nearest truth cell for each wanted centre, if each is within ~half a cell.
-
-    The EDH high-resolution grid is not nested in the standard one: its centres can sit up to
-    half an HR cell from the SR centres (see the sample's README), which still pairs one to one.
-    """
-    if truth.size < 2 or wanted.size < 2:
-        return None
-    step = abs(float(np.diff(wanted).mean()))
-    first = int(np.searchsorted(truth, wanted[0]))
-    best, best_distance = None, np.inf
-    for start in (first - 1, first):
-        if start < 0 or start + wanted.size > truth.size:
-            continue
-        distance = float(np.abs(truth[start:start + wanted.size] - wanted).max())
-        if distance < best_distance:
-            best, best_distance = start, distance
-    if best is None or best_distance > 0.51 * step:
-        return None
-    index = np.arange(best, best + wanted.size)
-    return index
 
 
 def report_scores(sr: GeoField, truth: Truth) -> Scores:

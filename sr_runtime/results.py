@@ -30,7 +30,7 @@ from sr_runtime.errors import (
     TimeSelectionError,
     UsageError,
 )
-from sr_runtime.grid import BBox, parse_bbox, region_slices
+from sr_runtime.grid import BBox, parse_bbox, region_slices, truth_cells
 from sr_runtime.metrics import Scores, psnr, rmse, ssim
 from sr_runtime.paths import sha256_file
 from sr_runtime.pipeline import UNITS, check_compatible, to_units
@@ -322,8 +322,8 @@ class Results:
         """HR truth on the SR cells (as ``sr-run --report`` aligns it) and the land-sea mask."""
         if self.truth is None:
             return None, self._lr_land_sea(sr, key)
-        rows = _window(self.truth.latitude.values, sr.latitude.values)
-        cols = _window(self.truth.longitude.values, sr.longitude.values)
+        rows = truth_cells(self.truth.latitude.values, sr.latitude.values, "latitude")
+        cols = truth_cells(self.truth.longitude.values, sr.longitude.values, "longitude")
         if rows is None or cols is None:
             return None, self._lr_land_sea(sr, key)
         window = self.truth.isel(latitude=rows, longitude=cols)
@@ -354,27 +354,6 @@ class Results:
 
     def time_label(self, key: ResultKey) -> str:
         return pd.Timestamp(key.time).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _window(truth: np.ndarray, wanted: np.ndarray) -> slice | None:
-    """The run of ``truth`` centres that pairs one to one with ``wanted`` (ascending), if any.
-
-    The EDH high grid is not nested in the standard one: its centres can sit half an HR cell
-    from the SR centres, so per-cell nearest matching is ambiguous; a contiguous run is not.
-    """
-    if truth.size < wanted.size or wanted.size < 2:
-        return None
-    step = abs(float(np.diff(wanted).mean()))
-    first = int(np.searchsorted(truth, wanted[0]))
-    best, distance = None, np.inf
-    for start in (first - 1, first):
-        if start >= 0 and start + wanted.size <= truth.size:
-            worst = float(np.abs(truth[start:start + wanted.size] - wanted).max())
-            if worst < distance:
-                best, distance = start, worst
-    if best is None or distance > 0.51 * step:
-        return None
-    return slice(best, best + wanted.size)
 
 
 def _scores(prediction: np.ndarray, truth: np.ndarray) -> Scores | None:

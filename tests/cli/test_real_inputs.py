@@ -670,3 +670,33 @@ def test_quiet_is_quiet_with_the_default_model(tmp_path):
     result = sr("--time", "2024-10-11T12:00", "--out", tmp_path / "sr.tif", "--quiet")
     assert result.exit_code == 0, result.output
     assert result.output == ""
+
+
+def test_report_pairs_the_hub_truth_over_a_large_box(tmp_path):
+    """Over 48 x 40 LR cells the Hub's non-nested HR grid skips rows: the report still scores
+    every SR cell against its nearest HR cell (a nearest-neighbour model of the analytic field
+    scores what nearest upsampling of it scores)."""
+    from tests.conftest import write_edh_high_store
+
+    slices = (slice(330, 378), slice(520, 560))
+    lr = write_edh_store(tmp_path / "lr.zarr", lat_slice=slices[0], lon_slice=slices[1])
+    hr = write_edh_high_store(tmp_path / "hr.zarr", lr_slices=slices, variables=("t2m",),
+                              statics=())
+    result = sr("--model", str(resize_model(tmp_path / "nearest.onnx")), "--source", str(lr),
+                "--time", T, "--out", str(tmp_path / "sr.tif"), "--truth", str(hr), "--report")
+    assert result.exit_code == 0, result.output
+    line = result.output.replace("\n", " ")
+    assert f"skill at {T} vs HR truth: RMSE" in line
+    reported = float(line.split("vs HR truth: RMSE ")[1].split(" K")[0])
+    # the same score from the stores: each SR cell against its nearest HR cell
+    lr_ds, hr_ds = xr.open_zarr(lr), xr.open_zarr(hr)
+    def sr_centres(lr_centres: np.ndarray) -> np.ndarray:
+        step = float(lr_centres[1] - lr_centres[0])
+        return lr_centres[0] - step / 2 + (np.arange(lr_centres.size * 8) + 0.5) * step / 8
+
+    sr_lat, sr_lon = sr_centres(lr_ds.latitude.values), sr_centres(lr_ds.longitude.values)
+    rows = np.abs(hr_ds.latitude.values[None] - sr_lat[:, None]).argmin(axis=1)
+    cols = np.abs(hr_ds.longitude.values[None] - sr_lon[:, None]).argmin(axis=1)
+    truth = hr_ds.t2m.sel(time=T).values[np.ix_(rows, cols)]
+    upsampled = np.kron(lr_ds.t2m.sel(time=T).values, np.ones((8, 8)))
+    assert reported == pytest.approx(float(np.sqrt(np.mean((upsampled - truth) ** 2))), abs=1e-3)

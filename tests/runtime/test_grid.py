@@ -54,3 +54,20 @@ def test_region_note_says_when_the_box_was_snapped_or_clipped():
     assert snapped is not None and "snapped" in snapped and "\n" not in snapped
     clipped = region_note(LAT[400:420], LON[500:520], BBox(-170, -80, 170, 80))
     assert clipped is not None and "clipped to the grid" in clipped
+
+
+def test_truth_cells_pair_every_sr_cell_over_a_large_box_of_the_hub_grids():
+    """The Hub's HR grid is not nested in the LR one: over 48 LR rows the nearest HR row of the
+    SR rows skips one now and then, and every SR row still gets its nearest HR row."""
+    from sr_runtime.grid import hr_axis, truth_cells
+    from tests.conftest import EDH_HR_LAT, EDH_LR_LAT
+
+    lr = EDH_LR_LAT[330:378]
+    sr = hr_axis(lr, 8, float(lr[1] - lr[0]))
+    rows = truth_cells(EDH_HR_LAT, sr, "latitude")
+    assert rows is not None and rows.size == sr.size
+    assert 2 in set(np.diff(rows).tolist())  # a skipped HR row: no contiguous window pairs
+    nearest = np.abs(EDH_HR_LAT[None, :] - sr[:, None]).argmin(axis=1)
+    np.testing.assert_array_equal(rows, nearest)
+    # a truth that does not reach the box pairs nothing
+    assert truth_cells(EDH_HR_LAT[:1000], sr, "latitude") is None
