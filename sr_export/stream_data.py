@@ -313,6 +313,19 @@ def stream_statistics(pair: StreamPair, block_hours: int = DEFAULT_BLOCK_HOURS,
     return Statistics(specs, hr_moments[0].high - hr_moments[0].low)
 
 
+def check_crop(pair: StreamPair, crop: int, halo: int) -> int:
+    """The LR size of a crop with its halo, refused when the region is smaller."""
+    size = crop + 2 * halo
+    h, w = pair.lr_shape
+    if crop < 1 or size > min(h, w):
+        fits = min(h, w) - 2 * halo
+        fix = (f"a --crop of {fits} or less" if fits >= 1 else
+               f"a --halo of {max(0, (min(h, w) - 1) // 2)} or less")
+        raise UsageError(f"--crop {crop} with a halo of {halo} needs {size}x{size} LR cells "
+                         f"but the region has {h}x{w}; give a larger --bbox or {fix}")
+    return size
+
+
 @dataclass
 class StreamSettings:
     """How ``sr-export train --source/--truth`` streams: the pair, loader workers and crops."""
@@ -343,12 +356,7 @@ class BlockCrops(IterableDataset):
                  held_out: bool = False, passes: int | None = None, shuffle: bool = True,
                  first_pass: int = 0) -> None:
         super().__init__()
-        size = crop + 2 * halo
-        h, w = pair.lr_shape
-        if size > min(h, w):
-            raise UsageError(f"--crop {crop} with a halo of {halo} needs {size}x{size} LR "
-                             f"cells but the region has {h}x{w}; give a larger --bbox or a "
-                             f"--crop of {max(1, min(h, w) - 2 * halo)} or less")
+        size = check_crop(pair, crop, halo)
         self.pair, self.stats = pair, stats
         self.crop, self.halo, self.size = crop, halo, size
         self.crops_per_block, self.seed, self.block_hours = crops_per_block, seed, block_hours

@@ -393,9 +393,10 @@ def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple
 def _stream_inputs(stream: StreamSettings, crop_lr: int, batch_size: int, seed: int,
                    start_step: int, console: Console | None) -> TrainingInputs:
     """Crops streamed from the two stores by worker processes (see sr_export.stream_data)."""
-    from sr_export.stream_data import BlockCrops, HeldOutCrops
+    from sr_export.stream_data import BlockCrops, HeldOutCrops, check_crop
 
     pair = stream.pair
+    check_crop(pair, crop_lr, stream.halo)  # before the statistics pass, not after it
     stats = stream.statistics
     if stats is None:
         stats = _streamed_statistics(stream, console)

@@ -236,6 +236,7 @@ def test_bad_streaming_options_are_one_clear_line(hub, tmp_path, options, expect
     assert result.exit_code != 0
     assert expected in result.output, result.output
     assert "Traceback" not in result.output
+    assert "normalization from" not in result.output  # refused before any data is streamed
     assert not (tmp_path / "run" / "model.ckpt").exists()
 
 
