@@ -242,6 +242,16 @@ def train(
         _tracked(tracker)
         console.print(f"register it with: sr-export register runs:/{tracker.run_id}/checkpoint "
                       "--name NAME --mlflow URI")
+    if stream is not None:
+        _close_streams()
+
+
+def _close_streams() -> None:
+    """Close the HTTP sessions of streamed stores now: their finalizers need zarr's event loop,
+    which no longer runs at interpreter exit (aiohttp would print "Unclosed client session")."""
+    import gc
+
+    gc.collect()
 
 
 def stream_settings(source: str, truth: str | None, static_store: str | None,
@@ -327,6 +337,8 @@ def evaluate(
                                    halo=0, crops_per_block=1, evaluation_only=True).pair
         with console.status(f"evaluating {pair.val_times[::every].size} hours"):
             results = [evaluate_pair(engine, pair, pair.val_times[::every])]
+        del pair
+        _close_streams()
     elif bbox or end or static_store:
         raise UsageError("--bbox, --end and --static-store choose the hours of --start; give "
                          "--start too")
