@@ -284,8 +284,7 @@ def test_real_runs_gate_under_both_cpu_classes(tmp_path, capsys, monkeypatch):
     pytest.importorskip("torch")
     baseline = str(tmp_path / "baseline.json")
     common = ["--profile", "selftest", "--rounds", "3", "--workdir", str(tmp_path / "work"),
-              "--reference-dir", str(tmp_path / "reference"), "--baseline", baseline,
-              "--no-retry"]
+              "--reference-dir", str(tmp_path / "reference"), "--baseline", baseline]
 
     def run(name: str, *extra: str) -> Path:
         out = tmp_path / f"{name}.json"
@@ -293,14 +292,21 @@ def test_real_runs_gate_under_both_cpu_classes(tmp_path, capsys, monkeypatch):
         capsys.readouterr()
         return out
 
-    base = run("base", "--update-baseline", "--cpu-class", AVX2)
+    # a baseline from two runs, the lowest ratio of each kept, as `--update-baseline` documents
+    bases = [str(run(f"base{k}", "--update-baseline", "--cpu-class", AVX2, "--no-retry"))
+             for k in (1, 2)]
     assert (tmp_path / "reference" / "tiny-8ch-1b.onnx").is_file()
-    assert gate.main(["--results", str(base), "--baseline", baseline, "--update-baseline",
-                      "--cpu-class", AVX512]) == 0
+    for cpu_class in (AVX2, AVX512):
+        assert gate.main(["--results", *bases, "--baseline", baseline, "--update-baseline",
+                          "--cpu-class", cpu_class]) == 0
+    # The ratio to PyTorch of this 8-channel model swings by up to 40 % from one run to the next
+    # on some CPUs (PyTorch's own time is mostly overhead), so the baseline keeps the lower of two
+    # runs, "unchanged" is measured as CI measures (a speed regression is measured again), and a
+    # slowed backend must fail on the interleaved candidate/reference ratio (within ~5 %).
     unchanged = run("unchanged")
-    broken = run("rewrite", "--drop-rewrite", "final_conv_before_pixel_shuffle")
+    broken = run("rewrite", "--drop-rewrite", "final_conv_before_pixel_shuffle", "--no-retry")
     monkeypatch.setenv(SLOW_BACKEND_ENV, "onnxruntime")
-    slowed = run("slowed", "--perturb-weights", "0.05")
+    slowed = run("slowed", "--perturb-weights", "0.05", "--no-retry")
     assert (tmp_path / "selftest-gate.md").is_file()
 
     def check(results: Path, cpu_class: str) -> tuple[int, str]:
@@ -313,7 +319,6 @@ def test_real_runs_gate_under_both_cpu_classes(tmp_path, capsys, monkeypatch):
         assert status == 0, out
         status, out = check(slowed, cpu_class)
         assert status == 1, out
-        assert "speed tiny-8ch-1b/onnxruntime@32" in out
         assert "reference tiny-8ch-1b/onnxruntime@32" in out
         assert "accuracy tiny-8ch-1b/parity/onnxruntime/rmse" in out
         status, out = check(broken, cpu_class)
