@@ -257,7 +257,8 @@ def _close_streams() -> None:
 def stream_settings(source: str, truth: str | None, static_store: str | None,
                     edh_url: str | None, variables: tuple[str, ...], statics: tuple[str, ...],
                     bbox: str | None, start: str | None, end: str | None, val_start: str | None,
-                    val_end: str | None, evaluation_only: bool = False, **settings: float):
+                    val_end: str | None, *, workers: int, cache_mb: float, halo: int,
+                    crops_per_block: int, evaluation_only: bool = False):
     """The pair to stream for ``train --source``, from the options as typed."""
     from sr_export.stream_data import StreamSettings, open_pair
     from sr_runtime.grid import parse_bbox
@@ -265,13 +266,11 @@ def stream_settings(source: str, truth: str | None, static_store: str | None,
     from sr_runtime.statics import companion_source
     from sr_runtime.times import parse_time
 
-    for option, value in (("--workers", settings["workers"]), ("--cache-mb",
-                          settings["cache_mb"]), ("--halo", settings["halo"])):
+    for option, value in (("--workers", workers), ("--cache-mb", cache_mb), ("--halo", halo)):
         if not value >= 0:
             raise UsageError(f"{option} must be 0 or more, not {value}")
-    if settings["crops_per_block"] < 1:
-        raise UsageError(f"--crops-per-block must be a positive number, not "
-                         f"{settings['crops_per_block']}")
+    if crops_per_block < 1:
+        raise UsageError(f"--crops-per-block must be a positive number, not {crops_per_block}")
     if (val_start is None) != (val_end is None):
         raise UsageError("give --val-start and --val-end together (or neither: the last tenth "
                          "of the hours is held out)")
@@ -287,9 +286,8 @@ def stream_settings(source: str, truth: str | None, static_store: str | None,
                      end=parse_time(end) if end else None, holdout=holdout,
                      static_source=resolve_source(static_store, edh_url=edh_url)
                      if static_store else None, statics=statics,
-                     cache_mb=float(settings["cache_mb"]), evaluation_only=evaluation_only)
-    return StreamSettings(pair, workers=int(settings["workers"]), halo=int(settings["halo"]),
-                          crops_per_block=int(settings["crops_per_block"]))
+                     cache_mb=cache_mb, evaluation_only=evaluation_only)
+    return StreamSettings(pair, workers=workers, halo=halo, crops_per_block=crops_per_block)
 
 
 @app.command()

@@ -30,7 +30,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from sr_runtime import units
 from sr_runtime.description import StaticSpec, VariableSpec
-from sr_runtime.errors import SourceError, UsageError
+from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.grid import BBox, grid_step, hr_axis, region_slices
 from sr_runtime.sources.base import DataSource
 from sr_runtime.sources.cache import ReadCounter
@@ -88,17 +88,9 @@ def _hours(values: object) -> np.ndarray:
     return np.asarray(values).astype("datetime64[ns]")
 
 
-def _store_index(store_times: np.ndarray, wanted: np.ndarray, label: str) -> np.ndarray:
-    store_times = _hours(store_times)
-    index = np.searchsorted(store_times, wanted)
-    index = np.clip(index, 0, max(store_times.size - 1, 0))
-    missing = ~(store_times[index] == wanted) if store_times.size else np.ones(wanted.size, bool)
-    if missing.any():
-        first = np.datetime_as_string(wanted[np.argmax(missing)], "m")
-        raise UsageError(f"{label} has no fields for {int(missing.sum())} of the "
-                         f"{wanted.size} hours (first {first}); choose --start/--end within "
-                         "both stores")
-    return index
+def _store_index(store_times: object, wanted: np.ndarray) -> np.ndarray:
+    """Positions of ``wanted`` (all present: chosen from both stores) on a store's time axis."""
+    return np.searchsorted(_hours(store_times), wanted)
 
 
 def _training_units(lr: xr.Dataset, hr: xr.Dataset, name: str, lr_label: str,
@@ -161,10 +153,6 @@ def open_pair(lr_source: DataSource, hr_source: DataSource, variables: Sequence[
     chosen = tuple(_training_units(lr, hr, v, lr_source.label, hr_source.label)
                    for v in variables)
     region = align_region(lr, hr, bbox, scale, hr_source.label)
-    lr_rows, lr_cols, hr_rows, hr_cols = region.lr_rows, region.lr_cols, region.hr_rows, \
-        region.hr_cols
-    lat, lon, hr_lat, hr_lon = region.lat, region.lon, region.hr_lat, region.hr_lon
-    lat_step = region.lat_step
 
     lr_times = _hours(lr.time.values)
     chosen_times = lr_times[((start is None) | (lr_times >= _hours(start or lr_times[0])))
@@ -207,20 +195,22 @@ def open_pair(lr_source: DataSource, hr_source: DataSource, variables: Sequence[
             raise UsageError(f"{location.label} has no static field {', '.join(absent)}; pass "
                              "--static STORE with orog and lsm for this region")
         named = [StaticSpec(s, str(ds[s].attrs.get("units", "")), 0.0, 1.0) for s in statics]
-        static_fields = read_statics(ds, named, hr_lat, hr_lon, location.label)
+        static_fields = read_statics(ds, named, region.hr_lat, region.hr_lon,
+                                     location.label)
         static_specs = tuple(replace(spec, mean=float(static_fields[k].mean()),
                                      std=float(static_fields[k].std()) or 1.0)
                              for k, spec in enumerate(named))
     return StreamPair(
-        lr_source, hr_source, tuple(variables), chosen, lr_rows, lr_cols, hr_rows, hr_cols,
-        _store_index(lr.time.values, train_t, lr_source.label),
-        _store_index(hr.time.values, train_t, hr_source.label),
-        _store_index(lr.time.values, val_t, lr_source.label),
-        _store_index(hr.time.values, val_t, hr_source.label),
-        train_t, val_t, float(lat_step), scale, static_fields, static_specs, cache_mb,
+        lr_source, hr_source, tuple(variables), chosen, region.lr_rows, region.lr_cols,
+        region.hr_rows, region.hr_cols,
+        _store_index(lr.time.values, train_t),
+        _store_index(hr.time.values, train_t),
+        _store_index(lr.time.values, val_t),
+        _store_index(hr.time.values, val_t),
+        train_t, val_t, region.lat_step, scale, static_fields, static_specs, cache_mb,
         {"source": lr_source.label, "truth": hr_source.label,
          "bbox": str(bbox) if bbox else "the whole grid",
-         "lr_cells": f"{lat.size}x{lon.size}", "without_truth": str(without_truth)})
+         "lr_cells": f"{region.lat.size}x{region.lon.size}", "without_truth": str(without_truth)})
 
 
 def blocks(store_index: np.ndarray, block_hours: int) -> list[np.ndarray]:
@@ -250,7 +240,7 @@ def read_block(ds: xr.Dataset, name: str, index: np.ndarray, wanted_units: str,
     when = np.datetime64(ds.time.values[index[0]], "ns")
     try:
         raw = np.asarray(var.isel(time=_time_selection(index)).values)
-    except SourceError:
+    except SrEdgeError:  # the server's or the store's own one-line error (403, retries...)
         raise
     except Exception as exc:  # a codec failed: the bytes of a chunk are not what was written
         raise damaged(log, name, mark, when, exc) from None
@@ -337,7 +327,6 @@ class StreamSettings:
     crops_per_block: int = 64  # crops drawn from each block of hours read
     val_crops_per_block: int = 16
     block_hours: int = DEFAULT_BLOCK_HOURS
-    statistics: Statistics | None = None  # computed by streaming when None
 
 
 class BlockCrops(IterableDataset):

@@ -397,9 +397,7 @@ def _stream_inputs(stream: StreamSettings, crop_lr: int, batch_size: int, seed: 
 
     pair = stream.pair
     check_crop(pair, crop_lr, stream.halo)  # before the statistics pass, not after it
-    stats = stream.statistics
-    if stats is None:
-        stats = _streamed_statistics(stream, console)
+    stats = _streamed_statistics(stream, console)
     train_set = BlockCrops(pair, stats, crop=crop_lr, halo=stream.halo,
                            crops_per_block=stream.crops_per_block, seed=seed,
                            block_hours=stream.block_hours, first_pass=start_step)

@@ -676,6 +676,7 @@ def test_report_pairs_the_hub_truth_over_a_large_box(tmp_path):
     """Over 48 x 40 LR cells the Hub's non-nested HR grid skips rows: the report still scores
     every SR cell against its nearest HR cell (a nearest-neighbour model of the analytic field
     scores what nearest upsampling of it scores)."""
+    from sr_runtime.grid import hr_axis
     from tests.conftest import write_edh_high_store
 
     slices = (slice(330, 378), slice(520, 560))
@@ -690,11 +691,8 @@ def test_report_pairs_the_hub_truth_over_a_large_box(tmp_path):
     reported = float(line.split("vs HR truth: RMSE ")[1].split(" K")[0])
     # the same score from the stores: each SR cell against its nearest HR cell
     lr_ds, hr_ds = xr.open_zarr(lr), xr.open_zarr(hr)
-    def sr_centres(lr_centres: np.ndarray) -> np.ndarray:
-        step = float(lr_centres[1] - lr_centres[0])
-        return lr_centres[0] - step / 2 + (np.arange(lr_centres.size * 8) + 0.5) * step / 8
-
-    sr_lat, sr_lon = sr_centres(lr_ds.latitude.values), sr_centres(lr_ds.longitude.values)
+    lat, lon = lr_ds.latitude.values, lr_ds.longitude.values
+    sr_lat, sr_lon = hr_axis(lat, 8, lat[1] - lat[0]), hr_axis(lon, 8, lon[1] - lon[0])
     rows = np.abs(hr_ds.latitude.values[None] - sr_lat[:, None]).argmin(axis=1)
     cols = np.abs(hr_ds.longitude.values[None] - sr_lon[:, None]).argmin(axis=1)
     truth = hr_ds.t2m.sel(time=T).values[np.ix_(rows, cols)]

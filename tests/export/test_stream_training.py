@@ -270,3 +270,13 @@ def test_a_refusing_server_is_one_line_naming_it(hub, server, tmp_path):
     assert result.exit_code != 0
     assert "403" in result.output and API_KEY not in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_server_that_starts_refusing_mid_stream_is_named_not_called_damage(hub, server):
+    pair = http_pair(server, cache_mb=0.0)
+    stats = stream_statistics(pair)
+    server.faults.status = 403
+    with pytest.raises(SrEdgeError) as refused:
+        next(iter(BlockCrops(pair, stats, crop=4, halo=1, crops_per_block=1, seed=0)))
+    assert "access denied (403): this account lacks Climate DT access" in str(refused.value)
+    assert "damaged" not in str(refused.value)
