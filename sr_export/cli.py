@@ -122,6 +122,17 @@ def train(
     conservation: Annotated[str, typer.Option(help="none, or block_mean: every 8x8 block "
                                               "mean of the output equals its LR cell")] =
     "none",
+    terrain_features: Annotated[int, typer.Option(help="Terrain features a small HR network "
+                                                  "derives from the --static fields (valleys, "
+                                                  "ridges, coasts), 0: block anomalies only")] =
+    0,
+    relative_static: Annotated[str, typer.Option(help="--static fields the network sees relative "
+                                                 "to their surroundings (e.g. orog: heights "
+                                                 "above the local mean), comma-separated")] =
+    "",
+    augment: Annotated[str, typer.Option(help="Random symmetries of sample crops: none, flips "
+                                         "(mirrored N-S/E-W) or dihedral (also transposed): "
+                                         "more terrain shapes for a --static model")] = "none",
     resume: Annotated[bool, typer.Option(help="Continue from OUT_DIR/last.ckpt (weights, "
                                          "optimizer, step and budget spent)")] = False,
     resume_from: Annotated[Path | None, typer.Option(help="Continue from this last.ckpt")] =
@@ -174,17 +185,30 @@ def train(
     statics = tuple(v.strip() for v in static.split(",") if v.strip())
     if not names:
         raise UsageError("--variables is empty; give at least t2m")
+    relative = tuple(v.strip() for v in relative_static.split(",") if v.strip())
+    if unknown := [v for v in relative if v not in statics]:
+        raise UsageError(f"--relative-static {','.join(unknown)} is not among --static "
+                         f"{','.join(statics) or '(none)'}")
     try:
         config = SRResNetConfig(n_channels=channels, n_blocks=blocks, upsample_skip=skip,
                                 in_channels=len(names), out_channels=len(names),
-                                static_channels=len(statics), conservation=conservation)
+                                static_channels=len(statics), conservation=conservation,
+                                terrain_features=terrain_features,
+                                relative_static=tuple(statics.index(v) for v in relative))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for option, value in (("--every", every), ("--val-every", val_every),
                           ("--heldout-every", heldout_every)):
         if value < 1:
             raise UsageError(f"{option} must be a positive number, not {value}")
+    from sr_export.training_data import AUGMENTATIONS
+
+    if augment not in AUGMENTATIONS:
+        raise UsageError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
     stream = None
+    if source is not None and augment != "none":
+        raise UsageError("--augment applies to crops of the embedded sample; streamed training "
+                         "(--source) reads its crops as they are: drop --augment")
     if source is not None:
         with console.status(f"opening {source} and its HR truth"):
             stream = stream_settings(source, truth, static_store, edh_url, names, statics,
@@ -214,7 +238,7 @@ def train(
                              batch_size=batch_size, learning_rate=learning_rate,
                              seed=seed, threads=threads, crop_lr=crop, max_steps=max_steps,
                              resume_from=resumed, tracker=tracker, console=console,
-                             val_every_steps=val_every)
+                             val_every_steps=val_every, augment=augment)
         console.print(f"trained steps {result.start_step}..{result.global_step} "
                       f"({result.cpu_minutes:.1f} CPU-min in all)")
         if result.throughput and stream is not None:

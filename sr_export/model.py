@@ -18,6 +18,12 @@ UPSAMPLE_SKIPS = ("none", "bicubic")
 CONSERVATIONS = ("none", "block_mean")
 #: Channels the static encoder summarizes each LR cell's s x s static sub-grid into.
 STATIC_FEATURES = 16
+#: Width and dilations of the HR terrain network (:class:`TerrainNet`): 3x3 convs dilated
+#: 1, 2 and 4 see +-7 HR cells (~30 km), the scale of the ridges around an Alpine valley.
+TERRAIN_WIDTH = 16
+TERRAIN_DILATIONS = (1, 2, 4)
+#: Surroundings (LR cells either side) that a relative static field is measured against.
+RELATIVE_RADIUS_LR = 2
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,20 @@ class SRResNetConfig:
     #: "block_mean" makes every s x s block mean of the output equal its LR input cell
     #: (:func:`conserve_block_means`, applied in physical units by :class:`PhysicalUnitsSR`).
     conservation: str = "none"
+    #: Terrain features a small HR network derives from the static fields (valley floors,
+    #: ridges, coasts), each multiplied by a weather-dependent coefficient of the terrain head,
+    #: as the block anomalies are; 0: the anomalies alone.
+    terrain_features: int = 0
+    #: Static channels the network sees relative to their surroundings (heights above the mean
+    #: of the 5 x 5 LR cells around, not absolute heights), so that terrain higher than any
+    #: seen in training looks like terrain it knows; the block anomalies are unchanged.
+    relative_static: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "relative_static", tuple(int(i) for i in self.relative_static))
+        if any(not 0 <= i < self.static_channels for i in self.relative_static):
+            raise ValueError(f"relative_static {list(self.relative_static)} must index the "
+                             f"{self.static_channels} static channels")
         if self.upsample_skip not in UPSAMPLE_SKIPS:
             raise ValueError(f"upsample_skip must be one of {UPSAMPLE_SKIPS}, "
                              f"not {self.upsample_skip!r}")
@@ -56,6 +74,9 @@ class SRResNetConfig:
             raise ValueError("conservation needs as many input as output channels")
         if self.static_channels < 0:
             raise ValueError(f"static_channels must be >= 0, not {self.static_channels}")
+        if self.terrain_features < 0 or (self.terrain_features and not self.static_channels):
+            raise ValueError("terrain_features needs static fields (static_channels > 0) and "
+                             f"must be >= 0, not {self.terrain_features}")
         if self.output_activation not in OUTPUT_ACTIVATIONS:
             raise ValueError(
                 f"output_activation must be one of {OUTPUT_ACTIVATIONS}, "
@@ -88,6 +109,10 @@ class SRResNetConfig:
         for j in range(self.n_upsample_blocks):
             radius += small / 2**j
         radius += large / self.scaling_factor
+        if self.terrain_features:  # the terrain net, then the 3x3 terrain head, at HR
+            radius = max(radius, (sum(TERRAIN_DILATIONS) + small) / self.scaling_factor)
+        if self.relative_static:  # static inputs are first measured against their surroundings
+            radius += RELATIVE_RADIUS_LR
         return max(radius, 2.0) if self.upsample_skip == "bicubic" else radius  # 4-tap cubic
 
     def halo_lr(self) -> int:
@@ -101,7 +126,13 @@ class SRResNetConfig:
         flops = head_in * c * k2l
         if self.static_channels:  # encoder at LR, terrain head (3x3, c -> C*S) at HR
             flops += self.static_channels * s2 * STATIC_FEATURES
-            flops += s2 * c * self.out_channels * self.static_channels * k2s
+            features = self.static_channels + self.terrain_features
+            flops += s2 * c * self.out_channels * features * k2s
+            if self.terrain_features:
+                width = TERRAIN_WIDTH
+                flops += s2 * (2 * self.static_channels * width * k2s
+                               + (len(TERRAIN_DILATIONS) - 1) * width * width * k2s
+                               + width * self.terrain_features)
         flops += (2 * self.n_blocks + 1) * c * c * k2s
         area = 1
         for _ in range(self.n_upsample_blocks):
@@ -161,12 +192,47 @@ def block_anomaly(static: torch.Tensor, scale: int) -> torch.Tensor:
     return static - nn.functional.interpolate(means, scale_factor=scale, mode="nearest")
 
 
+def relative_to_surroundings(static: torch.Tensor, scale: int,
+                             radius: int = RELATIVE_RADIUS_LR) -> torch.Tensor:
+    """Each static HR cell minus the mean of the (2 radius + 1)^2 LR blocks around its own
+    (edges: the blocks that exist). Constant per block, so block anomalies are unchanged, and
+    block-aligned, so halo tiles give the whole field's values."""
+    means = nn.functional.avg_pool2d(static, scale)
+    around = nn.functional.avg_pool2d(means, 2 * radius + 1, stride=1, padding=radius,
+                                      count_include_pad=False)
+    return static - nn.functional.interpolate(around, scale_factor=scale, mode="nearest")
+
+
 def conserve_block_means(hr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
     """``hr`` shifted per s x s block so that each block mean equals its LR cell exactly
     (same units for both). A block mean of the correction is the correction itself, so the
     result's block means are ``lr`` up to float rounding."""
     correction = lr - nn.functional.avg_pool2d(hr, scale)
     return hr + nn.functional.interpolate(correction, scale_factor=scale, mode="nearest")
+
+
+class TerrainNet(nn.Module):
+    """Terrain features at HR from the static fields and their block anomalies.
+
+    What the sample's (and a climate model's) fine-scale temperature follows besides height is
+    the terrain's shape: valley floors that pool cold air at night, ridges, basins, the coast.
+    These are local but not block-local; three dilated 3x3 convs find them. Their values depend
+    on terrain only, so the terrain head's coefficients carry the weather (hour, cloud, season).
+    """
+
+    def __init__(self, static_channels: int, features: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 2 * static_channels
+        for dilation in TERRAIN_DILATIONS:
+            layers += [nn.Conv2d(c_in, TERRAIN_WIDTH, 3, padding=dilation, dilation=dilation),
+                       nn.PReLU()]
+            c_in = TERRAIN_WIDTH
+        layers.append(nn.Conv2d(c_in, features, 1))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, static: torch.Tensor, anomaly: torch.Tensor) -> torch.Tensor:
+        return self.layers(torch.cat([static, anomaly], dim=1))
 
 
 class SRResNet(nn.Module):
@@ -178,7 +244,9 @@ class SRResNet(nn.Module):
     so the trunk knows the terrain the LR cell hides. At HR, a 3x3 terrain head predicts, per HR
     cell and variable, one coefficient per static field, multiplied by that field's block anomaly
     (:func:`block_anomaly`): a lapse rate, or a coastal contrast, that the network infers from
-    the weather around it instead of memorizing one region's terrain.
+    the weather around it instead of memorizing one region's terrain. With
+    ``terrain_features``, a :class:`TerrainNet` adds learned terrain features (valley floors,
+    ridges, coasts) beside the anomalies, each with its own coefficient.
     """
 
     def __init__(self, config: SRResNetConfig | None = None) -> None:
@@ -203,16 +271,24 @@ class SRResNet(nn.Module):
         activation = "relu" if cfg.output_activation == "relu" else None
         self.conv_block3 = ConvBlock(c, cfg.out_channels, cfg.large_kernel_size, False, activation)
         if cfg.static_channels:
-            self.terrain_head = nn.Conv2d(c, cfg.out_channels * cfg.static_channels,
-                                          cfg.small_kernel_size,
-                                          padding=cfg.small_kernel_size // 2)
+            self.terrain_head = nn.Conv2d(
+                c, cfg.out_channels * (cfg.static_channels + cfg.terrain_features),
+                cfg.small_kernel_size, padding=cfg.small_kernel_size // 2)
+        if cfg.terrain_features:
+            self.terrain_net = TerrainNet(cfg.static_channels, cfg.terrain_features)
 
     def forward(self, lr: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
+        seen = static
         if cfg.static_channels:
             if static is None:
                 raise ValueError("this network takes static HR fields as a second input")
-            head_in = torch.cat([lr, self.static_encoder(static)], dim=1)
+            if cfg.relative_static:
+                relative = relative_to_surroundings(static, cfg.scaling_factor)
+                seen = torch.cat([relative[:, k:k + 1] if k in cfg.relative_static
+                                  else static[:, k:k + 1] for k in range(cfg.static_channels)],
+                                 dim=1)
+            head_in = torch.cat([lr, self.static_encoder(seen)], dim=1)
         else:
             head_in = lr
         features = self.conv_block1(head_in)
@@ -220,12 +296,15 @@ class SRResNet(nn.Module):
         hr_features = self.subpixel_convolutional_blocks(out)
         out = self.conv_block3(hr_features)
         if cfg.static_channels:
-            assert static is not None
+            assert static is not None and seen is not None
             coefficients = self.terrain_head(hr_features)
             anomaly = block_anomaly(static, cfg.scaling_factor)
+            terrain = anomaly
+            if cfg.terrain_features:
+                terrain = torch.cat([anomaly, self.terrain_net(seen, anomaly)], dim=1)
             n_out = cfg.out_channels
-            for k in range(cfg.static_channels):
-                out = out + coefficients[:, k * n_out:(k + 1) * n_out] * anomaly[:, k:k + 1]
+            for k in range(terrain.shape[1]):
+                out = out + coefficients[:, k * n_out:(k + 1) * n_out] * terrain[:, k:k + 1]
         if cfg.upsample_skip == "bicubic":
             out = out + nn.functional.interpolate(lr, scale_factor=cfg.scaling_factor,
                                                   mode="bicubic", align_corners=False)

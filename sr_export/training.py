@@ -360,7 +360,7 @@ class TrainingInputs:
 
 def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple[str, ...],
                    area: str, val_fraction: float, seed: int, crop_lr: int, batch_size: int,
-                   console: Console | None) -> TrainingInputs:
+                   console: Console | None, augment: str = "none") -> TrainingInputs:
     """Crops of the embedded sample, regenerated in memory (it is small)."""
     if console is not None:
         with console.status(f"synthesizing {times.size} training times ({area})"):
@@ -376,7 +376,8 @@ def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple
                          f"batch of {batch_size}; lower --batch-size or train on more times")
     val_crop = min(32, *(min(r.lr.shape[-2:]) for r in data.regions))
     train_loader = DataLoader(
-        RegionCrops(data, train_idx, crop_lr, int(train_idx.numel()) * n_regions),
+        RegionCrops(data, train_idx, crop_lr, int(train_idx.numel()) * n_regions,
+                    augment=augment),
         batch_size=batch_size, shuffle=True, drop_last=True)
     val_loader = DataLoader(RegionCrops(data, val_idx, val_crop, n_val * n_regions,
                                         fixed_seed=seed), batch_size=batch_size)
@@ -385,7 +386,7 @@ def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple
         "data.first_time": str(np.datetime_as_string(times[0], "m")),
         "data.last_time": str(np.datetime_as_string(times[-1], "m")), "data.steps": int(n),
         "data.train_fields": int(train_idx.numel()) * n_regions,
-        "data.val_fields": n_val * n_regions}
+        "data.val_fields": n_val * n_regions, "data.augment": augment}
     return TrainingInputs(train_loader, val_loader, data.variables, data.statics,
                           data.data_range, data.lr_step_deg, params)
 
@@ -459,11 +460,13 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
           tracker: Tracker | None = None, console: Console | None = None,
           checkpoint_every_s: float = 300.0, val_every_steps: int = 200,
           variables: tuple[str, ...] = ("t2m",), statics: tuple[str, ...] = (),
-          area: str = "sample", stream: StreamSettings | None = None) -> TrainResult:
+          area: str = "sample", stream: StreamSettings | None = None,
+          augment: str = "none") -> TrainResult:
     """Train under a CPU-time budget (and at most ``max_steps`` optimizer steps in all).
 
     ``variables``/``statics``: the predicted variables and the static HR fields the network
     takes (``config`` must have as many channels); ``area``: see :mod:`sr_export.training_data`.
+    ``augment``: random symmetries of sample crops (:class:`~sr_export.training_data.RegionCrops`).
     ``resume_from``: a ``last.ckpt`` to continue from (weights, optimizer, step, budget spent).
     ``tracker``: where parameters and metrics go; ``console``: where the progress bar goes.
     """
@@ -483,7 +486,7 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
         inputs = _stream_inputs(stream, crop_lr, batch_size, seed, start_step, console)
     else:
         inputs = _sample_inputs(times, variables, statics, area, val_fraction, seed, crop_lr,
-                                batch_size, console)
+                                batch_size, console, augment=augment)
     module = SRLightningModule(config.to_dict(), [v.__dict__ for v in inputs.variables],
                                learning_rate, inputs.data_range, inputs.lr_step_deg,
                                [s.__dict__ for s in inputs.statics])

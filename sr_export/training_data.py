@@ -23,6 +23,8 @@ from sr_runtime.description import StaticSpec, VariableSpec
 from sr_runtime.errors import UsageError
 
 AREAS = ("sample", "area")
+#: Random symmetries of training crops (:class:`RegionCrops`).
+AUGMENTATIONS = ("none", "flips", "dihedral")
 #: The GLOBE tile (degrees): training LR cells must lie inside it, edges included.
 TILE_SOUTH, TILE_NORTH, TILE_WEST, TILE_EAST = 35.0, 50.0, 0.0, 30.0
 
@@ -167,11 +169,19 @@ class RegionCrops(Dataset):
 
     Regions are drawn in proportion to their area, so every LR cell is about as likely to be
     seen. Items are ``(lr, hr)`` or, with static fields, ``(lr, static, hr)``.
-    ``fixed_seed``: the same crops on every pass (validation).
+    ``fixed_seed``: the same crops on every pass (validation). ``augment``: ``flips`` mirrors
+    each crop north-south and/or east-west at random (LR, static and HR together), so that a
+    model of terrain sees four times as many valley and coast shapes; ``dihedral`` also swaps
+    rows and columns (all eight symmetries of the square). The sample's terrain physics is
+    local and isotropic in km, so a mirrored crop is as physical as the original; a transposed
+    one is stretched by the grid's cell aspect (~1.3 at 44 N).
     """
 
     def __init__(self, data: TrainingData, time_index: torch.Tensor, crop_lr: int,
-                 length: int, fixed_seed: int | None = None) -> None:
+                 length: int, fixed_seed: int | None = None, augment: str = "none") -> None:
+        if augment not in AUGMENTATIONS:
+            raise UsageError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, "
+                             f"not {augment!r}")
         self.regions = data.regions
         self.time_index = time_index
         small = min(min(r.lr.shape[-2:]) for r in self.regions)
@@ -184,6 +194,7 @@ class RegionCrops(Dataset):
         areas = torch.tensor([float(r.lr.shape[-1] * r.lr.shape[-2]) for r in self.regions])
         self.weights = areas / areas.sum()
         self.fixed_seed = fixed_seed
+        self.augment = augment
 
     def __len__(self) -> int:
         return self.length
@@ -200,11 +211,18 @@ class RegionCrops(Dataset):
         left = int(torch.randint(0, w - self.crop + 1, (), generator=generator))
         s, c = self.scale, self.crop
         hr_rows, hr_cols = slice(top * s, (top + c) * s), slice(left * s, (left + c) * s)
-        lr = region.lr[t, :, top:top + c, left:left + c]
-        hr = region.hr[t, :, hr_rows, hr_cols]
-        if region.static is None:
-            return lr, hr
-        return lr, region.static[:, hr_rows, hr_cols], hr
+        items = [region.lr[t, :, top:top + c, left:left + c]]
+        if region.static is not None:
+            items.append(region.static[:, hr_rows, hr_cols])
+        items.append(region.hr[t, :, hr_rows, hr_cols])
+        if self.augment != "none":
+            flip_rows, flip_cols, swap = torch.randint(0, 2, (3,), generator=generator).tolist()
+            axes = [axis for axis, flip in ((-2, flip_rows), (-1, flip_cols)) if flip]
+            if axes:
+                items = [item.flip(axes) for item in items]
+            if swap and self.augment == "dihedral":
+                items = [item.transpose(-2, -1) for item in items]
+        return tuple(items)
 
 
 PERIODS = ("october", "year")

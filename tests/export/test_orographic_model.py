@@ -12,11 +12,14 @@ from sr_export.model import (
     SRResNetConfig,
     block_anomaly,
     conserve_block_means,
+    relative_to_surroundings,
 )
 from sr_export.rewrites import optimize_network
 
 STATIC = dict(n_channels=6, n_blocks=1, in_channels=2, out_channels=2, static_channels=2,
               upsample_skip="bicubic")
+#: Without and with the HR terrain network (learned terrain features beside the anomalies).
+TERRAIN = pytest.mark.parametrize("terrain_features", [0, 3])
 
 
 def physical(config: SRResNetConfig, seed: int = 0) -> PhysicalUnitsSR:
@@ -48,14 +51,17 @@ def test_block_anomaly_has_zero_block_means_and_keeps_detail():
     assert torch.allclose(block, block[0, 0].expand_as(block))
 
 
-def test_conservation_layer_keeps_every_block_mean_within_1e_3_kelvin():
-    model = physical(SRResNetConfig(**STATIC, conservation="block_mean"))
+@TERRAIN
+def test_conservation_layer_keeps_every_block_mean_within_1e_3_kelvin(terrain_features):
+    model = physical(SRResNetConfig(**STATIC, conservation="block_mean",
+                                    terrain_features=terrain_features))
     lr, static = inputs()
     with torch.no_grad():
         hr = model(lr, static)
     means = torch.nn.functional.avg_pool2d(hr.double(), 8)
     assert (means - lr.double()).abs().max() < 1e-3
-    free = physical(SRResNetConfig(**STATIC))  # same weights without the layer: not conserved
+    # same weights without the layer: not conserved
+    free = physical(SRResNetConfig(**STATIC, terrain_features=terrain_features))
     with torch.no_grad():
         drift = (torch.nn.functional.avg_pool2d(free(lr, static), 8) - lr).abs().max()
     assert drift > 1e-2
@@ -69,9 +75,10 @@ def test_conserve_block_means_changes_only_the_block_means():
     assert torch.allclose(torch.nn.functional.avg_pool2d(out, 8), lr, atol=1e-4)
 
 
-def test_output_follows_the_static_terrain():
+@TERRAIN
+def test_output_follows_the_static_terrain(terrain_features):
     """Same LR input, two terrains: the HR output differs, and only through the static path."""
-    model = physical(SRResNetConfig(**STATIC))
+    model = physical(SRResNetConfig(**STATIC, terrain_features=terrain_features))
     lr, static = inputs()
     other = static.clone()
     other[:, 0] = torch.flip(other[:, 0], dims=[-1])
@@ -89,11 +96,35 @@ def test_lr_only_layout_is_unchanged_for_demo_state_dicts():
                       .state_dict())
     assert keys < static_keys
     assert {k.split(".")[0] for k in static_keys - keys} == {"static_encoder", "terrain_head"}
+    terrain = SRResNet(SRResNetConfig(n_channels=4, n_blocks=1, static_channels=2,
+                                      terrain_features=3)).state_dict()
+    assert {k.split(".")[0] for k in set(terrain) - static_keys} == {"terrain_net"}
+    # one coefficient per anomaly and per learned feature
+    assert terrain["terrain_head.weight"].shape[0] == 2 + 3
 
 
-def test_halo_covers_the_static_input_too():
+def test_terrain_features_see_terrain_beyond_the_block():
+    """The anomalies are block-local; the terrain net sees neighbouring blocks' terrain (a
+    ridge beside a valley), within its stated reach, and no farther."""
+    config = SRResNetConfig(n_channels=4, n_blocks=1, static_channels=1, terrain_features=2)
+    torch.manual_seed(0)
+    net = SRResNet(config).eval()
+    static = torch.randn(1, 1, 40, 40)
+    bumped = static.clone()
+    bumped[0, 0, 20, 20] += 5.0
+    with torch.no_grad():
+        terrain = net.terrain_net(static, block_anomaly(static, 8))
+        changed = (terrain - net.terrain_net(bumped, block_anomaly(bumped, 8))).abs()[0, 0] > 0
+    rows = changed.any(dim=1).nonzero().flatten()
+    # the bump moves its block's mean (HR rows 16-23), so the reach counts from that block
+    assert (int(rows.min()), int(rows.max())) == (16 - 7, 23 + 7)
+    assert config.receptive_radius_lr() * 8 >= 7 + 1  # net plus the 3x3 head, in HR cells
+
+
+@pytest.mark.parametrize("extra", [{}, {"terrain_features": 2, "relative_static": (0,)}])
+def test_halo_covers_the_static_input_too(extra):
     """Perturbing one LR cell's static sub-grid changes HR cells only within halo_lr."""
-    config = SRResNetConfig(n_channels=4, n_blocks=2, static_channels=1)
+    config = SRResNetConfig(n_channels=4, n_blocks=2, static_channels=1, **extra)
     torch.manual_seed(0)
     net = SRResNet(config).eval()
     size, centre = 41, 20
@@ -108,9 +139,35 @@ def test_halo_covers_the_static_input_too():
     assert 0 < reach / 8 <= config.halo_lr()
 
 
+def test_relative_orography_makes_the_output_blind_to_absolute_height():
+    """Orography seen relative to its surroundings: the same terrain 1500 m higher gives the
+    same output (a mountain range higher than any in training looks like one it knows),
+    while the land-sea mask, still absolute, changes it."""
+    config = SRResNetConfig(**{**STATIC, "terrain_features": 3, "relative_static": (0,)})
+    model = physical(config)
+    lr, static = inputs()
+    higher, wetter = static.clone(), static.clone()
+    higher[:, 0] += 1500.0
+    wetter[:, 1] = 1.0 - wetter[:, 1]
+    with torch.no_grad():
+        base = model(lr, static)
+        assert (base - model(lr, higher)).abs().max() < 1e-3
+        assert (base - model(lr, wetter)).abs().max() > 1e-2
+    absolute = physical(SRResNetConfig(**STATIC, terrain_features=3))
+    with torch.no_grad():
+        assert (absolute(lr, static) - absolute(lr, higher)).abs().max() > 1e-2
+    relative = relative_to_surroundings(static, 8)
+    assert torch.allclose(block_anomaly(relative, 8), block_anomaly(static, 8), atol=1e-3)
+    with pytest.raises(ValueError, match="relative_static"):
+        SRResNetConfig(static_channels=1, relative_static=(1,))
+
+
+@TERRAIN
 @pytest.mark.parametrize("conservation", ["none", "block_mean"])
-def test_rewrites_keep_the_static_model_exact(conservation):
-    config = SRResNetConfig(**STATIC, conservation=conservation)
+def test_rewrites_keep_the_static_model_exact(conservation, terrain_features):
+    config = SRResNetConfig(**STATIC, conservation=conservation,
+                            terrain_features=terrain_features,
+                            relative_static=(0,) if terrain_features else ())
     reference = physical(config)
     network, applied = optimize_network(reference.network)
     rewritten = PhysicalUnitsSR(network, [285.0, 278.0], [6.0, 5.0], [285.0, 278.0],
@@ -130,6 +187,8 @@ def test_invalid_static_configurations_are_refused():
         SRResNetConfig(in_channels=2, out_channels=1, conservation="block_mean")
     with pytest.raises(ValueError, match="static_channels"):
         SRResNetConfig(static_channels=-1)
+    with pytest.raises(ValueError, match="terrain_features needs static"):
+        SRResNetConfig(terrain_features=4)
 
 
 def test_flops_grow_with_the_static_path():
@@ -137,3 +196,5 @@ def test_flops_grow_with_the_static_path():
     static = SRResNetConfig(n_channels=32, n_blocks=8, static_channels=2)
     assert static.flops_per_lr_pixel() > plain.flops_per_lr_pixel()
     assert np.isclose(static.halo_lr(), plain.halo_lr())
+    terrain = SRResNetConfig(n_channels=32, n_blocks=8, static_channels=2, terrain_features=8)
+    assert terrain.flops_per_lr_pixel() > static.flops_per_lr_pixel()

@@ -20,7 +20,8 @@ def trained(tmp_path_factory):
         "train", "--out-dir", str(out), "--channels", "4", "--blocks", "1", "--batch-size", "4",
         "--max-steps", "3", "--val-every", "3", "--every", "500", "--variables", "t2m,d2m",
         "--static", "orog,lsm", "--area", "area", "--period", "year", "--crop", "8",
-        "--skip", "bicubic", "--conservation", "block_mean", "--no-evaluate"])
+        "--skip", "bicubic", "--conservation", "block_mean", "--terrain-features", "2",
+        "--relative-static", "orog", "--augment", "dihedral", "--no-evaluate"])
     assert result.exit_code == 0, result.output
     return out / "model.ckpt"
 
@@ -39,6 +40,8 @@ def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(t
                                                                        ("lsm", "(0 - 1)")]
     assert description.arch_params["conservation"] == "block_mean"
     assert description.arch_params["static_channels"] == 2
+    assert description.arch_params["terrain_features"] == 2
+    assert list(description.arch_params["relative_static"]) == [0]
     assert all(v.units == "K" and v.hr_std > 0 for v in description.variables)
 
     from sr_runtime.engines.onnxruntime import open_session
@@ -52,12 +55,53 @@ def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(t
     assert np.abs(means - lr).max() < 1e-3  # the conservation layer is in the graph
 
 
+def test_terrain_model_gives_the_same_field_whole_and_in_halo_tiles(trained, tmp_path):
+    """The terrain network and the relative orography reach past each LR block: the halo the
+    description claims must still make tiled output equal whole-field output (1e-4 K)."""
+    from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine
+    from sr_runtime.synthetic import sample_input, sample_statics
+    from sr_runtime.tiling import infer_tiled, plan_tiles
+
+    model = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)]).exit_code == 0
+    engine = OnnxRuntimeEngine(model, threads=1)
+    halo = engine.description.halo_lr
+    height, width = 2 * halo + 9, 2 * halo + 13
+    rng = np.random.default_rng(3)
+    lr = sample_input(engine.description, shape=(height, width), batch=1)[0]
+    lr = lr + rng.normal(0.0, 2.0, lr.shape).astype(np.float32)
+    statics = sample_statics(engine.description, (height, width), batch=1)[0]
+    statics[0] = statics[0] + rng.uniform(0.0, 2500.0, statics[0].shape).astype(np.float32)
+    assert len(plan_tiles(height, width, 8, halo)) >= 4
+    whole = infer_tiled(engine, lr, statics=statics)
+    tiled = infer_tiled(engine, lr, tile=8, statics=statics)
+    assert float(np.abs(tiled - whole).max()) <= 1e-4
+    seamy = infer_tiled(engine, lr, tile=8, halo=0, statics=statics)
+    assert float(np.abs(seamy - whole).max()) > 1e-3  # the comparison can fail
+
+
 def test_training_refuses_a_variable_the_sample_lacks(tmp_path):
     result = runner.invoke(app, ["train", "--out-dir", str(tmp_path), "--channels", "4",
                                  "--blocks", "1", "--max-steps", "1", "--every", "500",
                                  "--variables", "t2m,u10", "--no-evaluate"])
     assert result.exit_code == 2
     assert "u10" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(("extra", "match"), [
+    (["--source", "sample", "--augment", "flips"], "--augment applies to crops of the embedded "
+                                                   "sample"),
+    (["--augment", "rotate"], "--augment must be one of none, flips, dihedral"),
+    (["--static", "orog", "--relative-static", "lsm"], "--relative-static lsm is not among "
+                                                      "--static orog"),
+    (["--terrain-features", "4"], "terrain_features needs static"),
+])
+def test_training_options_that_do_not_fit_are_refused_in_one_line(tmp_path, extra, match):
+    result = runner.invoke(app, ["train", "--out-dir", str(tmp_path / "run"), "--channels", "4",
+                                 "--blocks", "1", "--max-steps", "1", "--no-evaluate", *extra])
+    assert result.exit_code == 2, result.output
+    assert match in " ".join(result.output.split()) and "Traceback" not in result.output
+    assert not (tmp_path / "run").exists()
 
 
 def test_quantize_and_tune_refuse_static_models_before_any_work(trained, tmp_path):

@@ -82,6 +82,36 @@ def test_crops_keep_lr_hr_and_static_aligned_and_cover_every_region():
         RegionCrops(data, torch.tensor([0]), crop_lr=13, length=1)
 
 
+@pytest.mark.parametrize(("augment", "symmetries"), [("flips", 4), ("dihedral", 8)])
+def test_augmented_crops_move_lr_static_and_hr_together(augment, symmetries):
+    data = TrainingData([_fields(12, 14, 2, 0.0)], [], [], 1.0, 0.35, "area")
+    plain = RegionCrops(data, torch.tensor([0, 1]), crop_lr=6, length=96, fixed_seed=5)
+    augmented = RegionCrops(data, torch.tensor([0, 1]), crop_lr=6, length=96, fixed_seed=5,
+                            augment=augment)
+
+    def moved(item, axes, swap):
+        item = item.flip(axes) if axes else item
+        return item.transpose(-2, -1) if swap else item
+
+    seen = set()
+    for i in range(96):
+        original, changed = plain[i], augmented[i]
+        # the same crop (same seed), moved by the same symmetry in all three tensors
+        matches = {(tuple(axes), swap) for axes in ([], [-2], [-1], [-2, -1])
+                   for swap in (False, True)
+                   if all(torch.equal(moved(o, axes, swap), m)
+                          for o, m in zip(original, changed, strict=True))}
+        assert len(matches) == 1, i  # crops are not symmetric, so one symmetry explains it
+        seen |= matches
+        lr, _, hr = changed  # HR still refines the LR cell above it
+        assert torch.equal(hr, lr.repeat_interleave(8, dim=-2).repeat_interleave(8, dim=-1))
+    assert len(seen) == symmetries
+    assert all(torch.equal(a, b) for a, b in zip(plain[3], RegionCrops(
+        data, torch.tensor([0, 1]), crop_lr=6, length=96, fixed_seed=5)[3], strict=True))
+    with pytest.raises(UsageError, match="--augment"):
+        RegionCrops(data, torch.tensor([0]), crop_lr=6, length=1, augment="rotate")
+
+
 def test_block_means_kept_counts_blocks_within_the_tolerance():
     lr = np.array([[[280.0, 281.0], [282.0, 283.0]]])
     hr = np.repeat(np.repeat(lr, 8, axis=1), 8, axis=2)
