@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import os
 import sys
 import tempfile
@@ -297,6 +298,10 @@ def plain_ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndar
     return lambda lr: session.run(None, {"lr": lr})[0]
 
 
+#: Spatial sizes of the peak microbenchmark's conv (the LR tile sizes the report uses).
+PEAK_SIDES = (32, 128)
+
+
 @dataclass(frozen=True)
 class Peak:
     """The machine's practical peak in this run: best GFLOP/s of a 3x3 conv, per arithmetic."""
@@ -318,8 +323,9 @@ class Peak:
 
 def conv_peak(threads: int, cpu_time: bool, rounds: int,
               pause: float = 0.0) -> Peak:
-    """Best GFLOP/s of a 3x3 conv (64 -> 64 and 64 -> 256 at 128 x 128): FP32 on ORT and
-    PyTorch, BF16 on OpenVINO where it and the CPU have it."""
+    """Best GFLOP/s of a 3x3 conv (64 -> 64 and 64 -> 256, at 32 x 32 and 128 x 128: which one
+    runs closer to the peak depends on the caches), FP32 on ORT, PyTorch and OpenVINO, BF16 on
+    OpenVINO where it and the CPU have it."""
     import onnx
     import torch
     from onnx import TensorProto, helper, numpy_helper
@@ -327,31 +333,32 @@ def conv_peak(threads: int, cpu_time: bool, rounds: int,
     results = {}
     tick = clock(cpu_time)
     with tempfile.TemporaryDirectory() as scratch:
-        for c_out in (64, 256):
+        for c_out, side in itertools.product((64, 256), PEAK_SIDES):
             rng = np.random.default_rng(0)
             w = rng.normal(0, 0.05, (c_out, 64, 3, 3)).astype(np.float32)
             graph = helper.make_graph(
                 [helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "conv",
-                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, 128, 128])],
+                [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64, side, side])],
                 [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
                 [numpy_helper.from_array(w, "w")])
             proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
             proto.ir_version = 9
-            path = Path(scratch) / f"conv{c_out}.onnx"
+            path = Path(scratch) / f"conv{c_out}-{side}.onnx"
             onnx.save(proto, path)
             session = ort_session(path, threads)
-            x = rng.normal(size=(1, 64, 128, 128)).astype(np.float32)
+            x = rng.normal(size=(1, 64, side, side)).astype(np.float32)
             conv = torch.nn.Conv2d(64, c_out, 3, padding=1, bias=False).to(
                 memory_format=torch.channels_last)
             xt = torch.from_numpy(x).contiguous(memory_format=torch.channels_last)
-            flops = 2 * 64 * c_out * 9 * 128 * 128
-            runs = {f"ORT conv 64->{c_out}": lambda s=session, x=x: s.run(None, {"x": x}),
-                    f"PyTorch conv 64->{c_out} channels_last": lambda c=conv, xt=xt: c(xt)}
+            flops = 2 * 64 * c_out * 9 * side * side
+            at = f"64->{c_out} at {side}x{side}"
+            runs = {f"ORT conv {at}": lambda s=session, x=x: s.run(None, {"x": x}),
+                    f"PyTorch conv {at} channels_last": lambda c=conv, xt=xt: c(xt)}
             if openvino_missing() is None:
-                runs[f"OpenVINO conv 64->{c_out} FP32"] = (
+                runs[f"OpenVINO conv {at} FP32"] = (
                     lambda r=openvino_runner(path, threads, "f32"), x=x: r(x))
                 if has_bf16():
-                    runs[f"OpenVINO conv 64->{c_out} BF16"] = (
+                    runs[f"OpenVINO conv {at} BF16"] = (
                         lambda r=openvino_runner(path, threads, "bf16"), x=x: r(x))
             samples: dict[str, list[float]] = {k: [] for k in runs}
             with torch.inference_mode():
