@@ -201,10 +201,9 @@ def train(
                           ("--heldout-every", heldout_every)):
         if value < 1:
             raise UsageError(f"{option} must be a positive number, not {value}")
-    from sr_export.training_data import AUGMENTATIONS
+    from sr_export.training_data import check_augmentation
 
-    if augment not in AUGMENTATIONS:
-        raise UsageError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
+    check_augmentation(augment)  # before the run folder exists
     stream = None
     if source is not None and augment != "none":
         raise UsageError("--augment applies to crops of the embedded sample; streamed training "

@@ -29,6 +29,13 @@ AUGMENTATIONS = ("none", "flips", "dihedral")
 TILE_SOUTH, TILE_NORTH, TILE_WEST, TILE_EAST = 35.0, 50.0, 0.0, 30.0
 
 
+def check_augmentation(augment: str) -> str:
+    """``augment`` if it names one of :data:`AUGMENTATIONS`, else a one-line usage error."""
+    if augment not in AUGMENTATIONS:
+        raise UsageError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, not {augment!r}")
+    return augment
+
+
 @dataclass(frozen=True)
 class Region:
     """A rectangle of global LR indices on the EDH standard grid."""
@@ -179,9 +186,7 @@ class RegionCrops(Dataset):
 
     def __init__(self, data: TrainingData, time_index: torch.Tensor, crop_lr: int,
                  length: int, fixed_seed: int | None = None, augment: str = "none") -> None:
-        if augment not in AUGMENTATIONS:
-            raise UsageError(f"--augment must be one of {', '.join(AUGMENTATIONS)}, "
-                             f"not {augment!r}")
+        check_augmentation(augment)
         self.regions = data.regions
         self.time_index = time_index
         small = min(min(r.lr.shape[-2:]) for r in self.regions)
