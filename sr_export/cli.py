@@ -126,6 +126,10 @@ def train(
                                                   "derives from the --static fields (valleys, "
                                                   "ridges, coasts), 0: block anomalies only")] =
     0,
+    terrain_scales: Annotated[str, typer.Option(help="Gaussian sigmas in HR cells of a terrain "
+                                                "pyramid for the terrain network (each "
+                                                "--static field minus its smoothing), "
+                                                "comma-separated, e.g. 2,4,8,16")] = "",
     relative_static: Annotated[str, typer.Option(help="--static fields the network sees relative "
                                                  "to their surroundings (e.g. orog: heights "
                                                  "above the local mean), comma-separated")] =
@@ -194,6 +198,7 @@ def train(
                                 in_channels=len(names), out_channels=len(names),
                                 static_channels=len(statics), conservation=conservation,
                                 terrain_features=terrain_features,
+                                terrain_scales=parse_scales(terrain_scales),
                                 relative_static=tuple(statics.index(v) for v in relative))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -275,6 +280,16 @@ def _close_streams() -> None:
     import gc
 
     gc.collect()
+
+
+def parse_scales(text: str) -> tuple[float, ...]:
+    """``--terrain-scales 2,4,8``: positive sigmas in HR cells, or a one-line refusal."""
+    try:
+        scales = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"--terrain-scales {text!r} is not a comma-separated list of numbers "
+                         "(sigmas in HR cells, e.g. 2,4,8,16)") from None
+    return scales
 
 
 def stream_settings(source: str, truth: str | None, static_store: str | None,

@@ -24,6 +24,8 @@ TERRAIN_WIDTH = 16
 TERRAIN_DILATIONS = (1, 2, 4)
 #: Surroundings (LR cells either side) that a relative static field is measured against.
 RELATIVE_RADIUS_LR = 2
+#: A Gaussian of sigma s HR cells is cut at this many sigmas (kernel radius ceil(3 s)).
+SCALE_TRUNCATE = 3.0
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,22 @@ class SRResNetConfig:
     #: of the 5 x 5 LR cells around, not absolute heights), so that terrain higher than any
     #: seen in training looks like terrain it knows; the block anomalies are unchanged.
     relative_static: tuple[int, ...] = ()
+    #: Gaussian sigmas (HR cells) of a terrain pyramid the terrain network also sees: each
+    #: static field minus its smoothing at each scale (a topographic position index: valley
+    #: floors and basins below their surroundings, land near the sea), since cold pools, basins
+    #: and sea breezes reach further than the terrain network's +-7 cells; (): none.
+    terrain_scales: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "relative_static", tuple(int(i) for i in self.relative_static))
+        object.__setattr__(self, "terrain_scales",
+                           tuple(float(v) for v in self.terrain_scales))
+        if self.terrain_scales and not self.terrain_features:
+            raise ValueError("terrain_scales feed the terrain network: give terrain_features "
+                             "> 0 too")
+        if any(not v > 0 for v in self.terrain_scales):
+            raise ValueError(f"terrain_scales must be positive sigmas in HR cells, not "
+                             f"{list(self.terrain_scales)}")
         if any(not 0 <= i < self.static_channels for i in self.relative_static):
             raise ValueError(f"relative_static {list(self.relative_static)} must index the "
                              f"{self.static_channels} static channels")
@@ -109,8 +124,10 @@ class SRResNetConfig:
         for j in range(self.n_upsample_blocks):
             radius += small / 2**j
         radius += large / self.scaling_factor
-        if self.terrain_features:  # the terrain net, then the 3x3 terrain head, at HR
-            radius = max(radius, (sum(TERRAIN_DILATIONS) + small) / self.scaling_factor)
+        if self.terrain_features:  # the pyramid, the terrain net, then the 3x3 terrain head
+            reach = sum(TERRAIN_DILATIONS) + small + max(
+                (scale_radius(v) for v in self.terrain_scales), default=0)
+            radius = max(radius, reach / self.scaling_factor)
         if self.relative_static:  # static inputs are first measured against their surroundings
             radius += RELATIVE_RADIUS_LR
         return max(radius, 2.0) if self.upsample_skip == "bicubic" else radius  # 4-tap cubic
@@ -130,7 +147,10 @@ class SRResNetConfig:
             flops += s2 * c * self.out_channels * features * k2s
             if self.terrain_features:
                 width = TERRAIN_WIDTH
-                flops += s2 * (2 * self.static_channels * width * k2s
+                pyramid = len(self.terrain_scales) * self.static_channels
+                flops += s2 * sum(2 * (2 * scale_radius(v) + 1) * (self.static_channels + 1)
+                                  for v in self.terrain_scales)
+                flops += s2 * ((2 * self.static_channels + pyramid) * width * k2s
                                + (len(TERRAIN_DILATIONS) - 1) * width * width * k2s
                                + width * self.terrain_features)
         flops += (2 * self.n_blocks + 1) * c * c * k2s
@@ -203,6 +223,45 @@ def relative_to_surroundings(static: torch.Tensor, scale: int,
     return static - nn.functional.interpolate(around, scale_factor=scale, mode="nearest")
 
 
+def scale_radius(sigma: float) -> int:
+    """Kernel radius (HR cells) of a terrain-pyramid Gaussian of ``sigma`` HR cells."""
+    return max(1, math.ceil(SCALE_TRUNCATE * sigma))
+
+
+class TerrainPyramid(nn.Module):
+    """Each static field minus its Gaussian smoothing at each scale: (N, S * len(scales), H, W).
+
+    Separable fixed-weight convs (grouped, so every engine runs them as plain Conv nodes); the
+    smoothing is normalized by that of a field of ones, so the edge of a field averages only
+    the cells that exist, and a tile with enough halo gives the whole field's values.
+    """
+
+    def __init__(self, channels: int, scales: tuple[float, ...]) -> None:
+        super().__init__()
+        self.channels = channels
+        self.radii = [scale_radius(v) for v in scales]
+        for i, (sigma, radius) in enumerate(zip(scales, self.radii, strict=True)):
+            offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+            kernel = torch.exp(-0.5 * (offsets / sigma) ** 2)
+            self.register_buffer(f"kernel{i}", (kernel / kernel.sum()).float())
+
+    def _smooth(self, x: torch.Tensor, kernel: torch.Tensor, radius: int) -> torch.Tensor:
+        c = x.shape[1]
+        rows = kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1)
+        cols = kernel.reshape(1, 1, 1, -1).expand(c, 1, 1, -1)
+        x = nn.functional.conv2d(x, rows, padding=(radius, 0), groups=c)
+        return nn.functional.conv2d(x, cols, padding=(0, radius), groups=c)
+
+    def forward(self, static: torch.Tensor) -> torch.Tensor:
+        ones = torch.ones_like(static[:, :1])
+        out = []
+        for i, radius in enumerate(self.radii):
+            kernel = getattr(self, f"kernel{i}")
+            smoothed = self._smooth(static, kernel, radius) / self._smooth(ones, kernel, radius)
+            out.append(static - smoothed)
+        return torch.cat(out, dim=1)
+
+
 def conserve_block_means(hr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
     """``hr`` shifted per s x s block so that each block mean equals its LR cell exactly
     (same units for both). A block mean of the correction is the correction itself, so the
@@ -220,10 +279,12 @@ class TerrainNet(nn.Module):
     on terrain only, so the terrain head's coefficients carry the weather (hour, cloud, season).
     """
 
-    def __init__(self, static_channels: int, features: int) -> None:
+    def __init__(self, static_channels: int, features: int,
+                 scales: tuple[float, ...] = ()) -> None:
         super().__init__()
         layers: list[nn.Module] = []
-        c_in = 2 * static_channels
+        c_in = (2 + len(scales)) * static_channels
+        self.pyramid = TerrainPyramid(static_channels, scales) if scales else None
         for dilation in TERRAIN_DILATIONS:
             layers += [nn.Conv2d(c_in, TERRAIN_WIDTH, 3, padding=dilation, dilation=dilation),
                        nn.PReLU()]
@@ -231,8 +292,14 @@ class TerrainNet(nn.Module):
         layers.append(nn.Conv2d(c_in, features, 1))
         self.layers = nn.Sequential(*layers)
 
-    def forward(self, static: torch.Tensor, anomaly: torch.Tensor) -> torch.Tensor:
-        return self.layers(torch.cat([static, anomaly], dim=1))
+    def forward(self, seen: torch.Tensor, anomaly: torch.Tensor,
+                static: torch.Tensor | None = None) -> torch.Tensor:
+        """``seen``: the static fields as the network sees them (absolute or relative);
+        ``static``: as given, for the pyramid (differences, so blind to height anyway)."""
+        inputs = [seen, anomaly]
+        if self.pyramid is not None:
+            inputs.append(self.pyramid(seen if static is None else static))
+        return self.layers(torch.cat(inputs, dim=1))
 
 
 class SRResNet(nn.Module):
@@ -275,7 +342,8 @@ class SRResNet(nn.Module):
                 c, cfg.out_channels * (cfg.static_channels + cfg.terrain_features),
                 cfg.small_kernel_size, padding=cfg.small_kernel_size // 2)
         if cfg.terrain_features:
-            self.terrain_net = TerrainNet(cfg.static_channels, cfg.terrain_features)
+            self.terrain_net = TerrainNet(cfg.static_channels, cfg.terrain_features,
+                                          cfg.terrain_scales)
 
     def forward(self, lr: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         cfg = self.config
@@ -301,7 +369,7 @@ class SRResNet(nn.Module):
             anomaly = block_anomaly(static, cfg.scaling_factor)
             terrain = anomaly
             if cfg.terrain_features:
-                terrain = torch.cat([anomaly, self.terrain_net(seen, anomaly)], dim=1)
+                terrain = torch.cat([anomaly, self.terrain_net(seen, anomaly, static)], dim=1)
             n_out = cfg.out_channels
             for k in range(terrain.shape[1]):
                 out = out + coefficients[:, k * n_out:(k + 1) * n_out] * terrain[:, k:k + 1]

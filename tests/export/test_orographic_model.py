@@ -10,6 +10,7 @@ from sr_export.model import (
     PhysicalUnitsSR,
     SRResNet,
     SRResNetConfig,
+    TerrainPyramid,
     block_anomaly,
     conserve_block_means,
     relative_to_surroundings,
@@ -121,7 +122,64 @@ def test_terrain_features_see_terrain_beyond_the_block():
     assert config.receptive_radius_lr() * 8 >= 7 + 1  # net plus the 3x3 head, in HR cells
 
 
-@pytest.mark.parametrize("extra", [{}, {"terrain_features": 2, "relative_static": (0,)}])
+def test_terrain_pyramid_is_each_field_minus_its_gaussian_smoothing():
+    """Inside the field the pyramid is the field minus a normalized Gaussian of the stated
+    sigma (checked against a direct 2-D sum); at the edge it averages only cells that exist."""
+    g = torch.Generator().manual_seed(3)
+    static = torch.randn(1, 2, 30, 34, generator=g, dtype=torch.float64)
+    sigma = 2.5
+    with torch.no_grad():
+        out = TerrainPyramid(2, (sigma,)).double()(static.float().double())
+    radius = 8  # ceil(3 * 2.5)
+    offsets = np.arange(-radius, radius + 1)
+    weights = np.exp(-0.5 * (offsets[:, None] ** 2 + offsets[None, :] ** 2) / sigma**2)
+    field = static[0, 1].numpy()
+    for r, c in ((15, 17), (0, 0), (29, 5)):  # centre, corner, edge
+        rows = np.clip(offsets + r, -1, 30)
+        cols = np.clip(offsets + c, -1, 34)
+        keep = ((rows[:, None] >= 0) & (rows[:, None] < 30)
+                & (cols[None, :] >= 0) & (cols[None, :] < 34))
+        w = np.where(keep, weights, 0.0)
+        values = field[np.clip(rows, 0, 29)][:, np.clip(cols, 0, 33)]
+        expected = field[r, c] - (w * values).sum() / w.sum()
+        assert abs(float(out[0, 1, r, c]) - expected) < 1e-5
+    # a constant field has no relative height at any scale
+    flat = torch.full((1, 1, 20, 20), 1234.0)
+    assert TerrainPyramid(1, (1.0, 4.0))(flat).abs().max() < 1e-3
+
+
+def test_terrain_scales_reach_far_and_keep_tiles_exact():
+    """With a terrain pyramid the terrain network sees terrain tens of HR cells away (a basin's
+    rim), the halo covers it, and a tile cut with that halo gives the whole field's values."""
+    config = SRResNetConfig(n_channels=4, n_blocks=1, static_channels=1, terrain_features=2,
+                            terrain_scales=(2.0, 8.0))
+    torch.manual_seed(0)
+    net = SRResNet(config).eval()
+    static = torch.randn(1, 1, 120, 120)
+    bumped = static.clone()
+    bumped[0, 0, 60, 60] += 5.0
+    with torch.no_grad():
+        features = net.terrain_net(static, block_anomaly(static, 8), static)
+        moved = net.terrain_net(bumped, block_anomaly(bumped, 8), bumped)
+    rows = ((features - moved).abs()[0, 0] > 0).any(dim=1).nonzero().flatten()
+    assert 60 - int(rows.min()) >= 24 + 7  # 3 sigma of the 8-cell scale, plus the net
+    assert config.receptive_radius_lr() * 8 >= 24 + 7 + 1
+    lr = torch.randn(1, 1, 40, 40)
+    field = torch.randn(1, 1, 320, 320)
+    h = config.halo_lr()
+    with torch.no_grad():
+        whole = net(lr, field)[..., 80:160, 80:160]
+        tile = net(lr[..., 10 - h:20 + h, 10 - h:20 + h],
+                   field[..., (10 - h) * 8:(20 + h) * 8, (10 - h) * 8:(20 + h) * 8])
+    assert (whole - tile[..., h * 8:h * 8 + 80, h * 8:h * 8 + 80]).abs().max() < 1e-4
+    with pytest.raises(ValueError, match="terrain_features"):
+        SRResNetConfig(static_channels=1, terrain_scales=(2.0,))
+    with pytest.raises(ValueError, match="positive"):
+        SRResNetConfig(static_channels=1, terrain_features=2, terrain_scales=(0.0,))
+
+
+@pytest.mark.parametrize("extra", [{}, {"terrain_features": 2, "relative_static": (0,)},
+                                   {"terrain_features": 2, "terrain_scales": (3.0,)}])
 def test_halo_covers_the_static_input_too(extra):
     """Perturbing one LR cell's static sub-grid changes HR cells only within halo_lr."""
     config = SRResNetConfig(n_channels=4, n_blocks=2, static_channels=1, **extra)
@@ -143,7 +201,8 @@ def test_relative_orography_makes_the_output_blind_to_absolute_height():
     """Orography seen relative to its surroundings: the same terrain 1500 m higher gives the
     same output (a mountain range higher than any in training looks like one it knows),
     while the land-sea mask, still absolute, changes it."""
-    config = SRResNetConfig(**{**STATIC, "terrain_features": 3, "relative_static": (0,)})
+    config = SRResNetConfig(**{**STATIC, "terrain_features": 3, "relative_static": (0,),
+                               "terrain_scales": (2.0, 6.0)})
     model = physical(config)
     lr, static = inputs()
     higher, wetter = static.clone(), static.clone()
@@ -167,7 +226,8 @@ def test_relative_orography_makes_the_output_blind_to_absolute_height():
 def test_rewrites_keep_the_static_model_exact(conservation, terrain_features):
     config = SRResNetConfig(**STATIC, conservation=conservation,
                             terrain_features=terrain_features,
-                            relative_static=(0,) if terrain_features else ())
+                            relative_static=(0,) if terrain_features else (),
+                            terrain_scales=(2.0, 4.0) if terrain_features else ())
     reference = physical(config)
     network, applied = optimize_network(reference.network)
     rewritten = PhysicalUnitsSR(network, [285.0, 278.0], [6.0, 5.0], [285.0, 278.0],
@@ -198,3 +258,6 @@ def test_flops_grow_with_the_static_path():
     assert np.isclose(static.halo_lr(), plain.halo_lr())
     terrain = SRResNetConfig(n_channels=32, n_blocks=8, static_channels=2, terrain_features=8)
     assert terrain.flops_per_lr_pixel() > static.flops_per_lr_pixel()
+    pyramid = SRResNetConfig(n_channels=32, n_blocks=8, static_channels=2, terrain_features=8,
+                             terrain_scales=(2.0, 16.0))
+    assert pyramid.flops_per_lr_pixel() > terrain.flops_per_lr_pixel()

@@ -21,7 +21,8 @@ def trained(tmp_path_factory):
         "--max-steps", "3", "--val-every", "3", "--every", "500", "--variables", "t2m,d2m",
         "--static", "orog,lsm", "--area", "area", "--period", "year", "--crop", "8",
         "--skip", "bicubic", "--conservation", "block_mean", "--terrain-features", "2",
-        "--relative-static", "orog", "--augment", "dihedral", "--no-evaluate"])
+        "--relative-static", "orog", "--terrain-scales", "2,6", "--augment", "dihedral",
+        "--no-evaluate"])
     assert result.exit_code == 0, result.output
     return out / "model.ckpt"
 
@@ -95,6 +96,9 @@ def test_training_refuses_a_variable_the_sample_lacks(tmp_path):
     (["--static", "orog", "--relative-static", "lsm"], "--relative-static lsm is not among "
                                                       "--static orog"),
     (["--terrain-features", "4"], "terrain_features needs static"),
+    (["--static", "orog", "--terrain-features", "2", "--terrain-scales", "2,x"],
+     "--terrain-scales '2,x' is not a comma-separated list of numbers"),
+    (["--static", "orog", "--terrain-scales", "4"], "give terrain_features > 0 too"),
 ])
 def test_training_options_that_do_not_fit_are_refused_in_one_line(tmp_path, extra, match):
     result = runner.invoke(app, ["train", "--out-dir", str(tmp_path / "run"), "--channels", "4",
