@@ -104,19 +104,24 @@ def test_lr_only_layout_is_unchanged_for_demo_state_dicts():
     assert terrain["terrain_head.weight"].shape[0] == 2 + 3
 
 
+def terrain_rows_moved_by_a_bump(config: SRResNetConfig, size: int) -> torch.Tensor:
+    """HR rows whose terrain features change when one static cell in the middle is raised."""
+    torch.manual_seed(0)
+    net = SRResNet(config).eval()
+    static = torch.randn(1, 1, size, size)
+    bumped = static.clone()
+    bumped[0, 0, size // 2, size // 2] += 5.0
+    with torch.no_grad():
+        features = net.terrain_net(static, block_anomaly(static, 8), static)
+        moved = net.terrain_net(bumped, block_anomaly(bumped, 8), bumped)
+    return ((features - moved).abs()[0, 0] > 0).any(dim=1).nonzero().flatten()
+
+
 def test_terrain_features_see_terrain_beyond_the_block():
     """The anomalies are block-local; the terrain net sees neighbouring blocks' terrain (a
     ridge beside a valley), within its stated reach, and no farther."""
     config = SRResNetConfig(n_channels=4, n_blocks=1, static_channels=1, terrain_features=2)
-    torch.manual_seed(0)
-    net = SRResNet(config).eval()
-    static = torch.randn(1, 1, 40, 40)
-    bumped = static.clone()
-    bumped[0, 0, 20, 20] += 5.0
-    with torch.no_grad():
-        terrain = net.terrain_net(static, block_anomaly(static, 8))
-        changed = (terrain - net.terrain_net(bumped, block_anomaly(bumped, 8))).abs()[0, 0] > 0
-    rows = changed.any(dim=1).nonzero().flatten()
+    rows = terrain_rows_moved_by_a_bump(config, size=40)
     # the bump moves its block's mean (HR rows 16-23), so the reach counts from that block
     assert (int(rows.min()), int(rows.max())) == (16 - 7, 23 + 7)
     assert config.receptive_radius_lr() * 8 >= 7 + 1  # net plus the 3x3 head, in HR cells
@@ -153,15 +158,8 @@ def test_terrain_scales_reach_far_and_keep_tiles_exact():
     rim), the halo covers it, and a tile cut with that halo gives the whole field's values."""
     config = SRResNetConfig(n_channels=4, n_blocks=1, static_channels=1, terrain_features=2,
                             terrain_scales=(2.0, 8.0))
-    torch.manual_seed(0)
+    rows = terrain_rows_moved_by_a_bump(config, size=120)
     net = SRResNet(config).eval()
-    static = torch.randn(1, 1, 120, 120)
-    bumped = static.clone()
-    bumped[0, 0, 60, 60] += 5.0
-    with torch.no_grad():
-        features = net.terrain_net(static, block_anomaly(static, 8), static)
-        moved = net.terrain_net(bumped, block_anomaly(bumped, 8), bumped)
-    rows = ((features - moved).abs()[0, 0] > 0).any(dim=1).nonzero().flatten()
     assert 60 - int(rows.min()) >= 24 + 7  # 3 sigma of the 8-cell scale, plus the net
     assert config.receptive_radius_lr() * 8 >= 24 + 7 + 1
     lr = torch.randn(1, 1, 40, 40)
