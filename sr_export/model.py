@@ -236,9 +236,8 @@ class TerrainPyramid(nn.Module):
     the cells that exist, and a tile with enough halo gives the whole field's values.
     """
 
-    def __init__(self, channels: int, scales: tuple[float, ...]) -> None:
+    def __init__(self, scales: tuple[float, ...]) -> None:
         super().__init__()
-        self.channels = channels
         self.radii = [scale_radius(v) for v in scales]
         for i, (sigma, radius) in enumerate(zip(scales, self.radii, strict=True)):
             offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
@@ -284,7 +283,7 @@ class TerrainNet(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = (2 + len(scales)) * static_channels
-        self.pyramid = TerrainPyramid(static_channels, scales) if scales else None
+        self.pyramid = TerrainPyramid(scales) if scales else None
         for dilation in TERRAIN_DILATIONS:
             layers += [nn.Conv2d(c_in, TERRAIN_WIDTH, 3, padding=dilation, dilation=dilation),
                        nn.PReLU()]

@@ -134,7 +134,7 @@ def test_terrain_pyramid_is_each_field_minus_its_gaussian_smoothing():
     static = torch.randn(1, 2, 30, 34, generator=g, dtype=torch.float64)
     sigma = 2.5
     with torch.no_grad():
-        out = TerrainPyramid(2, (sigma,)).double()(static.float().double())
+        out = TerrainPyramid((sigma,)).double()(static.float().double())
     radius = 8  # ceil(3 * 2.5)
     offsets = np.arange(-radius, radius + 1)
     weights = np.exp(-0.5 * (offsets[:, None] ** 2 + offsets[None, :] ** 2) / sigma**2)
@@ -150,7 +150,7 @@ def test_terrain_pyramid_is_each_field_minus_its_gaussian_smoothing():
         assert abs(float(out[0, 1, r, c]) - expected) < 1e-5
     # a constant field has no relative height at any scale
     flat = torch.full((1, 1, 20, 20), 1234.0)
-    assert TerrainPyramid(1, (1.0, 4.0))(flat).abs().max() < 1e-3
+    assert TerrainPyramid((1.0, 4.0))(flat).abs().max() < 1e-3
 
 
 def test_terrain_scales_reach_far_and_keep_tiles_exact():
