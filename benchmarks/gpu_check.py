@@ -392,7 +392,7 @@ def tensorrt_engine(onnx_path: Path, loaded, case: Case, reference, cache: Path)
     from sr_runtime.engines.tensorrt.runner import TensorRTEngine
 
     environment = build_environment()
-    shape = (case.batch, len(loaded.description.variables), case.height, case.width)
+    shape = (case.batch, loaded.description.input_channels, case.height, case.width)
     build = build_verified(onnx_path, loaded.description, ShapeProfile(shape, shape, shape),
                            reference=reference, reference_name="PyTorch CUDA FP32",
                            environment=environment,

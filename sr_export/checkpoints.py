@@ -19,6 +19,7 @@ import torch
 
 from sr_export.demo_config import read_demo_config
 from sr_export.model import SRResNet, SRResNetConfig
+from sr_runtime.clock import CLOCK_FEATURES
 from sr_runtime.description import ModelDescription, StaticSpec, VariableSpec
 from sr_runtime.errors import ModelMismatchError, UsageError
 from sr_runtime.paths import sha256_file
@@ -172,6 +173,7 @@ def _sr_edge_description(saved: object, path: Path) -> tuple[SRResNetConfig, Mod
             static_inputs=tuple(StaticSpec(**s) for s in
                                 saved.get("static_inputs", [])),  # type: ignore[union-attr]
             lr_step_deg=float(saved.get("lr_step_deg", 0.0)),  # type: ignore[union-attr]
+            clock_inputs=CLOCK_FEATURES if model_config.clock_channels else (),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise UsageError(f"{path}: its sr-edge hyper-parameters are incomplete or invalid "

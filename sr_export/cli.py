@@ -137,6 +137,10 @@ def train(
     augment: Annotated[str, typer.Option(help="Random symmetries of sample crops: none, flips "
                                          "(mirrored N-S/E-W) or dihedral (also transposed): "
                                          "more terrain shapes for a --static model")] = "none",
+    clock_inputs: Annotated[bool, typer.Option(help="Also feed each step's local solar hour "
+                                               "and season (sin/cos, from its time and the "
+                                               "cells' longitudes) as LR input channels")] =
+    False,
     resume: Annotated[bool, typer.Option(help="Continue from OUT_DIR/last.ckpt (weights, "
                                          "optimizer, step and budget spent)")] = False,
     resume_from: Annotated[Path | None, typer.Option(help="Continue from this last.ckpt")] =
@@ -184,6 +188,7 @@ def train(
     from sr_export.training import resume_path
     from sr_export.training import train as train_model
     from sr_export.training_data import period_times
+    from sr_runtime.clock import CLOCK_FEATURES
 
     names = tuple(v.strip() for v in variables.split(",") if v.strip())
     statics = tuple(v.strip() for v in static.split(",") if v.strip())
@@ -199,7 +204,8 @@ def train(
                                 static_channels=len(statics), conservation=conservation,
                                 terrain_features=terrain_features,
                                 terrain_scales=parse_scales(terrain_scales),
-                                relative_static=tuple(statics.index(v) for v in relative))
+                                relative_static=tuple(statics.index(v) for v in relative),
+                                clock_channels=len(CLOCK_FEATURES) if clock_inputs else 0)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     for option, value in (("--every", every), ("--val-every", val_every),
@@ -213,6 +219,9 @@ def train(
     if source is not None and augment != "none":
         raise UsageError("--augment applies to crops of the embedded sample; streamed training "
                          "(--source) reads its crops as they are: drop --augment")
+    if source is not None and clock_inputs:
+        raise UsageError("--clock-inputs trains on the embedded sample only: the streamed "
+                         "loader (--source) does not add the clock channels; drop one of the two")
     if source is not None:
         with console.status(f"opening {source} and its HR truth"):
             stream = stream_settings(source, truth, static_store, edh_url, names, statics,

@@ -23,6 +23,7 @@ import torch
 import xarray as xr
 from torch.nn import functional as F
 
+from sr_runtime.clock import with_clock
 from sr_runtime.description import HR_STATIC_INPUT
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import UsageError
@@ -167,8 +168,10 @@ def evaluate(engine: Engine, lr_ds: xr.Dataset, hr_ds: xr.Dataset, times: np.nda
     for name, method in (extra or {}).items():
         predictions[name] = method(lr)
     statics = static_input(engine, hr_ds, 1)
+    clock, lon = engine.description.clock_inputs, lr_ds.longitude.values
     predictions[model_name or f"sr-edge model ({engine.name})"] = np.concatenate(
-        [engine.infer(lr[i:i + 1], **statics) for i in range(lr.shape[0])])
+        [engine.infer(with_clock(lr[i], times[i], lon, clock)[None], **statics)
+         for i in range(lr.shape[0])])
     table: dict[str, dict[str, Skill]] = {}
     for c, name in enumerate(variables):
         data_range = float(truth[:, c].max() - truth[:, c].min())

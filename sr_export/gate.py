@@ -94,11 +94,13 @@ def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarra
 
 
 def refuse_static(description: ModelDescription, model: Path, command: str) -> None:
-    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs is
-    refused before any work, with what to run instead."""
-    if description.static_inputs:
-        names = ", ".join(s.name for s in description.static_inputs)
-        raise UsageError(f"{model} takes static HR fields ({names}); sr-export {command} "
+    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs
+    or clock inputs is refused before any work, with what to run instead."""
+    if description.static_inputs or description.clock_inputs:
+        names = ", ".join([s.name for s in description.static_inputs]
+                          + list(description.clock_inputs))
+        raise UsageError(f"{model} takes static HR fields or clock inputs ({names}); "
+                         f"sr-export {command} "
                          "handles LR-only models so far: run it in FP32 (sr-run --precision "
                          "fp32, the default without a tune record) or on OpenVINO "
                          "(sr-run --backend openvino)")

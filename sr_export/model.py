@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from sr_runtime.clock import CLOCK_FEATURES
+
 OUTPUT_ACTIVATIONS = ("none", "relu")
 UPSAMPLE_SKIPS = ("none", "bicubic")
 CONSERVATIONS = ("none", "block_mean")
@@ -61,6 +63,9 @@ class SRResNetConfig:
     #: floors and basins below their surroundings, land near the sea), since cold pools, basins
     #: and sea breezes reach further than the terrain network's +-7 cells; (): none.
     terrain_scales: tuple[float, ...] = ()
+    #: Clock channels (:data:`sr_runtime.clock.CLOCK_FEATURES`: local solar hour and season,
+    #: sin/cos) after the LR variables in the input, not normalized; 0: none (demo).
+    clock_channels: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "relative_static", tuple(int(i) for i in self.relative_static))
@@ -89,6 +94,9 @@ class SRResNetConfig:
             raise ValueError("conservation needs as many input as output channels")
         if self.static_channels < 0:
             raise ValueError(f"static_channels must be >= 0, not {self.static_channels}")
+        if self.clock_channels not in (0, len(CLOCK_FEATURES)):
+            raise ValueError(f"clock_channels must be 0 or {len(CLOCK_FEATURES)}, "
+                             f"not {self.clock_channels}")
         if self.terrain_features < 0 or (self.terrain_features and not self.static_channels):
             raise ValueError("terrain_features needs static fields (static_channels > 0) and "
                              f"must be >= 0, not {self.terrain_features}")
@@ -139,7 +147,8 @@ class SRResNetConfig:
         """Multiply-adds x2 per LR input pixel (BatchNorm folded), for GFLOP/s reporting."""
         c, k2s, k2l = self.n_channels, self.small_kernel_size**2, self.large_kernel_size**2
         s2 = self.scaling_factor ** 2
-        head_in = self.in_channels + (STATIC_FEATURES if self.static_channels else 0)
+        head_in = self.in_channels + self.clock_channels + (
+            STATIC_FEATURES if self.static_channels else 0)
         flops = head_in * c * k2l
         if self.static_channels:  # encoder at LR, terrain head (3x3, c -> C*S) at HR
             flops += self.static_channels * s2 * STATIC_FEATURES
@@ -320,7 +329,8 @@ class SRResNet(nn.Module):
         self.config = config or SRResNetConfig()
         cfg = self.config
         c = cfg.n_channels
-        head_in = cfg.in_channels + (STATIC_FEATURES if cfg.static_channels else 0)
+        head_in = cfg.in_channels + cfg.clock_channels + (
+            STATIC_FEATURES if cfg.static_channels else 0)
         if cfg.static_channels:
             self.static_encoder = nn.Sequential(
                 nn.PixelUnshuffle(cfg.scaling_factor),
@@ -373,7 +383,8 @@ class SRResNet(nn.Module):
             for k in range(terrain.shape[1]):
                 out = out + coefficients[:, k * n_out:(k + 1) * n_out] * terrain[:, k:k + 1]
         if cfg.upsample_skip == "bicubic":
-            out = out + nn.functional.interpolate(lr, scale_factor=cfg.scaling_factor,
+            variables = lr[:, :cfg.in_channels] if cfg.clock_channels else lr
+            out = out + nn.functional.interpolate(variables, scale_factor=cfg.scaling_factor,
                                                   mode="bicubic", align_corners=False)
         return out
 
@@ -395,6 +406,7 @@ class PhysicalUnitsSR(nn.Module):
         config = getattr(network, "config", None)
         self.scale = int(config.scaling_factor) if config is not None else 8
         self.conservation = getattr(config, "conservation", "none")
+        self.clock_channels = int(getattr(config, "clock_channels", 0))
         self.has_static = bool(static_mean)
 
         def channel_buffer(values: list[float]) -> torch.Tensor:
@@ -409,7 +421,12 @@ class PhysicalUnitsSR(nn.Module):
             self.register_buffer("static_std", channel_buffer(list(static_std or [])))
 
     def forward(self, lr: torch.Tensor, hr_static: torch.Tensor | None = None) -> torch.Tensor:
+        clock = None
+        if self.clock_channels:  # clock channels enter as they are: sin/cos, already in -1..1
+            lr, clock = lr[:, :-self.clock_channels], lr[:, -self.clock_channels:]
         normalized = (lr - self.lr_mean) / self.lr_std
+        if clock is not None:
+            normalized = torch.cat([normalized, clock], dim=1)
         if self.has_static:
             if hr_static is None:
                 raise ValueError("this model takes static HR fields (hr_static)")

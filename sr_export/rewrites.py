@@ -285,7 +285,8 @@ class WithUpsampleSkip(nn.Module):
         self.config = config  # the original's (scale, conservation), for PhysicalUnitsSR
 
     def forward(self, x: torch.Tensor, *static: torch.Tensor) -> torch.Tensor:
-        return self.network(x, *static) + self.skip(x)
+        clock = getattr(self.config, "clock_channels", 0)  # the skip interpolates variables only
+        return self.network(x, *static) + self.skip(x[:, :-clock] if clock else x)
 
 
 def _shuffles_as_transposed_convs(network: nn.Module) -> int:

@@ -83,7 +83,7 @@ def to_trt(source: Path, *, config: Path | None = None, out: Path | None = None,
     from sr_export.checkpoints import load_checkpoint
 
     loaded = load_checkpoint(source, config)
-    profile = resolve_profile(len(loaded.description.variables), tile, min_shape, opt_shape,
+    profile = resolve_profile(loaded.description.input_channels, tile, min_shape, opt_shape,
                               max_shape, batch)
     onnx_path = out.with_suffix(".onnx")
     exported = _export_beside(loaded, source, onnx_path, overwrite, info)

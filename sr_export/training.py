@@ -76,8 +76,9 @@ class SRLightningModule(L.LightningModule):
     def forward(self, lr: torch.Tensor, static: torch.Tensor | None = None) -> torch.Tensor:
         out = self.model(lr) if static is None else self.model(lr, static)
         if self.model.config.conservation == "block_mean":
+            variables = lr[:, :self.model.config.in_channels]  # not the clock channels
             physical = conserve_block_means(self._physical(out),
-                                            lr * self.lr_std + self.lr_mean,
+                                            variables * self.lr_std + self.lr_mean,
                                             self.model.config.scaling_factor)
             out = (physical - self.hr_mean) / self.hr_std
         return out
@@ -360,13 +361,14 @@ class TrainingInputs:
 
 def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple[str, ...],
                    area: str, val_fraction: float, seed: int, crop_lr: int, batch_size: int,
-                   console: Console | None, augment: str = "none") -> TrainingInputs:
+                   console: Console | None, augment: str = "none",
+                   clock: bool = False) -> TrainingInputs:
     """Crops of the embedded sample, regenerated in memory (it is small)."""
     if console is not None:
         with console.status(f"synthesizing {times.size} training times ({area})"):
-            data = build_training_data(times, variables, statics, area)
+            data = build_training_data(times, variables, statics, area, clock=clock)
     else:
-        data = build_training_data(times, variables, statics, area)
+        data = build_training_data(times, variables, statics, area, clock=clock)
     n = times.size
     val_idx, train_idx = split_times(n, val_fraction, seed)
     n_val = int(val_idx.numel())
@@ -386,7 +388,7 @@ def _sample_inputs(times: np.ndarray, variables: tuple[str, ...], statics: tuple
         "data.first_time": str(np.datetime_as_string(times[0], "m")),
         "data.last_time": str(np.datetime_as_string(times[-1], "m")), "data.steps": int(n),
         "data.train_fields": int(train_idx.numel()) * n_regions,
-        "data.val_fields": n_val * n_regions, "data.augment": augment}
+        "data.val_fields": n_val * n_regions, "data.augment": augment, "data.clock": clock}
     return TrainingInputs(train_loader, val_loader, data.variables, data.statics,
                           data.data_range, data.lr_step_deg, params)
 
@@ -483,10 +485,14 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
     if threads:
         torch.set_num_threads(threads)
     if stream is not None:
+        if config.clock_channels:
+            raise UsageError("clock inputs (--clock-inputs) train on the embedded sample only: "
+                             "the streamed loader does not add them; drop one of the two")
         inputs = _stream_inputs(stream, crop_lr, batch_size, seed, start_step, console)
     else:
         inputs = _sample_inputs(times, variables, statics, area, val_fraction, seed, crop_lr,
-                                batch_size, console, augment=augment)
+                                batch_size, console, augment=augment,
+                                clock=bool(config.clock_channels))
     module = SRLightningModule(config.to_dict(), [v.__dict__ for v in inputs.variables],
                                learning_rate, inputs.data_range, inputs.lr_step_deg,
                                [s.__dict__ for s in inputs.statics])

@@ -112,8 +112,11 @@ def _region_datasets(area: str, times: np.ndarray, seed: int | None):
 
 def build_training_data(times: np.ndarray, variables: tuple[str, ...] = ("t2m",),
                         statics: tuple[str, ...] = (), area: str = "sample",
-                        sample_seed: int | None = None) -> TrainingData:
-    """LR/HR pairs for ``times`` over ``area`` (regenerated, deterministic), normalized."""
+                        sample_seed: int | None = None, clock: bool = False) -> TrainingData:
+    """LR/HR pairs for ``times`` over ``area`` (regenerated, deterministic), normalized.
+
+    ``clock``: each LR field also carries the clock channels of its time and cells
+    (:func:`sr_runtime.clock.clock_fields`, not normalized), after the variables."""
     if area not in AREAS:
         raise UsageError(f"--area must be one of {', '.join(AREAS)}, not {area!r}")
     raw = []
@@ -128,7 +131,8 @@ def build_training_data(times: np.ndarray, variables: tuple[str, ...] = ("t2m",)
                   if statics else None)
         units = {v: str(hr_ds[v].attrs.get("units", "")) for v in (*variables, *statics)}
         step = float(np.diff(lr_ds.latitude.values).mean())
-        raw.append((name, lr, hr, static, units, step))
+        lon = lr_ds.longitude.values
+        raw.append((name, lr, hr, static, units, step, lon))
     units = raw[0][4]
 
     def pooled(index: int, channel: int) -> tuple[float, float]:
@@ -152,13 +156,21 @@ def build_training_data(times: np.ndarray, variables: tuple[str, ...] = ("t2m",)
         std = np.asarray(stds, dtype=np.float32).reshape(shape)
         return torch.from_numpy(((values - mean) / std).astype(np.float32))
 
+    def lr_input(lr: np.ndarray, lon: np.ndarray) -> torch.Tensor:
+        normalized = normalize(lr, [s.lr_mean for s in specs], [s.lr_std for s in specs])
+        if not clock:
+            return normalized
+        from sr_runtime.clock import clock_fields
+
+        channels = clock_fields(times, lon, lr.shape[-2])
+        return torch.cat([normalized, torch.from_numpy(channels)], dim=1)
+
     regions = [RegionFields(
-        name,
-        normalize(lr, [s.lr_mean for s in specs], [s.lr_std for s in specs]),
+        name, lr_input(lr, lon),
         normalize(hr, [s.hr_mean for s in specs], [s.hr_std for s in specs]),
         None if static is None else normalize(static, [s.mean for s in static_specs],
                                               [s.std for s in static_specs]))
-        for name, lr, hr, static, _, _ in raw]
+        for name, lr, hr, static, _, _, lon in raw]
     first = np.concatenate([r[2][:, 0].ravel() for r in raw])
     return TrainingData(regions, specs, static_specs, float(first.max() - first.min()),
                         raw[0][5], area)

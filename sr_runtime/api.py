@@ -23,6 +23,7 @@ from typing import Any, overload
 import numpy as np
 import xarray as xr
 
+from sr_runtime.clock import with_clock
 from sr_runtime.defaults import DEFAULT_MODEL
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
@@ -257,8 +258,9 @@ def super_resolve(field: xr.DataArray | xr.Dataset, model: Model | Engine, *,
     if tile is None:
         tile = cap_tile_for_engine(tile_for_budget(description, max_memory), engine)
     whole = tile >= max(lat.size, lon.size)
-    hr = np.stack([infer_tiled(engine, frame, None if whole else tile, statics=statics)
-                   for frame in lr])
+    hr = np.stack([infer_tiled(engine, with_clock(frame, when, lon, description.clock_inputs),
+                               None if whole else tile, statics=statics)
+                   for frame, when in zip(lr, times, strict=True)])
     for out, when in zip(hr, times, strict=True):  # as sr-run checks each step's output
         for channel, variable in zip(out, variables, strict=True):
             check_model_output(channel, when, variable.units, variable.name)

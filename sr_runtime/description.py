@@ -20,7 +20,10 @@ from typing import Any
 from sr_runtime.errors import ModelMismatchError
 
 DESCRIPTION_KEY = "sr_edge.description"
-FORMAT_VERSION = 1
+#: Descriptions this sr-edge reads. Format 2 adds ``clock_inputs``; a model without them is
+#: written as format 1, byte for byte as before, so older readers still run it.
+FORMAT_VERSION = 2
+CLOCK_FORMAT_VERSION = 2
 LR_INPUT = "lr"
 HR_STATIC_INPUT = "hr_static"
 HR_OUTPUT = "hr"
@@ -62,17 +65,28 @@ class ModelDescription:
     producer: Mapping[str, str] = field(default_factory=dict)
     graph_rewrites: tuple[str, ...] = ()
     lr_step_deg: float = 0.0  # LR grid spacing the model was trained on; 0 when unknown
-    format_version: int = FORMAT_VERSION
+    format_version: int = 1
     provenance: Mapping[str, str] = field(default_factory=dict)
+    #: Channels the runtime appends to the LR variables in the ``lr`` input, computed from each
+    #: step's time and the cells' longitudes (:mod:`sr_runtime.clock`); () for most models.
+    clock_inputs: tuple[str, ...] = ()
 
     @property
     def variable_names(self) -> list[str]:
         return [v.name for v in self.variables]
 
+    @property
+    def input_channels(self) -> int:
+        """Channels of the ``lr`` input: the LR variables, then the clock inputs."""
+        return len(self.variables) + len(self.clock_inputs)
+
     def to_json(self) -> str:
         data = asdict(self)
-        if not data["provenance"]:  # older readers and reproducible files: omit when empty
-            del data["provenance"]
+        for key in ("provenance", "clock_inputs"):  # older readers, reproducible files
+            if not data[key]:
+                del data[key]
+        if self.clock_inputs:  # an older reader must refuse it, not feed too few channels
+            data["format_version"] = max(self.format_version, CLOCK_FORMAT_VERSION)
         return json.dumps(data, sort_keys=True)
 
     @classmethod

@@ -160,6 +160,7 @@ def _validated(cls: type[_D], raw: object, origin: str) -> _D:
     static_names = [s.name for s in statics]
     if len(set(static_names)) != len(static_names):
         raise _Invalid(f"'static_inputs' names a field twice ({', '.join(static_names)})")
+    clock = _clock_inputs(raw)
     return cls(
         scale=_int(raw, "scale", 1, MAX_SCALE),
         variables=variables,
@@ -173,7 +174,20 @@ def _validated(cls: type[_D], raw: object, origin: str) -> _D:
         lr_step_deg=_number(raw, "lr_step_deg", minimum=0.0, default=0.0),
         format_version=version,
         provenance={str(k): v for k, v in provenance.items()},
+        clock_inputs=clock,
     )
+
+
+def _clock_inputs(raw: Mapping[str, Any]) -> tuple[str, ...]:
+    from sr_runtime.clock import CLOCK_FEATURES
+
+    value = raw.get("clock_inputs", [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _Invalid(f"'clock_inputs' must be a list of strings, not {json.dumps(value)[:40]}")
+    if value and tuple(value) != CLOCK_FEATURES:
+        raise _Invalid(f"'clock_inputs' is {value}; this sr-edge computes "
+                       f"{list(CLOCK_FEATURES)}, in that order")
+    return tuple(value)
 
 
 def parse_description(cls: type[_D], text: str, origin: str = "model") -> _D:

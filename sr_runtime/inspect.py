@@ -36,6 +36,9 @@ def describe_model(path: Path) -> str:
                      f"{var.lr_std:.4f}, HR mean {var.hr_mean:.4f} std {var.hr_std:.4f}")
     for static in description.static_inputs:
         lines.append(f"static input {static.name} [{static.units}]")
+    if description.clock_inputs:
+        lines.append(f"clock inputs (from each step's time and longitudes): "
+                     f"{', '.join(description.clock_inputs)}")
     lines.append(f"checkpoint sha256: {description.checkpoint_sha256 or '-'}")
     lines.append(f"graph rewrites: {', '.join(description.graph_rewrites) or '-'}")
     lines.append("producer: " + ", ".join(f"{k}={v}" for k, v in description.producer.items()))

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from sr_runtime.clock import with_clock
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import ModelOutputError
 from sr_runtime.fields import GeoField
@@ -92,7 +93,8 @@ class StepWorker:
         the engine took."""
         lr, lat, lon, valid_time = step.lr, step.latitude, step.longitude, step.time
         started = clock.perf_counter()
-        hr = infer_tiled(engine, lr, self.tile, statics=self.statics)
+        model_input = with_clock(lr, valid_time, lon, engine.description.clock_inputs)
+        hr = infer_tiled(engine, model_input, self.tile, statics=self.statics)
         seconds = clock.perf_counter() - started
         variables = engine.description.variables
         if hr.shape[0] != len(variables):

@@ -13,7 +13,8 @@ from sr_runtime.description import ModelDescription
 
 def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48),
                  batch: int = 2, seed: int = 0) -> np.ndarray:
-    """A smooth, realistic-looking physical field for parity checks when no data is given."""
+    """A smooth, realistic-looking physical field for parity checks when no data is given
+    (then the model's clock channels, for models that take them)."""
     rng = np.random.default_rng(seed)
     h, w = shape
     y, x = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
@@ -25,7 +26,12 @@ def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48
                                                                                       + phase[2])
             noise = rng.normal(0, 0.2, size=(h, w))
             out[b, c] = var.lr_mean + var.lr_std * (wave + noise)
-    return out
+    if not description.clock_inputs:
+        return out
+    from sr_runtime.clock import clock_fields  # real clock channels: hours apart, 0-30 E
+
+    times = np.datetime64("2024-10-11T00", "ns") + np.arange(batch) * np.timedelta64(7, "h")
+    return np.concatenate([out, clock_fields(times, np.linspace(0.0, 30.0, w), h)], axis=1)
 
 
 #: Typical values of the static fields sr-edge knows, for probes when no store is given:

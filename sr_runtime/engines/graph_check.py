@@ -173,11 +173,13 @@ def check_signature(inputs: list, description: ModelDescription, origin: str) ->
                                  f"sr-edge models take {takes}: {_fix()}")
     by_name = {i.name: i for i in inputs}
     shape = _tensor_arg(by_name[LR_INPUT], LR_INPUT, origin)
-    channels = len(description.variables)
+    channels = description.input_channels
     if isinstance(shape[1], int) and shape[1] != channels:
+        clock = (f" and {len(description.clock_inputs)} clock input(s)"
+                 if description.clock_inputs else "")
         raise ModelMismatchError(f"{origin} takes {shape[1]} input channel(s) but its "
-                                 f"description lists {channels} variable(s) "
-                                 f"({', '.join(description.variable_names)}): {_fix()}")
+                                 f"description lists {len(description.variables)} variable(s) "
+                                 f"({', '.join(description.variable_names)}){clock}: {_fix()}")
     if isinstance(shape[2], int) or isinstance(shape[3], int):
         raise ModelMismatchError(f"{origin} only takes LR fields of {shape[2]} x {shape[3]} "
                                  "cells; sr-edge models take any height and width (dynamic "
@@ -203,6 +205,12 @@ def _background(description: ModelDescription, shape: tuple[int, int]) -> np.nda
         centre = float(np.clip(var.lr_mean, low, high))
         spread = float(np.clip(var.lr_std, 0.5, 10.0))
         field[0, c] = centre + spread * rng.standard_normal(shape)
+    if description.clock_inputs:  # a mid-latitude October noon: typical, in range
+        from sr_runtime.clock import clock_fields
+
+        clock = clock_fields(np.asarray([np.datetime64("2024-10-11T12", "ns")]),
+                             np.linspace(5.0, 15.0, shape[1]), shape[0])
+        field = np.concatenate([field, clock], axis=1)
     return field
 
 
@@ -251,7 +259,7 @@ def _spread(run: Run, description: ModelDescription, radius: int, axis: int,
         probe = base.copy()
         static = None if base_static is None else base_static.copy()
         if changed_input == LR_INPUT:
-            probe[0, :, centre[0], centre[1]] += sign * bump
+            probe[0, :bump.size, centre[0], centre[1]] += sign * bump  # variables, not clock
         elif static is not None:
             static[0, :, rows, cols] += sign * bump[:, None, None]
         try:

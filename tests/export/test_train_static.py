@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sr_export.cli import app
+from sr_runtime.clock import CLOCK_FEATURES
 from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 
 runner = CliRunner()
@@ -22,7 +23,7 @@ def trained(tmp_path_factory):
         "--static", "orog,lsm", "--area", "area", "--period", "year", "--crop", "8",
         "--skip", "bicubic", "--conservation", "block_mean", "--terrain-features", "2",
         "--relative-static", "orog", "--terrain-scales", "2,6", "--augment", "dihedral",
-        "--no-evaluate"])
+        "--clock-inputs", "--no-evaluate"])
     assert result.exit_code == 0, result.output
     return out / "model.ckpt"
 
@@ -44,6 +45,9 @@ def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(t
     assert description.arch_params["terrain_features"] == 2
     assert list(description.arch_params["relative_static"]) == [0]
     assert all(v.units == "K" and v.hr_std > 0 for v in description.variables)
+    assert description.clock_inputs == CLOCK_FEATURES
+    lr_shape = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert lr_shape[1] == 2 + len(CLOCK_FEATURES)  # t2m, d2m, then the clock channels
 
     from sr_runtime.engines.onnxruntime import open_session
     from sr_runtime.synthetic import sample_input, sample_statics
@@ -53,7 +57,7 @@ def test_two_variable_static_model_exports_with_named_inputs_and_passes_parity(t
     hr = open_session(model, options=None).run(None, {LR_INPUT: lr, HR_STATIC_INPUT: static})[0]
     assert hr.shape == (1, 2, 48, 56)
     means = hr.reshape(1, 2, 6, 8, 7, 8).mean(axis=(3, 5), dtype=np.float64)
-    assert np.abs(means - lr).max() < 1e-3  # the conservation layer is in the graph
+    assert np.abs(means - lr[:, :2]).max() < 1e-3  # the conservation layer is in the graph
 
 
 def test_terrain_model_gives_the_same_field_whole_and_in_halo_tiles(trained, tmp_path):
@@ -115,7 +119,8 @@ def test_quantize_and_tune_refuse_static_models_before_any_work(trained, tmp_pat
         result = runner.invoke(app, command)
         assert result.exit_code == 2, result.output
         text = " ".join(result.output.split())
-        assert "static HR fields (orog, lsm)" in text and "--precision fp32" in text
+        assert "static HR fields or clock inputs (orog, lsm, solar_hour_sin" in text
+        assert "--precision fp32" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # nothing written
 
 
@@ -129,3 +134,61 @@ def test_conservation_can_be_switched_at_export(trained, tmp_path):
     bad = runner.invoke(app, ["to-onnx", str(trained), "--out", str(tmp_path / "x.onnx"),
                               "--conservation", "mass"])
     assert bad.exit_code == 2 and "conservation" in bad.output
+
+
+def test_clock_model_output_depends_on_the_hour_and_sr_run_feeds_it(trained, tmp_path):
+    """The clock channels reach the output (the same LR fields at another hour give another
+    field), and sr-run computes them for the step it runs."""
+    import rasterio
+
+    from sr_runtime.cli import app as run_app
+    from sr_runtime.clock import with_clock
+    from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine
+    from sr_runtime.synthetic import sample_input, sample_statics
+
+    model = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)]).exit_code == 0
+    engine = OnnxRuntimeEngine(model, threads=1)
+    lr = sample_input(engine.description, shape=(6, 7), batch=1)[0, :2]
+    static = {HR_STATIC_INPUT: sample_statics(engine.description, (6, 7), batch=1)}
+    lon = np.linspace(5.0, 7.0, 7)
+    noon, night = (with_clock(lr, np.datetime64(t, "ns"), lon, CLOCK_FEATURES)[None]
+                   for t in ("2024-10-11T12:00", "2024-10-12T00:00"))
+    assert float(np.abs(engine.infer(noon, **static) - engine.infer(night, **static)).max()) > 1e-4
+    shown = runner.invoke(app, ["inspect", str(model)])
+    assert "clock inputs (from each step's time and longitudes): solar_hour_sin" in shown.output
+    out = tmp_path / "sr.tif"  # a model fed too few channels would fail here
+    result = CliRunner().invoke(run_app, ["--model", str(model), "--time", "2024-10-11T12:00",
+                                          "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with rasterio.open(out) as cog:
+        assert cog.count == 2 and cog.descriptions == ("t2m", "d2m")
+        assert np.isfinite(cog.read()).all()
+
+
+def test_clock_inputs_are_refused_with_a_streamed_source(tmp_path):
+    result = runner.invoke(app, ["train", "--out-dir", str(tmp_path / "run"), "--channels", "4",
+                                 "--blocks", "1", "--max-steps", "1", "--no-evaluate",
+                                 "--source", "sample", "--clock-inputs"])
+    assert result.exit_code == 2, result.output
+    assert "--clock-inputs trains on the embedded sample only" in " ".join(result.output.split())
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_python_api_feeds_the_clock_and_refuses_a_field_without_time(trained, tmp_path):
+    import xarray as xr
+
+    import sr_runtime as sr
+    from sr_runtime.defaults import sample_hr_store, sample_lr_store
+    from sr_runtime.errors import UsageError
+
+    model_path = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model_path)]).exit_code == 0
+    frame = xr.open_zarr(sample_lr_store())[["t2m", "d2m"]].sel(
+        time=np.datetime64("2024-10-11T12:00", "ns")).load()
+    with sr.open_model(model_path, "onnxruntime") as model:
+        hr = sr.super_resolve(frame, model, static=str(sample_hr_store()))
+        tiled = sr.super_resolve(frame, model, static=str(sample_hr_store()), tile=8)
+        np.testing.assert_allclose(tiled.t2m.values, hr.t2m.values, atol=1e-4)
+        with pytest.raises(UsageError, match="give the field a time coordinate"):
+            sr.super_resolve(frame.drop_vars("time"), model, static=str(sample_hr_store()))

@@ -175,7 +175,7 @@ def to_trt(source: Path, *, out: Path | None = None, tile: str | None = None,
                         overwrite=overwrite)
     environment = environment_or_advice(f"run `sr-export to-trt {source}` there")
     description = onnx_description(source)
-    profile = resolve_profile(len(description.variables), tile, min_shape, opt_shape, max_shape,
+    profile = resolve_profile(description.input_channels, tile, min_shape, opt_shape, max_shape,
                               batch)
     return build_engine(source, out, profile, environment, description=description,
                         precision=precision,

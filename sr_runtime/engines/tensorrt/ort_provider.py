@@ -73,7 +73,7 @@ def load_ort_tensorrt(path: Path, *, cache_dir: Path | None = None, precision: s
     profile = None
     if tile is not None:
         description = read_description(path)
-        profile = input_profiles(runtime_profile(len(description.variables), tile, batch),
+        profile = input_profiles(runtime_profile(description.input_channels, tile, batch),
                                  description)
     model = path
     if precision == "fp16" and (major or 10) >= 11:

@@ -215,9 +215,10 @@ class TensorRTEngine(EngineBase):
                                          f"{self._engine.get_tensor_dtype(tensor)}, not FP32")
         low, opt, high = self._engine.get_tensor_profile_shape(LR_INPUT, 0)
         self.profile = ShapeProfile(tuple(low), tuple(opt), tuple(high))
-        if self.profile.channels != len(description.variables):
+        if self.profile.channels != description.input_channels:
             raise ModelMismatchError(f"{origin} takes {self.profile.channels} channels, its "
-                                     f"description lists {len(description.variables)} variables")
+                                     f"description lists {description.input_channels} input "
+                                     "channels (variables, then clock inputs)")
         self.profiles = input_profiles(self.profile, description)
         if HR_STATIC_INPUT in self.profiles:
             built = tuple(tuple(int(d) for d in shape) for shape in
@@ -325,7 +326,7 @@ def load_tensorrt(path: Path, *, cache_dir: Path | None = None,
         from sr_runtime.engines.onnxruntime import read_description
 
         description = read_description(path)
-        profile = runtime_profile(len(description.variables), tile, batch)
+        profile = runtime_profile(description.input_channels, tile, batch)
         return _from_onnx(path, profile, cache_root)
 
     record = read_record(path)

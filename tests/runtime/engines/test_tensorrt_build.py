@@ -800,3 +800,36 @@ def test_tensorrt_build_and_run_feed_hr_static(static_models, fake_gpu, tmp_path
         engine.infer(feed[LR_INPUT])
     with pytest.raises(UsageError, match="does not match the LR input"):
         engine.infer(feed[LR_INPUT], hr_static=feed[HR_STATIC_INPUT][:, :, :48])
+
+
+def test_tensorrt_profile_of_a_clock_model_covers_its_clock_channels(fake_gpu, tmp_path):
+    """An LR-only model with clock inputs takes 1 + 4 channels: the build profile and the
+    engine's own check count them, and the engine matches ONNX Runtime."""
+    pytest.importorskip("torch")
+    from sr_export.checkpoints import LoadedCheckpoint
+    from sr_export.model import SRResNet, SRResNetConfig
+    from sr_export.onnx_export import export_onnx
+    from sr_runtime.clock import CLOCK_FEATURES
+    from sr_runtime.description import LR_INPUT, ModelDescription, VariableSpec
+    from sr_runtime.engines.tensorrt.build import to_trt
+    from sr_runtime.synthetic import sample_input
+
+    config = SRResNetConfig(n_channels=4, n_blocks=1, upsample_skip="bicubic",
+                            clock_channels=len(CLOCK_FEATURES))
+    description = ModelDescription(scale=8, variables=(VariableSpec("t2m", "K", 283.0, 5.0,
+                                                                    283.0, 5.0),),
+                                   arch_params=config.to_dict(), halo_lr=config.halo_lr(),
+                                   clock_inputs=CLOCK_FEATURES)
+    model = tmp_path / "clock.onnx"
+    export_onnx(LoadedCheckpoint(SRResNet(config).eval(), description, "sr-edge"), model)
+    trt = fake_gpu("10.11.0.33")
+    result = to_trt(model, tile="12,12", batch=1)
+    (build,) = trt.builds
+    assert build["profiles"] == {LR_INPUT: ((1, 5, 12, 12),) * 3}
+    assert result.report.passed
+    engine = load_engine("tensorrt", result.engine).engine
+    lr = sample_input(engine.description, (12, 12), batch=1, seed=4)
+    assert lr.shape == (1, 5, 12, 12)
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(engine.infer(lr), session.run(None, {LR_INPUT: lr})[0],
+                               atol=1e-4)

@@ -1,0 +1,69 @@
+"""Clock channels in the network and the exported graph (SRResNetConfig.clock_channels)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sr_export.model import PhysicalUnitsSR, SRResNet, SRResNetConfig
+from sr_export.rewrites import optimize_network
+from sr_runtime.clock import CLOCK_FEATURES, clock_fields
+
+MEAN, STD = [285.0, 278.0], [6.0, 5.0]
+
+
+def clock_network(**options) -> SRResNet:
+    torch.manual_seed(0)
+    config = SRResNetConfig(n_channels=8, n_blocks=1, in_channels=2, out_channels=2,
+                            upsample_skip="bicubic", clock_channels=len(CLOCK_FEATURES),
+                            **options)
+    return SRResNet(config).eval()
+
+
+def lr_with_clock(h: int = 5, w: int = 6) -> torch.Tensor:
+    rng = np.random.default_rng(1)
+    fields = np.stack([m + s * rng.standard_normal((h, w)) for m, s in zip(MEAN, STD, strict=True)])
+    clock = clock_fields(np.asarray([np.datetime64("2024-10-11T15", "ns")]),
+                         np.linspace(5.0, 9.0, w), h)[0]
+    return torch.from_numpy(np.concatenate([fields, clock])[None].astype(np.float32))
+
+
+def test_the_graph_normalizes_the_variables_and_passes_the_clock_channels_as_they_are():
+    network = clock_network()
+    physical = PhysicalUnitsSR(network, MEAN, STD, MEAN, [6.5, 5.5]).eval()
+    lr = lr_with_clock()
+    mean = torch.tensor(MEAN).reshape(1, 2, 1, 1)
+    std = torch.tensor(STD).reshape(1, 2, 1, 1)
+    by_hand = torch.cat([(lr[:, :2] - mean) / std, lr[:, 2:]], dim=1)
+    with torch.inference_mode():
+        expected = network(by_hand) * torch.tensor([6.5, 5.5]).reshape(1, 2, 1, 1) + mean
+        assert torch.allclose(physical(lr), expected, atol=1e-4)
+        assert physical(lr).shape == (1, 2, 40, 48)
+        moved = lr.clone()
+        moved[:, 2:] = -moved[:, 2:]  # another hour and season, the same fields
+        assert float((physical(moved) - physical(lr)).abs().max()) > 1e-3
+
+
+def test_conservation_keeps_the_block_means_of_the_variables_not_of_the_clock():
+    network = clock_network(conservation="block_mean")
+    physical = PhysicalUnitsSR(network, MEAN, STD, MEAN, STD).eval()
+    lr = lr_with_clock()
+    with torch.inference_mode():
+        hr = physical(lr)
+    means = hr.reshape(1, 2, 5, 8, 6, 8).mean(dim=(3, 5), dtype=torch.float64)
+    assert float((means - lr[:, :2].double()).abs().max()) < 1e-3
+
+
+def test_exact_rewrites_keep_a_clock_network_unchanged():
+    network = clock_network()
+    rewritten, applied = optimize_network(network)
+    assert "bicubic_skip_as_conv" in applied  # the skip interpolates the variables only
+    lr = torch.randn(1, 6, 7, 9)
+    with torch.inference_mode():
+        assert float((rewritten(lr) - network(lr)).abs().max()) < 1e-4
+
+
+def test_clock_channels_other_than_the_four_features_are_refused():
+    with pytest.raises(ValueError, match="clock_channels must be 0 or 4"):
+        SRResNetConfig(clock_channels=3)
