@@ -53,17 +53,19 @@ def distributed_client(workers: int | None, scheduler: str | None) -> Client:
                          ) from None
     if scheduler:
         try:
-            return Client(scheduler, timeout="20s")
+            return Client(scheduler, timeout="20s", set_as_default=False)
         except (OSError, ValueError, TypeError) as exc:  # refused, timed out, not an address
             raise UsageError(f"cannot reach the Dask scheduler at {scheduler} ({exc}); give "
                              "its address as tcp://HOST:PORT") from None
     # In-process workers talk over inproc://; the HTTP servers distributed always starts (health
-    # and metrics routes) listen on the loopback only, and no dashboard is served.
+    # and metrics routes) listen on the loopback only, and no dashboard is served. The client is
+    # never the process's default Dask scheduler: the run submits to it by name, and a caller's
+    # own dask/xarray work must not end up on a cluster that this run closes.
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=False,
                            dashboard_address=LOOPBACK_ANY_PORT,
                            worker_dashboard_address=LOOPBACK_ANY_PORT,
                            scheduler_kwargs={"dashboard": False})
-    return Client(cluster)
+    return Client(cluster, set_as_default=False)
 
 
 def run_distributed(client: Client, source: DataSource, engine: EngineRef, worker: StepWorker,
@@ -87,7 +89,7 @@ def run_distributed(client: Client, source: DataSource, engine: EngineRef, worke
         return client.submit(_remote_step, source, engine, shipped, step, index, pure=False)
 
     first = [submit(*item) for _, item in zip(range(2 * n_workers), pending, strict=False)]
-    flow = as_completed(first)
+    flow = as_completed(first, loop=client.loop)  # this client's loop: it is not the default
     for future in flow:
         outcome = future.result()
         summary.add(outcome)

@@ -152,6 +152,13 @@ def test_two_dask_workers_match_serial(tmp_path, edh_store, base):
     summary = json.loads(result.stdout)
     assert summary["workers"] == 2 and summary["steps"] == 6
     xr.testing.assert_identical(xr.open_zarr(serial).t2m.load(), xr.open_zarr(dist).t2m.load())
+    # the run's cluster is gone and was never the process's default scheduler: the caller's own
+    # dask work (this chunked store) still computes on the local threads
+    from distributed import default_client
+
+    with pytest.raises(ValueError, match="No clients found"):
+        default_client()
+    assert float(xr.open_zarr(dist).t2m.mean().compute()) > 200.0
 
 
 def test_global_and_bbox_exclude_each_other(tmp_path, base):
