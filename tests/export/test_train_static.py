@@ -192,3 +192,16 @@ def test_the_python_api_feeds_the_clock_and_refuses_a_field_without_time(trained
         np.testing.assert_allclose(tiled.t2m.values, hr.t2m.values, atol=1e-4)
         with pytest.raises(UsageError, match="give the field a time coordinate"):
             sr.super_resolve(frame.drop_vars("time"), model, static=str(sample_hr_store()))
+
+
+def test_the_service_results_feed_the_clock(trained, tmp_path):
+    """sr-serve and the app get their fields from Results (the Python API inside): a clock model
+    runs there too, with the sample's companion static store found on its own."""
+    from sr_runtime.results import open_results
+
+    model = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)]).exit_code == 0
+    results = open_results("sample", model, "onnxruntime")
+    result, _ = results.get(results.resolve("2024-10-25T12:00"))
+    assert result.sr.data.shape == (256, 256) and np.isfinite(result.sr.data).all()
+    assert result.scores is not None and np.isfinite(result.scores.rmse)
