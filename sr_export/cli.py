@@ -185,7 +185,7 @@ def train(
     from sr_export.model import SRResNetConfig
     from sr_export.run_figures import log_training
     from sr_export.tracking import tracking
-    from sr_export.training import resume_path
+    from sr_export.training import check_clock_source, resume_path
     from sr_export.training import train as train_model
     from sr_export.training_data import period_times
     from sr_runtime.clock import CLOCK_FEATURES
@@ -219,9 +219,7 @@ def train(
     if source is not None and augment != "none":
         raise UsageError("--augment applies to crops of the embedded sample; streamed training "
                          "(--source) reads its crops as they are: drop --augment")
-    if source is not None and clock_inputs:
-        raise UsageError("--clock-inputs trains on the embedded sample only: the streamed "
-                         "loader (--source) does not add the clock channels; drop one of the two")
+    check_clock_source(config, streamed=source is not None)  # before opening the stores
     if source is not None:
         with console.status(f"opening {source} and its HR truth"):
             stream = stream_settings(source, truth, static_store, edh_url, names, statics,

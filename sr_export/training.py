@@ -455,6 +455,13 @@ def _streamed_statistics(stream: StreamSettings, console: Console | None) -> Sta
     return stats
 
 
+def check_clock_source(config: SRResNetConfig, *, streamed: bool) -> None:
+    """Clock inputs are added to sample crops only: a streamed run with them is refused."""
+    if streamed and config.clock_channels:
+        raise UsageError("--clock-inputs trains on the embedded sample only: the streamed "
+                         "loader (--source) does not add the clock channels; drop one of the two")
+
+
 def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: np.ndarray,
           batch_size: int = 16, learning_rate: float = 1e-3, val_fraction: float = 0.1,
           seed: int = 42, threads: int | None = None, crop_lr: int = 16,
@@ -484,10 +491,8 @@ def train(config: SRResNetConfig, out_dir: Path, *, cpu_minutes: float, times: n
     L.seed_everything(seed, workers=True, verbose=False)
     if threads:
         torch.set_num_threads(threads)
+    check_clock_source(config, streamed=stream is not None)
     if stream is not None:
-        if config.clock_channels:
-            raise UsageError("clock inputs (--clock-inputs) train on the embedded sample only: "
-                             "the streamed loader does not add them; drop one of the two")
         inputs = _stream_inputs(stream, crop_lr, batch_size, seed, start_step, console)
     else:
         inputs = _sample_inputs(times, variables, statics, area, val_fraction, seed, crop_lr,
