@@ -389,6 +389,48 @@ class SRResNet(nn.Module):
         return out
 
 
+def cap_dew_points(hr: torch.Tensor, pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """``hr`` (N, C, H, W, physical units) with each dew-point channel capped at its air
+    temperature channel (``pairs``: (dew, air) indices): the network, trained on each variable
+    alone, can put the dew point a little above the temperature where air is near saturation
+    (1-3 % of cells, up to ~2 K, for the shipped model), which is not physical. One Min per
+    pair: exact and cell-wise, so tiles and every engine keep it."""
+    channels = list(hr.unbind(dim=1))
+    for dew, air in pairs:
+        channels[dew] = torch.minimum(channels[dew], channels[air])
+    return torch.stack(channels, dim=1)
+
+
+def conserve_with_dew_points(hr: torch.Tensor, lr: torch.Tensor, scale: int,
+                             pairs: list[tuple[int, int]]) -> torch.Tensor:
+    """:func:`conserve_block_means` that also keeps each dew point at or below its air
+    temperature (a cap after it would break the dew point's block means).
+
+    The air temperature is conserved as before; the dew point is rebuilt from its depression
+    (air minus dew point), made non-negative and then given the LR cell's depression as its
+    block mean: by a constant shift where the block's mean is too low (adding keeps it >= 0),
+    by scaling where it is too high (a factor in [0, 1) keeps it >= 0), after the
+    positivity-preserving constraint layers of Harder et al. (2023, JMLR, "Hard-constrained
+    deep learning for climate downscaling"). Both block means are then exact, except where
+    the LR cell's own dew point is above its temperature (not physical): that block is
+    saturated (its dew point's mean is the temperature's), so the output stays physical."""
+    out = conserve_block_means(hr, lr, scale)
+    channels = list(out.unbind(dim=1))
+    for dew, air in pairs:
+        depression = torch.relu(channels[air] - channels[dew]).unsqueeze(1)
+        target = torch.relu(lr[:, air] - lr[:, dew]).unsqueeze(1)  # saturated at most
+        mean = nn.functional.avg_pool2d(depression, scale)
+        shift = target - mean
+        ratio = target / torch.where(mean > 0, mean, torch.ones_like(mean))
+        scale_it = (shift < 0) & (mean > 0)
+        up = nn.functional.interpolate
+        kept = torch.where(up(scale_it.float(), scale_factor=scale, mode="nearest") > 0.5,
+                           depression * up(ratio, scale_factor=scale, mode="nearest"),
+                           depression + up(shift, scale_factor=scale, mode="nearest"))
+        channels[dew] = channels[air] - kept[:, 0]
+    return torch.stack(channels, dim=1)
+
+
 class PhysicalUnitsSR(nn.Module):
     """The exported graph: physical LR fields (and static HR fields) in, physical HR fields out.
 
@@ -400,9 +442,11 @@ class PhysicalUnitsSR(nn.Module):
     def __init__(self, network: nn.Module, lr_mean: list[float], lr_std: list[float],
                  hr_mean: list[float], hr_std: list[float],
                  static_mean: list[float] | None = None,
-                 static_std: list[float] | None = None) -> None:
+                 static_std: list[float] | None = None,
+                 dew_point_pairs: list[tuple[int, int]] | None = None) -> None:
         super().__init__()
         self.network = network
+        self.dew_point_pairs = list(dew_point_pairs or [])
         config = getattr(network, "config", None)
         self.scale = int(config.scaling_factor) if config is not None else 8
         self.conservation = getattr(config, "conservation", "none")
@@ -434,6 +478,10 @@ class PhysicalUnitsSR(nn.Module):
             out = self.network(normalized, static) * self.hr_std + self.hr_mean
         else:
             out = self.network(normalized) * self.hr_std + self.hr_mean
-        if self.conservation == "block_mean":
+        if self.conservation == "block_mean" and self.dew_point_pairs:
+            out = conserve_with_dew_points(out, lr, self.scale, self.dew_point_pairs)
+        elif self.conservation == "block_mean":
             out = conserve_block_means(out, lr, self.scale)
+        elif self.dew_point_pairs:
+            out = cap_dew_points(out, self.dew_point_pairs)
         return out

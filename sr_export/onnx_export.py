@@ -34,6 +34,7 @@ from sr_runtime.description import HR_OUTPUT, HR_STATIC_INPUT, LR_INPUT, ModelDe
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import write_atomically
 from sr_runtime.synthetic import sample_input, sample_statics
+from sr_runtime.units import dew_point_pairs
 
 DEFAULT_OPSET = 18
 #: The rewritten network against the original, both in PyTorch FP32 (kelvin).
@@ -70,12 +71,15 @@ class ParityReport:
 
 
 def physical_model(loaded: LoadedCheckpoint, network: nn.Module | None = None) -> PhysicalUnitsSR:
+    """The export graph of ``loaded``: normalization in the graph, the conservation layer if its
+    config asks for it, and dew points capped at their air temperature."""
     desc = loaded.description
     return PhysicalUnitsSR(
         network if network is not None else loaded.model,
         [v.lr_mean for v in desc.variables], [v.lr_std for v in desc.variables],
         [v.hr_mean for v in desc.variables], [v.hr_std for v in desc.variables],
         [s.mean for s in desc.static_inputs] or None, [s.std for s in desc.static_inputs] or None,
+        dew_point_pairs(desc.variable_names),
     ).eval()
 
 

@@ -6,15 +6,16 @@ that ``import sr_runtime`` stays cheap::
 
     import sr_runtime as sr
     with sr.open_model() as model:
-        hr = sr.super_resolve(sr.read_field(sr.open_source(), time="2024-10-11T12:00"), model)
+        lr = sr.read_field(sr.open_source(), model.variables, time="2024-10-11T12:00")
+        hr = sr.super_resolve(lr, model, static=sr.open_static())
 """
 
 from __future__ import annotations
 
 __version__ = "0.1.0"
 
-_API = ("Model", "open_model", "open_source", "read_field", "super_resolve", "to_geofield",
-        "write_cog")
+_API = ("Model", "open_model", "open_source", "open_static", "read_field", "super_resolve",
+        "to_geofield", "write_cog")
 _RUN = {"RunRequest": "sr_runtime.request", "TimeRange": "sr_runtime.request",
         "run": "sr_runtime.runner", "BBox": "sr_runtime.grid"}
 

@@ -3,11 +3,12 @@
     import sr_runtime as sr
 
     with sr.open_model() as model:                      # the shipped model, fastest backend
-        lr = sr.read_field(sr.open_source("sample"), time="2024-10-11T12:00")
-        hr = sr.super_resolve(lr, model)                # xarray.DataArray on the HR grid
+        lr = sr.read_field(sr.open_source("sample"), model.variables, time="2024-10-11T12:00")
+        hr = sr.super_resolve(lr, model, static=sr.open_static("sample"))  # on the HR grid
 
-A model of several variables takes (and returns) an ``xarray.Dataset`` of them; a model with
-static HR inputs (orography, land-sea mask) takes them as ``static=`` (a high-maps store).
+A model of several variables (the default model: t2m and d2m) takes (and returns) an
+``xarray.Dataset`` of them, a model of one a DataArray; a model with static HR inputs
+(orography, land-sea mask) takes them as ``static=`` (a high-maps store).
 
 Everything here works on physical values with their units and on named dimensions; what the
 CLI does is built from these calls. Errors are :class:`sr_runtime.errors.SrEdgeError` subclasses
@@ -33,7 +34,7 @@ from sr_runtime.grid import BBox, grid_step, hr_axis, parse_bbox, region_slices
 from sr_runtime.pipeline import check_values
 from sr_runtime.sources.base import DataSource
 from sr_runtime.sources.layout import axis_values, check_regular
-from sr_runtime.steps import check_model_output
+from sr_runtime.steps import check_dew_points, check_model_output
 from sr_runtime.tiling import cap_tile_for_engine, infer_tiled, tile_for_budget
 from sr_runtime.times import as_datetime64, parse_time
 from sr_runtime.times import select_time as _select_time
@@ -63,6 +64,16 @@ class Model:
     @property
     def backend(self) -> str:
         return self.engine.name
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """The variables the model takes and predicts, in order (pass them to read_field)."""
+        return tuple(self.description.variable_names)
+
+    @property
+    def static_inputs(self) -> tuple[str, ...]:
+        """The static HR fields the model takes (``static=`` of super_resolve); () if none."""
+        return tuple(spec.name for spec in self.description.static_inputs)
 
     def close(self) -> None:
         close = getattr(self.engine, "close", None)
@@ -106,6 +117,25 @@ def open_source(spec: str = "sample", *, edh_url: str | None = None) -> DataSour
     return resolve_source(spec, edh_url=edh_url)
 
 
+def open_static(source: str = "sample", *, edh_url: str | None = None) -> DataSource:
+    """The static HR fields (orog, lsm) that go with ``open_source(source)``: its companion
+    high-resolution store, as ``sr-run`` finds it (the sample's high-maps store; on the Earth
+    Data Hub the high-maps store of the same model and experiment; beside a
+    ``...-standard-v0.zarr`` path or URL, its ``...-high-maps-v0.zarr``). Pass it as
+    ``super_resolve(..., static=...)``; a source without one is a UsageError."""
+    from sr_runtime.statics import companion_source
+
+    found = companion_source(source, edh_url)
+    if found is None:
+        raise UsageError(f"{source!r} has no companion high-resolution store (a "
+                         "...-high-maps-v0.zarr beside a ...-standard-v0.zarr); pass "
+                         "static=STORE: a Zarr store in the Earth Data Hub high-maps layout "
+                         "with orog and lsm for the region")
+    if hasattr(found, "require_time"):  # static fields need no time axis
+        found.require_time = False
+    return found
+
+
 def _as_bbox(bbox: BBox | str | tuple[float, float, float, float] | None) -> BBox | None:
     if bbox is None or isinstance(bbox, BBox):
         return bbox
@@ -114,20 +144,38 @@ def _as_bbox(bbox: BBox | str | tuple[float, float, float, float] | None) -> BBo
     return parse_bbox(",".join(str(v) for v in bbox))
 
 
+@overload
 def read_field(source: DataSource | xr.Dataset, variable: str = "t2m", *,
                time: str | np.datetime64, bbox: BBox | str | tuple | None = None,
-               nearest: bool = False) -> xr.DataArray:
-    """One LR field (latitude, longitude) of ``source`` at ``time`` over ``bbox``."""
+               nearest: bool = False) -> xr.DataArray: ...
+
+
+@overload
+def read_field(source: DataSource | xr.Dataset, variable: list[str] | tuple[str, ...], *,
+               time: str | np.datetime64, bbox: BBox | str | tuple | None = None,
+               nearest: bool = False) -> xr.Dataset: ...
+
+
+def read_field(source: DataSource | xr.Dataset,
+               variable: str | list[str] | tuple[str, ...] = "t2m", *,
+               time: str | np.datetime64, bbox: BBox | str | tuple | None = None,
+               nearest: bool = False) -> xr.DataArray | xr.Dataset:
+    """The LR field (latitude, longitude) of ``source`` at ``time`` over ``bbox``: a DataArray
+    for one variable name, a Dataset for a sequence of them (``model.variables``)."""
     dataset = source if isinstance(source, xr.Dataset) else source.open()
-    if variable not in dataset.data_vars:
-        raise SourceError(f"the DataCube has no variable {variable!r} (it has: "
-                          f"{', '.join(map(str, dataset.data_vars)) or 'none'})")
+    names = [variable] if isinstance(variable, str) else list(variable)
+    if not names:
+        raise UsageError("read_field needs at least one variable name")
+    missing = [name for name in names if name not in dataset.data_vars]
+    if missing:
+        raise SourceError(f"the DataCube has no variable {', '.join(map(repr, missing))} (it "
+                          f"has: {', '.join(map(str, dataset.data_vars)) or 'none'})")
     wanted = parse_time(time) if isinstance(time, str) else as_datetime64(time)
     index = _select_time(dataset.time.values, wanted, nearest)
     lat_slice, lon_slice = region_slices(dataset.latitude.values, dataset.longitude.values,
                                          _as_bbox(bbox))
-    window = dataset[variable].isel(time=index, latitude=lat_slice, longitude=lon_slice)
-    return window.load()
+    window = dataset[names].isel(time=index, latitude=lat_slice, longitude=lon_slice).load()
+    return window[variable] if isinstance(variable, str) else window
 
 
 def _ordered(field: xr.DataArray) -> xr.DataArray:
@@ -264,6 +312,7 @@ def super_resolve(field: xr.DataArray | xr.Dataset, model: Model | Engine, *,
     for out, when in zip(hr, times, strict=True):  # as sr-run checks each step's output
         for channel, variable in zip(out, variables, strict=True):
             check_model_output(channel, when, variable.units, variable.name)
+        check_dew_points(out, variables, when)
     coords: dict[str, tuple[Any, ...]] = {
         "latitude": ("latitude", hr_lat, LATITUDE_ATTRS),
         "longitude": ("longitude", hr_lon, LONGITUDE_ATTRS)}
@@ -304,12 +353,19 @@ def to_geofield(field: xr.DataArray, tags: dict[str, str] | None = None) -> GeoF
                     dict(tags or {}))
 
 
-def write_cog(field: xr.DataArray, path: str | Path, tags: dict[str, str] | None = None) -> Path:
-    """Write a 2-D field as a Cloud-Optimized GeoTIFF (float32 values, EPSG:4326, atomic)."""
+def write_cog(field: xr.DataArray | xr.Dataset, path: str | Path,
+              tags: dict[str, str] | None = None) -> Path:
+    """Write a 2-D field as a Cloud-Optimized GeoTIFF (float32 values, EPSG:4326, atomic); a
+    Dataset (several variables on one grid) becomes one band per variable, as ``sr-run``
+    writes them (band description = variable name, its unit)."""
     from sr_runtime.sinks.cog import write_cog as write
 
+    if isinstance(field, xr.Dataset):
+        if not field.data_vars:
+            raise UsageError("write_cog got a Dataset without variables")
+        return write([to_geofield(field[name], tags) for name in field.data_vars], Path(path))
     return write(to_geofield(field, tags), Path(path))
 
 
-__all__ = ["Model", "open_model", "open_source", "read_field", "super_resolve", "to_geofield",
-           "write_cog"]
+__all__ = ["Model", "open_model", "open_source", "open_static", "read_field", "super_resolve",
+           "to_geofield", "write_cog"]

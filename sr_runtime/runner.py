@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sr_runtime.defaults import DEFAULT_MODEL, sample_hr_store, sample_lr_store
+from sr_runtime.defaults import DEFAULT_MODEL, LR_ONLY_MODEL, sample_hr_store, sample_lr_store
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
 from sr_runtime.engines.choice import check_engine_precision, choose_engine
@@ -60,6 +60,19 @@ def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
                          "pass --model model.onnx")
     say(f"using the default model {DEFAULT_MODEL.name} (pass --model to choose)")
     return DEFAULT_MODEL
+
+
+@contextmanager
+def _default_model_hint(options: RunRequest) -> Iterator[None]:
+    """A source the default model cannot run on (no d2m, no high-resolution store beside it)
+    may suit the LR-only t2m model, which needs neither: a run without --model says so."""
+    try:
+        yield
+    except UsageError as error:
+        if options.model is not None or not LR_ONLY_MODEL.is_file():
+            raise
+        raise type(error)(f"{error}; or run the LR-only t2m model, which needs neither d2m nor "
+                          f"static fields: --model {LR_ONLY_MODEL}") from error
 
 
 def _local_inputs(options: RunRequest, model: Path) -> list[tuple[str, Path]]:
@@ -179,7 +192,8 @@ def _region_statics(options: RunRequest, description: ModelDescription, lat: np.
     from sr_runtime.statics import region_statics, static_source
 
     names = [spec.name for spec in description.static_inputs]
-    location = static_source(options.static, options.source, options.edh_url, names)
+    with _default_model_hint(options):
+        location = static_source(options.static, options.source, options.edh_url, names)
     say(f"static HR fields {', '.join(names)} from {location.label}")
     scale = description.scale
     return region_statics(location, description.static_inputs,
@@ -245,7 +259,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
 
     dataset = source.open()
     description = engine.description
-    check_compatible(dataset, description, source.label)
+    with _default_model_hint(options):
+        check_compatible(dataset, description, source.label)
     times = dataset.time.values
     if wanted is not None:
         indices = [select_time(times, wanted, options.nearest)]

@@ -7,12 +7,14 @@ The same :class:`StepWorker` runs serially (:mod:`sr_runtime.stream`) or on Dask
 from __future__ import annotations
 
 import time as clock
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
 
 from sr_runtime.clock import with_clock
+from sr_runtime.description import VariableSpec
 from sr_runtime.engines.base import Engine
 from sr_runtime.errors import ModelOutputError
 from sr_runtime.fields import GeoField
@@ -21,7 +23,12 @@ from sr_runtime.pipeline import build_fields, check_missing, read_lr
 from sr_runtime.sinks.base import Sink
 from sr_runtime.tiling import infer_tiled
 from sr_runtime.times import at_time
-from sr_runtime.units import plausible_range
+from sr_runtime.units import (
+    DEW_POINT_EXCESS_TOLERANCE_K,
+    convert,
+    dew_point_pairs,
+    plausible_range,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,25 @@ def check_model_output(hr: np.ndarray, valid_time: np.datetime64, units: str,
                                f"outside {low:g}..{high:g} {units} (min {float(hr.min()):.5g}, "
                                f"max {float(hr.max()):.5g}); nothing was written for it. Check "
                                "that the model fits this data (units, variable)")
+
+
+def check_dew_points(hr: np.ndarray, variables: Sequence[VariableSpec],
+                     valid_time: np.datetime64) -> None:
+    """Refuse a step whose dew point exceeds the air temperature (``hr``: (C, H, W) in the
+    units of ``variables``): supersaturation at 2 m is not physical, and sr-edge's graph caps
+    the dew point at the air temperature, so a model that shows it was exported without it."""
+    names = [v.name for v in variables]
+    for dew, air in dew_point_pairs(names):
+        air_values = convert(hr[air], variables[air].units, "K")
+        excess = convert(hr[dew], variables[dew].units, "K") - air_values
+        bad = int(np.count_nonzero(excess > DEW_POINT_EXCESS_TOLERANCE_K))
+        if bad:
+            raise ModelOutputError(
+                f"the model's output{at_time(valid_time)} has {names[dew]} above {names[air]} "
+                f"in {bad} of {excess.size} cells (by up to {float(excess.max()):.3g} K: a dew "
+                "point above the air temperature is not physical); nothing was written for "
+                "it. Export the model again with sr-export to-onnx, whose graph caps the dew "
+                "point at the air temperature")
 
 
 @dataclass
@@ -102,6 +128,7 @@ class StepWorker:
                                    f"description lists {len(variables)}; export it again")
         for channel, variable in zip(hr, variables, strict=True):
             check_model_output(channel, valid_time, variable.units, variable.name)
+        check_dew_points(hr, variables, valid_time)
         lr_fields, sr_fields = build_fields(lr, hr, lat, lon, valid_time, engine.description,
                                             engine.name, self.units, self.source_label)
         for each in (*lr_fields, *sr_fields):

@@ -9,12 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from sr_runtime.description import ModelDescription
+from sr_runtime.units import dew_point_pairs
 
 
 def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48),
                  batch: int = 2, seed: int = 0) -> np.ndarray:
     """A smooth, realistic-looking physical field for parity checks when no data is given
-    (then the model's clock channels, for models that take them)."""
+    (then the model's clock channels, for models that take them); a dew point never above its
+    air temperature."""
     rng = np.random.default_rng(seed)
     h, w = shape
     y, x = np.meshgrid(np.linspace(0, 1, h), np.linspace(0, 1, w), indexing="ij")
@@ -26,6 +28,8 @@ def sample_input(description: ModelDescription, shape: tuple[int, int] = (40, 48
                                                                                       + phase[2])
             noise = rng.normal(0, 0.2, size=(h, w))
             out[b, c] = var.lr_mean + var.lr_std * (wave + noise)
+    for dew, air in dew_point_pairs(description.variable_names):  # physical: never above
+        out[:, dew] = np.minimum(out[:, dew], out[:, air])
     if not description.clock_inputs:
         return out
     from sr_runtime.clock import clock_fields  # real clock channels: hours apart, 0-30 E

@@ -110,3 +110,17 @@ def plausible_range(name: str, units: str) -> tuple[float, float] | None:
     scale, offset = factors
     low, high = ((b - offset) / scale for b in bounds)
     return float(low), float(high)
+
+
+#: Dew-point variables and the air temperature they cannot exceed (saturation): a model that
+#: predicts both caps the first at the second in its graph, and every output is checked for it.
+DEW_POINT_OF = {"d2m": "t2m"}
+#: Dew point above air temperature tolerated in an output (K): rounding, never physics.
+DEW_POINT_EXCESS_TOLERANCE_K = 1e-3
+
+
+def dew_point_pairs(names: list[str] | tuple[str, ...]) -> list[tuple[int, int]]:
+    """(dew point index, air temperature index) of each dew point among ``names`` whose air
+    temperature is there too."""
+    return [(names.index(dew), names.index(air)) for dew, air in DEW_POINT_OF.items()
+            if dew in names and air in names]

@@ -67,3 +67,47 @@ def test_exact_rewrites_keep_a_clock_network_unchanged():
 def test_clock_channels_other_than_the_four_features_are_refused():
     with pytest.raises(ValueError, match="clock_channels must be 0 or 4"):
         SRResNetConfig(clock_channels=3)
+
+
+def test_the_graph_caps_the_dew_point_at_the_air_temperature_and_nothing_else():
+    """d2m (channel 1) is capped at t2m (channel 0) cell by cell; where the network's d2m is
+    already below t2m, and for t2m everywhere, the output is the network's."""
+    network = clock_network()
+    # hr means 1 K apart: the untrained network puts d2m above t2m in about half the cells
+    free = PhysicalUnitsSR(network, MEAN, STD, [285.0, 284.8], STD).eval()
+    capped = PhysicalUnitsSR(network, MEAN, STD, [285.0, 284.8], STD,
+                             dew_point_pairs=[(1, 0)]).eval()
+    lr = lr_with_clock()
+    with torch.inference_mode():
+        before, after = free(lr), capped(lr)
+    above = before[:, 1] > before[:, 0]
+    assert 0.05 < float(above.double().mean()) < 0.95  # the case is exercised
+    assert bool((after[:, 1] <= after[:, 0]).all())
+    assert torch.equal(after[:, 0], before[:, 0])
+    assert torch.equal(after[:, 1][~above], before[:, 1][~above])
+    assert torch.equal(after[:, 1][above], before[:, 0][above])
+
+
+def test_conservation_with_a_dew_point_keeps_both_block_means_and_the_dew_point_below():
+    network = clock_network(conservation="block_mean")
+    capped = PhysicalUnitsSR(network, MEAN, STD, [285.0, 284.8], STD,
+                             dew_point_pairs=[(1, 0)]).eval()
+    free = PhysicalUnitsSR(network, MEAN, STD, [285.0, 284.8], STD).eval()
+    lr = lr_with_clock()
+    rng = np.random.default_rng(3)
+    depression = np.abs(rng.normal(0.0, 2.0, size=lr.shape[-2:])).astype(np.float32)
+    depression[0, :3] = 0.0  # saturated LR cells
+    lr[0, 1] = lr[0, 0] - torch.from_numpy(depression)
+    with torch.inference_mode():
+        before, after = free(lr), capped(lr)
+    assert bool((before[:, 1] > before[:, 0] + 0.01).any())  # the raw network breaks it
+    assert bool((after[:, 1] <= after[:, 0] + 1e-4).all())
+    means = after.reshape(1, 2, 5, 8, 6, 8).mean(dim=(3, 5), dtype=torch.float64)
+    assert float((means - lr[:, :2].double()).abs().max()) < 1e-3
+    assert torch.equal(after[:, 0], before[:, 0])  # the air temperature is as before
+    # an LR cell whose dew point is above its temperature gives a saturated block
+    wet = lr.clone()
+    wet[0, 1, 2, 2] = wet[0, 0, 2, 2] + 1.5
+    with torch.inference_mode():
+        block = capped(wet)[0, :, 16:24, 16:24]
+    assert float((block[1] - block[0]).abs().max()) < 1e-4

@@ -13,6 +13,7 @@ import xarray as xr
 from rio_cogeo.cogeo import cog_validate
 
 import sr_runtime as sr
+from sr_runtime.defaults import LR_ONLY_MODEL
 from sr_runtime.errors import SourceError, UsageError, VariableError
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -20,6 +21,14 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 
 @pytest.fixture(scope="module")
 def model():
+    """A model of one variable (t2m DataArray in, out): the API's mechanics."""
+    with sr.open_model(LR_ONLY_MODEL) as opened:
+        yield opened
+
+
+@pytest.fixture(scope="module")
+def default_model():
+    """The default model: t2m and d2m (a Dataset), static orog/lsm, clock inputs."""
     with sr.open_model() as opened:
         yield opened
 
@@ -54,7 +63,62 @@ def test_readme_example_runs(tmp_path, capsys):
     run_readme_block("api-example", tmp_path)
     out = capsys.readouterr().out
     assert "('latitude', 'longitude')" in out and "degC" in out
+    assert "('t2m', 'd2m') ('orog', 'lsm')" in out
     assert cog_validate(str(tmp_path / "sr_api.tif"))[0]
+    with rasterio.open(tmp_path / "sr_api.tif") as written:
+        assert written.count == 2 and written.descriptions == ("t2m", "d2m")
+        assert written.units == ("degC", "degC")
+
+
+def test_default_model_matches_sr_run(default_model, tmp_path):
+    """The API and sr-run give the same fields for the default (two-variable, static, clock)
+    model: the same statics, the same clock, the same engine."""
+    when = "2024-10-11T12:00"
+    source = sr.open_source("sample")
+    lr = sr.read_field(source, default_model.variables, time=when)
+    assert isinstance(lr, xr.Dataset) and list(lr.data_vars) == ["t2m", "d2m"]
+    hr = sr.super_resolve(lr, default_model, static=sr.open_static("sample"))
+    assert list(hr.data_vars) == ["t2m", "d2m"]
+    request = sr.RunRequest(out=str(tmp_path / "run.tif"),
+                            times=sr.TimeRange(np.datetime64(when), np.datetime64(when),
+                                               np.timedelta64(1, "h")))
+    sr.run(request, say=lambda _: None)
+    with rasterio.open(tmp_path / "run.tif") as written:
+        bands = written.read()[:, ::-1]  # north-up rows -> latitude ascending
+    np.testing.assert_allclose(bands[0], hr.t2m.values, atol=1e-4)
+    np.testing.assert_allclose(bands[1], hr.d2m.values, atol=1e-4)
+    # the graph caps the dew point at the temperature
+    assert float((hr.d2m - hr.t2m).max()) <= 0.0
+    with rasterio.open(sr.write_cog(hr, tmp_path / "api.tif")) as mine:
+        np.testing.assert_allclose(mine.read(), bands[:, ::-1], atol=1e-4)
+        assert mine.descriptions == ("t2m", "d2m")
+
+
+def test_default_model_refuses_what_it_cannot_run(default_model):
+    source = sr.open_source("sample")
+    t2m = sr.read_field(source, "t2m", time="2024-10-11T12:00")
+    with pytest.raises(UsageError, match="predicts t2m, d2m: pass an xarray.Dataset"):
+        sr.super_resolve(t2m, default_model, static=sr.open_static())
+    both = sr.read_field(source, default_model.variables, time="2024-10-11T12:00")
+    with pytest.raises(UsageError, match=r"static HR fields \(orog, lsm\); pass static="):
+        sr.super_resolve(both, default_model)
+    with pytest.raises(UsageError, match="no d2m"):
+        sr.super_resolve(both[["t2m"]], default_model, static=sr.open_static())
+
+
+def test_read_field_names_what_the_cube_lacks():
+    source = sr.open_source("sample")
+    with pytest.raises(SourceError, match="no variable 'u10', 'v10'"):
+        sr.read_field(source, ["t2m", "u10", "v10"], time="2024-10-11T12:00")
+    with pytest.raises(UsageError, match="at least one variable"):
+        sr.read_field(source, [], time="2024-10-11T12:00")
+
+
+def test_open_static_without_a_companion_store_says_to_pass_one(tmp_path):
+    lonely = tmp_path / "my-cube.zarr"
+    lonely.mkdir()
+    with pytest.raises(UsageError, match="no companion high-resolution store.*static=STORE"):
+        sr.open_static(str(lonely))
 
 
 def test_super_resolve_returns_the_hr_grid_with_cf_attributes(model, lr):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sr_runtime.api import open_model, open_source
+from sr_runtime.api import open_model, open_source, open_static
 from sr_runtime.app.maps import figure_for
 from sr_runtime.results import Results, default_truth
 
@@ -14,7 +14,8 @@ from sr_runtime.results import Results, default_truth
 @pytest.fixture(scope="module")
 def results():
     with open_model() as model:
-        yield Results(model, open_source("sample"), default_truth("sample", None))
+        yield Results(model, open_source("sample"), default_truth("sample", None),
+                      static=open_static("sample"))
 
 
 def test_three_panels_on_one_scale_with_truth(results):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from sr_runtime.api import Model, open_model, open_source
+from sr_runtime.api import Model, open_model, open_source, open_static
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.results import Results, default_truth
@@ -32,11 +32,11 @@ class CountingEngine(EngineBase):
         self.model_file_sha256 = self.inner.model_file_sha256
         self.lock = threading.Lock()
 
-    def infer(self, lr: np.ndarray) -> np.ndarray:
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         with self.lock:
             self.calls += 1
         time.sleep(self.delay)
-        return self.inner.infer(lr)
+        return self.inner.infer(lr, **inputs)
 
 
 @dataclass
@@ -52,11 +52,11 @@ class BrokenEngine(EngineBase):
         self.description = self.inner.description
         self.model_file_sha256 = self.inner.model_file_sha256
 
-    def infer(self, lr: np.ndarray) -> np.ndarray:
+    def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         self.calls += 1
         if self.mode == "raise":
             raise RuntimeError("the accelerator fell off the bus")
-        out = self.inner.infer(lr)
+        out = self.inner.infer(lr, **inputs)
         out[..., 0, 0] = np.nan
         return out
 
@@ -69,7 +69,8 @@ def shipped_model():
 
 def sample_results(model: Model, engine=None) -> Results:
     wrapped = Model(engine or model.engine, model.path, list(model.notes))
-    return Results(wrapped, open_source("sample"), default_truth("sample", None))
+    return Results(wrapped, open_source("sample"), default_truth("sample", None),
+                   static=open_static("sample"))
 
 
 @pytest.fixture
