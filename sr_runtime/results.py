@@ -10,6 +10,7 @@ wait for that one run instead of starting their own. A failed run is not cached.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time as clock
 from collections import OrderedDict
@@ -61,6 +62,7 @@ class ResultKey:
     rows: tuple[int, int]  # LR latitude index range [start, stop)
     cols: tuple[int, int]  # LR longitude index range [start, stop)
     units: str
+    variable: str  # which of the model's variables the result shows
 
     @property
     def stamp(self) -> str:
@@ -144,6 +146,13 @@ class SingleFlightCache(Generic[K, V]):
         future.set_result(value)
         return value, False
 
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` for ``key`` unless it is there or being computed (a by-product of
+        another key's computation)."""
+        with self.lock:
+            if key not in self.done and key not in self.pending:
+                self._store(key, value)
+
     def _store(self, key: K, value: V) -> None:
         cost = self.size(value)
         if cost > self.budget:
@@ -163,15 +172,18 @@ class SingleFlightCache(Generic[K, V]):
 class Results:
     """One model over one DataCube (and its HR truth, if any), with cached results.
 
-    A model of several variables runs on all of them; results show the first. A model with
-    static HR inputs needs ``static``, the store they come from (see :mod:`sr_runtime.statics`):
+    A model of several variables runs on all of them; a result shows the one its request
+    names (default: the first), and the other variables of the same inference are cached
+    beside it, so asking for them runs nothing. A model with static HR inputs needs
+    ``static``, the store they come from (see :mod:`sr_runtime.statics`):
     they are read once per region and kept for the last few regions."""
 
     def __init__(self, model: Model, source: DataSource, truth: DataSource | None = None, *,
                  cache_mb: float = DEFAULT_CACHE_MB, static: DataSource | None = None) -> None:
         self.model, self.source = model, source
         self.dataset = source.open()
-        self.variable = model.description.variables[0]
+        self.variables = {spec.name: spec for spec in model.description.variables}
+        self.variable = model.description.variables[0]  # the default one
         check_compatible(self.dataset, model.description, source.label)
         self.static = static if model.description.static_inputs else None
         if model.description.static_inputs and static is None:
@@ -196,7 +208,7 @@ class Results:
 
     # -- what the cube offers -------------------------------------------------------------
     def _truth_times(self) -> set[str]:
-        if self.truth is None or self.variable.name not in self.truth:
+        if self.truth is None or not all(name in self.truth for name in self.variables):
             return set()
         times = pd.DatetimeIndex(self.truth.time.values)
         return {t.strftime(TIME_FORMAT) for t in times}
@@ -213,10 +225,16 @@ class Results:
                     round(self.latitude[-1] + dlat / 2, 4))
 
     # -- requests -------------------------------------------------------------------------
-    def resolve(self, time: str, bbox: str | BBox | None = None, units: str = "K") -> ResultKey:
-        """Check a request against the cube (no inference) and name its result."""
+    def resolve(self, time: str, bbox: str | BBox | None = None, units: str = "K",
+                variable: str | None = None) -> ResultKey:
+        """Check a request against the cube (no inference) and name its result; ``variable``:
+        one of the model's (default: its first)."""
         if units not in UNITS:
             raise UsageError(f"units must be one of {', '.join(UNITS)}, not {units!r}")
+        variable = variable or self.variable.name
+        if variable not in self.variables:
+            raise UsageError(f"variable must be one of the model's ({', '.join(self.variables)})"
+                             f", not {variable!r}")
         wanted = parse_time(time) if isinstance(time, str) else np.datetime64(time, "ns")
         try:
             index = select_time(self.times, wanted)
@@ -235,11 +253,20 @@ class Results:
                              "cells")
         stamp = pd.Timestamp(self.times[index]).strftime(TIME_FORMAT)
         return ResultKey(self.model_sha256, stamp, (rows.start, rows.stop),
-                         (cols.start, cols.stop), units)
+                         (cols.start, cols.stop), units, variable)
 
     def get(self, key: ResultKey) -> tuple[Result, bool]:
         """(result, served from the cache)."""
-        return self.cache.get(key, lambda: self._compute(key))
+        return self.cache.get(key, lambda: self._compute_and_keep(key))
+
+    def _compute_and_keep(self, key: ResultKey) -> Result:
+        """``key``'s result; the model's other variables, from the same inference, go into the
+        cache beside it (a request for them runs nothing)."""
+        results = self._compute(key)
+        for name, other in results.items():
+            if name != key.variable:
+                self.cache.put(dataclasses.replace(key, variable=name), other)
+        return results[key.variable]
 
     def stats(self) -> dict[str, object]:
         return {"inferences": self.inferences, "cache": self.cache.stats()}
@@ -267,51 +294,56 @@ class Results:
             self._statics.move_to_end(region)
             return self._statics[region]
 
-    def _compute(self, key: ResultKey) -> Result:
+    def _compute(self, key: ResultKey) -> dict[str, Result]:
+        """The result of every variable of the model for ``key``'s time, region and units."""
         names = self.model.description.variable_names
         frame = self.dataset[names].sel(time=np.datetime64(key.time, "ns")).isel(
             latitude=slice(*key.rows), longitude=slice(*key.cols)).load()
         for spec in self.model.description.variables:
             frame[spec.name].attrs.setdefault("units", spec.units)
-        window = frame[self.variable.name]
         started = clock.perf_counter()
         try:
             with self.infer_lock:
                 self.inferences += 1
             statics = self._region_statics(key)
             if len(names) == 1:
-                sr = super_resolve(window, self.model, units=self.variable.units,
-                                   static=statics)
-            else:  # every variable runs; the page and the service show the first
+                fields = {names[0]: super_resolve(frame[names[0]], self.model,
+                                                  units=self.variable.units, static=statics)}
+            else:  # every variable runs at once (in the first one's units: all temperatures)
                 both = super_resolve(frame, self.model, units=self.variable.units,
                                      static=statics)
-                sr = both[self.variable.name]
+                fields = {name: both[name] for name in names}
         except SrEdgeError as exc:
             raise RunFailedError(f"inference at {key.time} failed: {exc}") from None
         except Exception as exc:  # a backend's own error: say which, keep it one line
             raise RunFailedError(f"inference at {key.time} failed in backend "
                                  f"{self.model.backend}: {type(exc).__name__}: {exc}") from None
         seconds = clock.perf_counter() - started
-        self._check_physical(sr, key)
-        sr = self._in_units(sr, key.units)
-        lr = self._in_units(window, key.units)
-        truth, land_sea = self._truth(sr, key)
-        scores = _scores(sr.values, truth.values) if truth is not None else None
-        return Result(key, lr, sr, truth, land_sea, scores, seconds, self.model.backend,
-                      self.precision)
+        results = {}
+        for name, sr in fields.items():
+            each = dataclasses.replace(key, variable=name)
+            self._check_physical(sr, each)
+            sr = self._in_units(sr, key.units, name)
+            lr = self._in_units(frame[name], key.units, name)
+            truth, land_sea = self._truth(sr, each)
+            scores = _scores(sr.values, truth.values) if truth is not None else None
+            results[name] = Result(each, lr, sr, truth, land_sea, scores, seconds,
+                                   self.model.backend, self.precision)
+        return results
 
     def _check_physical(self, sr: xr.DataArray, key: ResultKey) -> None:
-        bounds = PHYSICAL_RANGE_K.get(self.variable.name)
-        if bounds is None or self.variable.units != "K":
+        spec = self.variables[key.variable]
+        bounds = PHYSICAL_RANGE_K.get(spec.name)
+        if bounds is None or spec.units != "K":
             return
         low, high = float(np.nanmin(sr.values)), float(np.nanmax(sr.values))
         if low < bounds[0] or high > bounds[1]:
-            raise RunFailedError(f"the model produced {self.variable.name} from {low:.1f} to "
+            raise RunFailedError(f"the model produced {spec.name} from {low:.1f} to "
                                  f"{high:.1f} K at {key.time}, outside {bounds[0]:g}.."
                                  f"{bounds[1]:g} K; the model does not fit this data")
 
-    def _in_units(self, field: xr.DataArray, units: str) -> xr.DataArray:
-        have = str(field.attrs.get("units", self.variable.units))
+    def _in_units(self, field: xr.DataArray, units: str, variable: str) -> xr.DataArray:
+        have = str(field.attrs.get("units", self.variables[variable].units))
         values, out_units = to_units(np.asarray(field.values, np.float32), have, units)
         converted = field.copy(data=values)
         converted.attrs["units"] = out_units
@@ -331,12 +363,12 @@ class Results:
             self._lr_land_sea(sr, key)
         truth = None
         if key.time in self.truth_times:
-            hr = window[self.variable.name].sel(time=np.datetime64(key.time, "ns"))
-            values, units = to_units(np.asarray(hr.values, np.float32), self.variable.units,
-                                     key.units)
+            spec = self.variables[key.variable]
+            hr = window[spec.name].sel(time=np.datetime64(key.time, "ns"))
+            values, units = to_units(np.asarray(hr.values, np.float32), spec.units, key.units)
             truth = xr.DataArray(values, coords={"latitude": sr.latitude,
                                                  "longitude": sr.longitude},
-                                 dims=("latitude", "longitude"), name=self.variable.name,
+                                 dims=("latitude", "longitude"), name=spec.name,
                                  attrs={"units": units, "long_name": "HR truth"})
         return truth, land_sea
 

@@ -13,7 +13,7 @@ import xarray as xr
 from sr_runtime.products import default_scale
 from sr_runtime.results import Result
 
-LONG_NAMES = {"t2m": "2 m temperature"}
+LONG_NAMES = {"t2m": "2 m temperature", "d2m": "2 m dew point"}
 
 
 def _extent(field: xr.DataArray) -> tuple[float, float, float, float]:

@@ -43,7 +43,8 @@ def _friendly(action: str, call: Callable[[], Any]) -> Any:
 
 def _info(result: Result, results: Results, cached: bool) -> str:
     units = result.key.units
-    rows = [("backend", f"{result.backend} ({result.precision})"),
+    rows = [("variable", f"{result.key.variable} (of {', '.join(results.variables)})"),
+            ("backend", f"{result.backend} ({result.precision})"),
             ("model", f"{results.model.path.name} (sha256 {results.model_sha256[:12]})"),
             ("inference time", f"{result.infer_seconds * 1000:.0f} ms"
              + (" (served from the cache)" if cached else "")),
@@ -75,13 +76,13 @@ def build_app(workbench: Workbench) -> gr.Blocks:
                       default.config, default.truth if same else None, default.edh_url,
                       default.static if same else None)
 
-    def result_for(date: str, hour: str, preset: str, bbox: str, units: str, source: str,
-                   model: str, backend: str) -> tuple[Result, Results, bool]:
+    def result_for(date: str, hour: str, preset: str, bbox: str, units: str, variable: str,
+                   source: str, model: str, backend: str) -> tuple[Result, Results, bool]:
         if not hour:
             raise gr.Error("pick a date and a time first", title="no time",
                            print_exception=False)
         results = workbench.results(choice(source, model, backend))
-        key = results.resolve(hour, workbench.region(preset, bbox), units)
+        key = results.resolve(hour, workbench.region(preset, bbox), units, variable or None)
         result, cached = results.get(key)
         return result, results, cached
 
@@ -102,6 +103,8 @@ def build_app(workbench: Workbench) -> gr.Blocks:
                 bbox = gr.Textbox("", label="or a box W,S,E,N (degrees)",
                                   placeholder=str(start.grid_box()), elem_id="bbox")
                 units = gr.Radio(["K", "degC"], value="K", label="Units", elem_id="units")
+                variable = gr.Dropdown(list(start.variables), value=start.variable.name,
+                                       label="Variable (of the model's)", elem_id="variable")
                 with gr.Accordion("Source, model, backend (as sr-run)", open=False):
                     source = gr.Textbox(default.source, label="--source",
                                         info="sample, edh[:MODEL/EXP/VARIANT], Zarr path or URL",
@@ -124,7 +127,7 @@ def build_app(workbench: Workbench) -> gr.Blocks:
             files = {kind: gr.File(label=label, interactive=False, elem_id=f"file-{kind}")
                      for kind, label in PRODUCT_LABELS.items()}
 
-        request_inputs = [date, hour, preset, bbox, units, source, model, backend]
+        request_inputs = [date, hour, preset, bbox, units, variable, source, model, backend]
 
         def pick_date(day: str, source_text: str, model_text: str, backend_name: str):
             def update():
@@ -140,6 +143,8 @@ def build_app(workbench: Workbench) -> gr.Blocks:
                 return (gr.Dropdown(choices=workbench.dates(results), value=when[:10]),
                         gr.Dropdown(choices=workbench.hours(results, when[:10]), value=when),
                         gr.Dropdown(choices=workbench.presets(results), value=WHOLE_GRID),
+                        gr.Dropdown(choices=list(results.variables),
+                                    value=results.variable.name),
                         "\n".join(f"- {n}" for n in results.model.notes))
             return _friendly("opening the source and model", update)
 
@@ -152,11 +157,11 @@ def build_app(workbench: Workbench) -> gr.Blocks:
 
         def make_file(kind: Kind) -> Callable[..., str]:
             def handler(date_v: str, hour_v: str, preset_v: str, bbox_v: str, units_v: str,
-                        source_v: str, model_v: str, backend_v: str,
+                        variable_v: str, source_v: str, model_v: str, backend_v: str,
                         request: gr.Request) -> str:
                 def write() -> str:
                     result, results, _ = result_for(date_v, hour_v, preset_v, bbox_v, units_v,
-                                                    source_v, model_v, backend_v)
+                                                    variable_v, source_v, model_v, backend_v)
                     folder = workbench.session_folder(getattr(request, "session_hash", "")
                                                       or "anonymous")
                     return str(write_product(result, kind, folder, results.source.label))
@@ -167,7 +172,8 @@ def build_app(workbench: Workbench) -> gr.Blocks:
             workbench.end_session(getattr(request, "session_hash", "") or "anonymous")
 
         date.change(pick_date, [date, source, model, backend], hour)
-        open_button.click(open_choice, [source, model, backend], [date, hour, preset, notes])
+        open_button.click(open_choice, [source, model, backend],
+                          [date, hour, preset, variable, notes])
         run.click(run_inference, request_inputs, [maps, info], concurrency_limit=4)
         for kind, button in buttons.items():
             button.click(make_file(kind), request_inputs, files[kind], concurrency_limit=4)

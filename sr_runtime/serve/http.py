@@ -1,7 +1,7 @@
 """The HTTP API: COGs and map tiles of super-resolved fields, results cached by request key.
 
 Every product of a request is derived from one :class:`~sr_runtime.results.Result`, cached by
-(model sha256, time, region cells, units): a repeat request runs no inference, concurrent
+(model sha256, time, region cells, units, variable): a repeat request runs no inference, concurrent
 requests for one key run the model once. Errors are JSON ``{"error", "type", "status"}`` with
 the status that fits (400 bad request, 404 not in the cube, 500 failed run, 502 source
 unreachable, 503 backend unusable), never a stack trace. Files are written into a private
@@ -43,6 +43,8 @@ VminQuery = Annotated[float | None, Query(description="Colour scale minimum [def
 VmaxQuery = Annotated[float | None, Query(description="Colour scale maximum [default: 99.5th "
                                           "percentile]")]
 MapQuery = Annotated[str, Query(description="matplotlib colour map name")]
+VariableQuery = Annotated[str | None, Query(description="One of the model's variables (see "
+                                            "/times), e.g. t2m or d2m [default: the first]")]
 
 
 def status_of(exc: SrEdgeError) -> int:
@@ -82,8 +84,9 @@ class Service:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
-    def result(self, time: str, bbox: str | None, units: str) -> tuple[Result, bool]:
-        return self.results.get(self.results.resolve(time, bbox, units))
+    def result(self, time: str, bbox: str | None, units: str,
+               variable: str | None = None) -> tuple[Result, bool]:
+        return self.results.get(self.results.resolve(time, bbox, units, variable))
 
     def scale(self, result: Result, vmin: float | None, vmax: float | None,
               colour_map: str) -> ColourScale:
@@ -153,15 +156,16 @@ def create_app(results: Results) -> FastAPI:
 
     def headers(result: Result, cached: bool, filename: str | None = None) -> dict[str, str]:
         values = {"X-Cache": "hit" if cached else "miss", "X-Backend": result.backend,
-                  "X-Valid-Time": result.key.time, "X-Inference-Seconds":
-                  f"{result.infer_seconds:.4f}"}
+                  "X-Valid-Time": result.key.time, "X-Variable": result.key.variable,
+                  "X-Inference-Seconds": f"{result.infer_seconds:.4f}"}
         if filename:
             values["Content-Disposition"] = f'attachment; filename="{filename}"'
         return values
 
     def cog_response(kind: Kind, time: str, bbox: str | None, units: str,
+                     variable: str | None,
                      scale: tuple[float | None, float | None, str] | None = None) -> Response:
-        result, cached = service.result(time, bbox, units)
+        result, cached = service.result(time, bbox, units, variable)
         colours = service.scale(result, *scale) if scale is not None else None
         body = service.product(result, kind, colours)
         return Response(body, media_type=COG_MEDIA,
@@ -179,40 +183,46 @@ def create_app(results: Results) -> FastAPI:
     @app.get("/times", summary="The valid times of the cube, those with HR truth, its box")
     def times() -> dict[str, object]:
         box = results.grid_box()
-        return {"variable": results.variable.name, "times": results.time_labels(),
+        return {"variable": results.variable.name, "variables": list(results.variables),
+                "times": results.time_labels(),
                 "truth_times": sorted(results.truth_times),
                 "bbox": [box.west, box.south, box.east, box.north], "units": list(UNITS)}
 
     @app.get("/cog/sr", summary="Super-resolved field as a float32 COG",
              response_class=Response, responses={200: {"content": {COG_MEDIA: {}}}})
-    def cog_sr(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K") -> Response:
-        return cog_response("sr", time, bbox, units)
+    def cog_sr(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K",
+               variable: VariableQuery = None) -> Response:
+        return cog_response("sr", time, bbox, units, variable)
 
     @app.get("/cog/lr", summary="Low-resolution input as a float32 COG",
              response_class=Response, responses={200: {"content": {COG_MEDIA: {}}}})
-    def cog_lr(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K") -> Response:
-        return cog_response("lr", time, bbox, units)
+    def cog_lr(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K",
+               variable: VariableQuery = None) -> Response:
+        return cog_response("lr", time, bbox, units, variable)
 
     @app.get("/cog/rgb", summary="Colour-mapped RGBA COG with overviews (scale in its tags)",
              response_class=Response, responses={200: {"content": {COG_MEDIA: {}}}})
     def cog_rgb(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K",
                 vmin: VminQuery = None, vmax: VmaxQuery = None,
-                colour_map: MapQuery = DEFAULT_COLOUR_MAP) -> Response:
-        return cog_response("rgb", time, bbox, units, (vmin, vmax, colour_map))
+                colour_map: MapQuery = DEFAULT_COLOUR_MAP,
+                variable: VariableQuery = None) -> Response:
+        return cog_response("rgb", time, bbox, units, variable, (vmin, vmax, colour_map))
 
     @app.get("/colour-scale", summary="The colour scale /cog/rgb and /tiles use by default")
     def colour_scale(time: TimeQuery, bbox: BBoxQuery = None, units: UnitsQuery = "K",
                      vmin: VminQuery = None, vmax: VmaxQuery = None,
-                     colour_map: MapQuery = DEFAULT_COLOUR_MAP) -> dict[str, object]:
-        result, _ = service.result(time, bbox, units)
+                     colour_map: MapQuery = DEFAULT_COLOUR_MAP,
+                     variable: VariableQuery = None) -> dict[str, object]:
+        result, _ = service.result(time, bbox, units, variable)
         return service.scale(result, vmin, vmax, colour_map).as_dict()
 
     @app.get("/tiles/{z}/{x}/{y}.png", summary="Web Mercator PNG tile of the SR field",
              response_class=Response, responses={200: {"content": {"image/png": {}}}})
     def tile(z: int, x: int, y: int, time: TimeQuery, units: UnitsQuery = "K",
              vmin: VminQuery = None, vmax: VmaxQuery = None,
-             colour_map: MapQuery = DEFAULT_COLOUR_MAP) -> Response:
-        result, cached = service.result(time, None, units)
+             colour_map: MapQuery = DEFAULT_COLOUR_MAP,
+             variable: VariableQuery = None) -> Response:
+        result, cached = service.result(time, None, units, variable)
         scale = service.scale(result, vmin, vmax, colour_map)
         cog = service.product(result, "sr", None)
         png, tile_cached = service.tiles.get(
@@ -224,12 +234,13 @@ def create_app(results: Results) -> FastAPI:
     @app.get("/tilejson.json", summary="TileJSON 3.0 for MapLibre, Leaflet and story tools")
     def tilejson(request: Request, time: TimeQuery, units: UnitsQuery = "K",
                  vmin: VminQuery = None, vmax: VmaxQuery = None,
-                 colour_map: MapQuery = DEFAULT_COLOUR_MAP) -> dict[str, object]:
-        result, _ = service.result(time, None, units)
+                 colour_map: MapQuery = DEFAULT_COLOUR_MAP,
+                 variable: VariableQuery = None) -> dict[str, object]:
+        result, _ = service.result(time, None, units, variable)
         scale = service.scale(result, vmin, vmax, colour_map)
         west, south, east, north = geographic_bounds(service.product(result, "sr", None))
         query = f"time={result.key.time}&units={units}&vmin={scale.vmin}&vmax={scale.vmax}" \
-                f"&colour_map={colour_map}"
+                f"&colour_map={colour_map}&variable={result.key.variable}"
         base = str(request.base_url).rstrip("/")
         return {"tilejson": "3.0.0", "name": f"{result.sr.name} SR {result.key.time}",
                 "tiles": [f"{base}/tiles/{{z}}/{{x}}/{{y}}.png?{query}"],

@@ -60,6 +60,41 @@ def test_sr_cog_is_a_valid_cog_close_to_hr_truth(server, tmp_path):
     assert rmse < 1.0  # the README's figure for the shipped model is 0.44 K on average
 
 
+def test_each_variable_of_the_model_is_served_from_one_inference(shipped_model, tmp_path):
+    """The default model predicts t2m and d2m: ?variable=d2m gets the dew point (close to its
+    HR truth, at or below the temperature), from the inference that served t2m."""
+    engine = CountingEngine(shipped_model.engine)
+    with serving(create_app(sample_results(shipped_model, engine))) as url:
+        assert get(url, "/times").json()["variables"] == ["t2m", "d2m"]
+        t2m = get(url, "/cog/sr", time=WHEN)
+        d2m = get(url, "/cog/sr", time=WHEN, variable="d2m")
+        assert d2m.headers["x-variable"] == "d2m" and d2m.headers["x-cache"] == "hit"
+        assert "d2m_sr_20241025T1200_K.tif" in d2m.headers["content-disposition"]
+        assert engine.calls == 1
+        fields = {}
+        for name, response in (("t2m", t2m), ("d2m", d2m)):
+            path = saved(tmp_path, response, f"{name}.tif")
+            assert cog_validate(str(path))[0]
+            with rasterio.open(path) as cog:
+                fields[name] = cog.read(1)[::-1]
+        truth = xr.open_zarr(sample_hr_store())["d2m"].sel(time=np.datetime64(WHEN, "ns"))
+        assert float(np.sqrt(np.mean((fields["d2m"] - truth.values) ** 2))) < 1.0
+        assert (fields["d2m"] <= fields["t2m"]).all()
+        lr = saved(tmp_path, get(url, "/cog/lr", time=WHEN, variable="d2m"), "lr.tif")
+        with rasterio.open(lr) as cog:
+            source = xr.open_zarr(sample_lr_store())["d2m"].sel(time=np.datetime64(WHEN, "ns"))
+            np.testing.assert_allclose(cog.read(1)[::-1], source.values, atol=1e-4)
+        tiles = get(url, "/tilejson.json", time=WHEN, variable="d2m").json()["tiles"][0]
+        assert "variable=d2m" in tiles
+        tile = httpx.get(tiles.format(z=6, x=33, y=23), timeout=60)
+        assert tile.status_code == 200 and tile.headers["x-variable"] == "d2m"
+        assert engine.calls == 1
+        wrong = get(url, "/cog/sr", time=WHEN, variable="u10")
+        assert wrong.status_code == 400
+        assert "variable must be one of the model's (t2m, d2m), not 'u10'" in (
+            wrong.json()["error"])
+
+
 def test_lr_cog_holds_the_source_values(server, tmp_path):
     url, _ = server
     path = saved(tmp_path, get(url, "/cog/lr", time=WHEN, units="degC"), "lr.tif")

@@ -102,3 +102,18 @@ def test_degc_results_and_times_without_truth(shipped_model):
     early, _ = results.get(results.resolve("2024-10-02T06:00", "8,44,12,47"))
     assert early.truth is None and early.scores is None
     assert early.land_sea is not None and early.land_sea.shape == early.sr.shape
+
+
+def test_the_second_variable_comes_from_the_same_inference_with_its_own_truth(shipped_model):
+    engine = CountingEngine(shipped_model.engine)
+    results = sample_results(shipped_model, engine)
+    with pytest.raises(UsageError, match="variable must be one of the model's"):
+        results.resolve(WHEN, variable="u10")
+    assert engine.calls == 0
+    t2m, _ = results.get(results.resolve(WHEN, units="degC"))
+    d2m, cached = results.get(results.resolve(WHEN, units="degC", variable="d2m"))
+    assert cached and engine.calls == 1
+    assert d2m.sr.name == "d2m" and d2m.truth is not None and d2m.sr.attrs["units"] == "degC"
+    truth = results.truth["d2m"].sel(time=np.datetime64(WHEN, "ns"))
+    assert float(d2m.truth.mean()) == pytest.approx(float(truth.mean()) - 273.15, abs=0.05)
+    assert d2m.scores.rmse < 1.0 and (d2m.sr.values <= t2m.sr.values).all()
