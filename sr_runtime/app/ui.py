@@ -19,7 +19,7 @@ from sr_runtime.products import Kind, write_product
 from sr_runtime.results import Result, Results
 
 log = logging.getLogger("sr_edge.app")
-TITLE = "sr-edge: super-resolution of DestinE Climate DT 2 m temperature"
+TITLE = "sr-edge: km-scale super-resolution of DestinE Climate DT fields"
 THEME_FONTS = (["ui-sans-serif", "system-ui", "sans-serif"], ["ui-monospace", "monospace"])
 PRODUCT_LABELS: dict[Kind, str] = {"sr": "Super-resolution COG (float32 data)",
                                    "lr": "Low-resolution COG (float32 data)",

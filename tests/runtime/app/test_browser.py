@@ -150,6 +150,8 @@ def test_pick_run_look_download(app_url, page, tmp_path, tmp_path_factory):
         assert data.tags()["valid_time"] == "2024-10-25T12:00:00Z"
         assert data.shape == (256, 256) and data.dtypes[0] == "float32"
 
+    page.screenshot(path=str(artifacts(tmp_path_factory) / "sr-app.png"), full_page=True)
+
     # the model's second variable, from the same inference
     pick(page, "variable", "d2m")
     page.click("#run")
@@ -157,8 +159,6 @@ def test_pick_run_look_download(app_url, page, tmp_path, tmp_path_factory):
     info = page.inner_text("#info")
     assert "served from the cache" in info and "t2m, d2m" in info
     assert 0 < float(info.split("RMSE vs HR truth")[1].split()[0]) < 1.0
-
-    page.screenshot(path=str(artifacts(tmp_path_factory) / "sr-app.png"), full_page=True)
     pick(page, "variable", "t2m")
 
     # an error is one line in the page
