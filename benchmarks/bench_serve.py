@@ -1,6 +1,6 @@
 """Throughput and latency of `sr-serve` on this machine: cached tiles, cold and cached COGs.
 
-Starts `sr-serve` (the shipped model over the embedded sample) as its own process on a free
+Starts `sr-serve` (the default model over the embedded sample) as its own process on a free
 127.0.0.1 port and drives it with httpx from client threads:
 
 - cached tiles: every Web Mercator tile over the sample's box at zooms 5-8 for one time,

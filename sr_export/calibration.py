@@ -26,6 +26,16 @@ class GateData:
     truth: np.ndarray | None = None
     label: str = ""
     note: str = ""
+    #: (S, H, W) static HR fields of a model that takes them, on its SR grid (one region:
+    #: the same for every sample)
+    static: np.ndarray | None = None
+
+    def inputs(self, index: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Sample ``index`` as the engine takes it: the LR input and the named others."""
+        from sr_runtime.description import HR_STATIC_INPUT
+
+        extra = {} if self.static is None else {HR_STATIC_INPUT: self.static[None]}
+        return self.lr[index:index + 1], extra
 
 
 def default_calibration_times(count: int = DEFAULT_CALIBRATION_STEPS) -> np.ndarray:
@@ -87,11 +97,9 @@ def load_calibration(source: str, description: ModelDescription, times: np.ndarr
 def load_gate_data(source: str, description: ModelDescription, truth: str | None,
                    steps: int = DEFAULT_GATE_STEPS) -> GateData:
     """Held-out LR fields and their HR truth where a truth store exists; else FP32-only."""
-    from sr_runtime.synthetic import sample_input
 
     if source == SYNTHETIC:
-        return GateData(sample_input(description, shape=(32, 32), batch=4, seed=23),
-                        note="synthetic inputs, no HR truth: gated against FP32 only")
+        return synthetic_gate_data(description)
     from sr_runtime.defaults import sample_hr_store
     from sr_runtime.sample.times import held_out_times
     from sr_runtime.sources.registry import resolve_source
@@ -113,7 +121,41 @@ def load_gate_data(source: str, description: ModelDescription, truth: str | None
     times = candidates[np.linspace(0, candidates.size - 1, min(steps, candidates.size))
                        .round().astype(int)]
     lr = _fields(ds, description, times, resolved.label)
+    static = _static_fields(source, description, ds)
+    if description.clock_inputs:
+        from sr_runtime.clock import clock_fields
+
+        lr = np.concatenate([lr, clock_fields(times, ds.longitude.values.astype(np.float64),
+                                              lr.shape[-2])], axis=1)
     if hr is None:
-        return GateData(lr, None, "", "no HR truth store found: gated against FP32 only")
+        return GateData(lr, None, "", "no HR truth store found: gated against FP32 only",
+                        static)
     hr_fields = _fields(hr, description, times, truth_spec)
-    return GateData(lr, hr_fields, truth_spec)
+    return GateData(lr, hr_fields, truth_spec, static=static)
+
+
+def synthetic_gate_data(description: ModelDescription) -> GateData:
+    """Synthetic smooth inputs (clock and static fields too, for models that take them)."""
+    from sr_runtime.synthetic import sample_input, sample_statics
+
+    static = sample_statics(description, (32, 32), batch=1, seed=23)
+    return GateData(sample_input(description, shape=(32, 32), batch=4, seed=23),
+                    note="synthetic inputs, no HR truth: gated against FP32 only",
+                    static=None if static is None else static[0])
+
+
+def _static_fields(source: str, description: ModelDescription, ds) -> np.ndarray | None:
+    """The static HR fields of the source's whole grid, as ``sr-run`` reads them (its
+    companion high-resolution store)."""
+    if not description.static_inputs:
+        return None
+    from sr_runtime.grid import grid_step, hr_axis
+    from sr_runtime.statics import region_statics, static_source
+
+    location = static_source(None, source, None, [s.name for s in description.static_inputs])
+    lat = ds.latitude.values.astype(np.float64)
+    lon = ds.longitude.values.astype(np.float64)
+    scale = description.scale
+    return region_statics(location, description.static_inputs,
+                          hr_axis(lat, scale, grid_step(lat, "latitude")),
+                          hr_axis(lon, scale, grid_step(lon, "longitude")))

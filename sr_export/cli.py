@@ -490,6 +490,9 @@ def quantize(
     out = out or default_output(model)
     check_output(out, overwrite)
     description = read_description(model)
+    from sr_export.gate import refuse_static
+
+    refuse_static(description, model, "quantize")  # before reading any data
     fields, label = load_calibration(source, description, parse_times(calib_times))
     gate_data = load_gate_data(source, description, truth)
     with tracking(mlflow, command="quantize", run_name=f"quantize {model.name}") as tracker:

@@ -94,13 +94,14 @@ def accuracy_gate(reference: np.ndarray, candidate: np.ndarray, truth: np.ndarra
 
 
 def refuse_static(description: ModelDescription, model: Path, command: str) -> None:
-    """Reduced precision is gated on LR fields alone so far: a model with static HR inputs
-    or clock inputs is refused before any work, with what to run instead."""
+    """INT8 calibration and its gate read LR fields alone so far: a model with static HR
+    inputs or clock inputs is refused by ``sr-export quantize`` before any work, with what to
+    run instead."""
     if description.static_inputs or description.clock_inputs:
         names = ", ".join([s.name for s in description.static_inputs]
                           + list(description.clock_inputs))
         raise UsageError(f"{model} takes static HR fields or clock inputs ({names}); "
                          f"sr-export {command} "
                          "handles LR-only models so far: run it in FP32 (sr-run --precision "
-                         "fp32, the default without a tune record) or on OpenVINO "
-                         "(sr-run --backend openvino)")
+                         "fp32, the default without a tune record), or let sr-export tune gate "
+                         "and time OpenVINO FP32 and BF16 for it")

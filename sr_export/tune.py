@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_export.calibration import GateData
-from sr_runtime.description import LR_INPUT, ModelDescription
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.tuning import TUNE_FORMAT, candidate_key, machine_fingerprint
 from sr_runtime.engines.variants import (
     MIN_SPEEDUP,
@@ -71,10 +71,19 @@ def _session(path: Path, threads: int | None):
     return open_session(Path(path), threads=threads)
 
 
-def _field(description: ModelDescription, size: int, seed: int = 0) -> np.ndarray:
-    from sr_runtime.synthetic import sample_input
+#: A timed call: the LR window and the model's other named inputs (static HR fields), if any.
+Runner = Callable[..., np.ndarray]
 
-    return sample_input(description, shape=(size, size), batch=1, seed=seed)
+
+def _field(description: ModelDescription, size: int, seed: int = 0
+           ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A synthetic ``size`` x ``size`` LR window (clock channels included) and, for a model
+    that takes them, the static HR fields of its SR cells."""
+    from sr_runtime.synthetic import sample_input, sample_statics
+
+    lr = sample_input(description, shape=(size, size), batch=1, seed=seed)
+    static = sample_statics(description, (size, size), batch=1, seed=seed)
+    return lr, ({} if static is None else {HR_STATIC_INPUT: static})
 
 
 def parse_tiles(text: str | None) -> list[int] | None:
@@ -111,7 +120,7 @@ class _Timed:
 
     key: str
     variant: Variant
-    run: Callable[[np.ndarray], np.ndarray]
+    run: Runner  # run(lr, **named inputs)
     config: str = ""  # OpenVINO "HINT/streams"; "" for ONNX Runtime
     hint: str = ""
     streams: int = 0
@@ -139,8 +148,8 @@ def gate_openvino(model: Path, variant: Variant, gate_data: GateData, reference:
                                 hint="LATENCY", streams=1)
     except SrEdgeError as exc:
         return {"passed": False, "summary": str(exc)}, None
-    output = np.concatenate([engine.infer(gate_data.lr[i:i + 1])
-                             for i in range(gate_data.lr.shape[0])])
+    output = np.concatenate([engine.infer(lr, **inputs) for lr, inputs in
+                             (gate_data.inputs(i) for i in range(gate_data.lr.shape[0]))])
     if variant.precision == PRECISION_FP32:
         result = compare(reference, output, with_ssim=False)
         failures = GateRule(max_abs=PARITY_TOLERANCE_K).failures(result)
@@ -156,20 +165,21 @@ def gate_openvino(model: Path, variant: Variant, gate_data: GateData, reference:
     return gate, engine if gate["passed"] else None
 
 
-def _time_rounds(timed: list[_Timed], lr: np.ndarray, rounds: int, pause: float
-                 ) -> dict[str, list[float]]:
+def _time_rounds(timed: list[_Timed], window: tuple[np.ndarray, dict[str, np.ndarray]],
+                 rounds: int, pause: float) -> dict[str, list[float]]:
     """Seconds per call of each, interleaved round by round (the order rotates each round, and
     each call follows an idle ``pause``), so load on the machine hits all alike."""
+    lr, inputs = window
     samples: dict[str, list[float]] = {t.key + t.config: [] for t in timed}
     for each in timed:
-        each.run(lr)  # warm-up: plans this shape's memory, compiles OpenVINO for it
+        each.run(lr, **inputs)  # warm-up: plans this shape's memory, compiles OpenVINO for it
     for round_ in range(max(1, rounds)):
         shift = round_ % len(timed)
         for each in timed[shift:] + timed[:shift]:
             if pause:
                 time.sleep(pause)
             start = time.perf_counter()
-            each.run(lr)
+            each.run(lr, **inputs)
             samples[each.key + each.config].append(time.perf_counter() - start)
     return samples
 
@@ -186,15 +196,17 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     its LATENCY and THROUGHPUT configuration. OpenVINO is gated first on ``gate_data`` (default:
     synthetic fields, no HR truth): FP32 by the parity tolerance, BF16 by the accuracy gate;
     what fails is recorded, not timed. ``repeats`` interleaved rounds with ``pause`` seconds of
-    idle before each call; medians.
+    idle before each call; medians. A model with static HR inputs or clock inputs is timed
+    and gated with them (synthetic windows, ``gate_data``'s static fields); it has no INT8
+    variants (``sr-export quantize`` refuses it), so its candidates are ONNX Runtime FP32 and
+    OpenVINO.
     """
-    from sr_export.gate import refuse_static
+    from sr_export.calibration import synthetic_gate_data
     from sr_runtime.engines.onnxruntime import physical_cores, read_description
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 
     model = Path(model)
     description = read_description(model)
-    refuse_static(description, model, "tune")
     say = progress or (lambda _: None)
     variants = [v for v in discover_variants(model) if v.usable]
     timed = [_Timed(candidate_key(v.path.name, v.engine_name), v,
@@ -204,16 +216,17 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     skipped: dict[str, str] = {}
     if openvino:
         if gate_data is None:
-            from sr_runtime.synthetic import sample_input
-
-            gate_data = GateData(sample_input(description, (32, 32), batch=4, seed=23),
-                                 note="synthetic inputs, no HR truth: gated against FP32 only")
+            gate_data = synthetic_gate_data(description)
+        if description.static_inputs and gate_data.static is None:
+            raise UsageError(f"{model.name} takes static HR fields: the gate data must hold "
+                             "them (GateData.static)")
         reference = _ort_runner(_session(model, threads))
-        expected = np.concatenate([reference(gate_data.lr[i:i + 1])
-                                   for i in range(gate_data.lr.shape[0])])
+        expected = np.concatenate([reference(lr, **inputs) for lr, inputs in
+                                   (gate_data.inputs(i) for i in range(gate_data.lr.shape[0]))])
         if gate_data.truth is not None and gate_data.truth.shape != expected.shape:
             gate_data = GateData(gate_data.lr, None, "", f"HR truth {gate_data.label} is not on "
-                                 "this model's output grid: gated against FP32 only")
+                                 "this model's output grid: gated against FP32 only",
+                                 gate_data.static)
         for precision in (PRECISION_FP32, PRECISION_BF16):
             variant = Variant(model, precision, True, "", backend="openvino")
             key = candidate_key(model.name, variant.engine_name)
@@ -298,8 +311,8 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     }
 
 
-def _ort_runner(session) -> Callable[[np.ndarray], np.ndarray]:
-    return lambda lr: session.run(None, {LR_INPUT: lr})[0]
+def _ort_runner(session) -> Runner:
+    return lambda lr, **inputs: session.run(None, {LR_INPUT: lr, **inputs})[0]
 
 
 def write_tune(record: dict[str, object], model: Path) -> Path:

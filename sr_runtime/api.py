@@ -2,7 +2,7 @@
 
     import sr_runtime as sr
 
-    with sr.open_model() as model:                      # the shipped model, fastest backend
+    with sr.open_model() as model:                      # the default model, fastest backend
         lr = sr.read_field(sr.open_source("sample"), model.variables, time="2024-10-11T12:00")
         hr = sr.super_resolve(lr, model, static=sr.open_static("sample"))  # on the HR grid
 

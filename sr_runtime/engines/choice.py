@@ -18,7 +18,6 @@ tune`` on this CPU class). :func:`choose_engine` applies the request's ``--backe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +61,12 @@ def check_precision_name(precision: str) -> None:
                          f"{precision!r}")
 
 
-def tune_hint(model: Path, static: bool) -> str:
-    """What to run to time or gate a candidate here (tune handles LR-only models so far)."""
-    if static:
-        return "sr-export tune times LR-only models so far"
+def tune_hint(model: Path) -> str:
+    """What to run to time or gate a candidate here."""
     return f"run `sr-export tune {model.name}`"
 
 
-def _openvino_candidates(base: Path, static: bool = False) -> list[Variant]:
+def _openvino_candidates(base: Path) -> list[Variant]:
     """OpenVINO FP32 and BF16 on the FP32 model, with their gate and speed on this CPU class."""
     from sr_runtime.engines.openvino import available, bf16_unavailable_reason
 
@@ -102,7 +99,7 @@ def _openvino_candidates(base: Path, static: bool = False) -> list[Variant]:
             why, usable = reason, False
         elif not isinstance(gate, dict):
             why, usable = (f"no accuracy gate run on this CPU class ("
-                           f"{tune_hint(base, static)})"), False
+                           f"{tune_hint(base)})"), False
         elif not gate.get("passed"):
             why, usable = f"its accuracy gate did not pass here ({gate.get('summary', '')})", \
                 False
@@ -112,11 +109,11 @@ def _openvino_candidates(base: Path, static: bool = False) -> list[Variant]:
     return found
 
 
-def discover_candidates(model: str | Path, static: bool = False) -> list[Variant]:
+def discover_candidates(model: str | Path) -> list[Variant]:
     """Every candidate of the family of ``model``: ONNX Runtime's files first (the FP32 model,
     the reference, leads), then OpenVINO's."""
     base = family_base(Path(model))
-    return [*discover_variants(base), *_openvino_candidates(base, static)]
+    return [*discover_variants(base), *_openvino_candidates(base)]
 
 
 def _allowed(candidate: Variant, backend: str, precision: str) -> bool:
@@ -158,12 +155,7 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
     if DESCRIPTION_KEY not in props:
         return Choice(model, backend, None, None,
                       f"{model.name}: not an sr-edge model, no variants considered", precision)
-    try:
-        static = bool(json.loads(props[DESCRIPTION_KEY]).get("static_inputs"))
-    except (ValueError, AttributeError):  # a broken description: loading the model says why
-        static = False
-
-    candidates = discover_candidates(model, static)
+    candidates = discover_candidates(model)
     allowed = [c for c in candidates if _allowed(c, backend, precision)]
     usable = [c for c in allowed if c.usable]
     if not usable:
@@ -185,7 +177,7 @@ def choose_engine(model: Path, backend: str = "auto", precision: str = "auto") -
             continue
         if candidate.speed is None:
             notes.append(f"{candidate.label} skipped: not timed on this CPU class "
-                         f"({tune_hint(model, static)})")
+                         f"({tune_hint(model)})")
         elif base is None:
             notes.append(f"{candidate.label} skipped: {reference.label} was not timed here to "
                          "compare it with")

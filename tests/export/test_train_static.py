@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import onnx
 import pytest
+import rasterio
 from typer.testing import CliRunner
 
 from sr_export.cli import app
+from sr_runtime.cli import app as run_app
 from sr_runtime.clock import CLOCK_FEATURES
 from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
+from sr_runtime.engines.tuning import tune_path
 
 runner = CliRunner()
+runner_run = CliRunner()
 
 
 @pytest.fixture(scope="module")
@@ -112,16 +118,55 @@ def test_training_options_that_do_not_fit_are_refused_in_one_line(tmp_path, extr
     assert not (tmp_path / "run").exists()
 
 
-def test_quantize_and_tune_refuse_static_models_before_any_work(trained, tmp_path):
+def test_quantize_refuses_static_models_before_any_work(trained, tmp_path):
     model = tmp_path / "m.onnx"
     assert runner.invoke(app, ["to-onnx", str(trained), "--out", str(model)]).exit_code == 0
-    for command in (["quantize", str(model)], ["tune", str(model), "--tiles", "16"]):
-        result = runner.invoke(app, command)
-        assert result.exit_code == 2, result.output
-        text = " ".join(result.output.split())
-        assert "static HR fields or clock inputs (orog, lsm, solar_hour_sin" in text
-        assert "--precision fp32" in text
+    result = runner.invoke(app, ["quantize", str(model)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "static HR fields or clock inputs (orog, lsm, solar_hour_sin" in text
+    assert "--precision fp32" in text and "sr-export tune" in text
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # nothing written
+
+
+def test_tune_gates_and_times_a_static_clock_model_and_sr_run_uses_its_record(tmp_path):
+    """tune feeds the static fields and the clock: ONNX Runtime FP32 and OpenVINO (gated on the
+    sample's held-out steps with their static fields) are timed, and sr-run reads the record.
+    (The shipped recipe's layers, without the terrain pyramid, which OpenVINO compiles for
+    minutes.)"""
+    pytest.importorskip("openvino")
+    result = runner.invoke(app, [
+        "train", "--out-dir", str(tmp_path / "run"), "--channels", "4", "--blocks", "1",
+        "--batch-size", "4", "--max-steps", "2", "--val-every", "2", "--every", "500",
+        "--variables", "t2m,d2m", "--static", "orog,lsm", "--area", "area", "--period", "year",
+        "--crop", "8", "--skip", "bicubic", "--terrain-features", "2", "--relative-static",
+        "orog", "--clock-inputs", "--no-evaluate"])
+    assert result.exit_code == 0, result.output
+    model = tmp_path / "m.onnx"
+    assert runner.invoke(app, ["to-onnx", str(tmp_path / "run" / "model.ckpt"), "--out",
+                               str(model)]).exit_code == 0
+    result = runner.invoke(app, ["tune", str(model), "--tiles", "16", "--repeats", "1",
+                                 "--pause", "0"])
+    assert result.exit_code == 0, result.output
+    record = json.loads(tune_path(model).read_text())
+    fp32 = record["variants"]["openvino:m.onnx"]
+    assert fp32["gate"]["passed"] and fp32["gate"]["max_abs_vs_fp32"] < 1e-3
+    assert record["variants"]["m.onnx"]["hr_mpix_s"] > 0 and fp32["hr_mpix_s"] > 0
+    # BF16 is gated (whatever the verdict for this 2-step model) where the CPU has it
+    assert "openvino-bf16:m.onnx" in {**record["variants"], **record["not_measured"]}
+    out = tmp_path / "sr.tif"
+    ran = runner_run.invoke(run_app, ["--model", str(model), "--time", "2024-10-25T12:00",
+                                      "--out", str(out), "--precision", "fp32"])
+    assert ran.exit_code == 0, ran.output
+    speed = fp32["hr_mpix_s"] / record["variants"]["m.onnx"]["hr_mpix_s"]
+    engine_line = next(line for line in ran.output.splitlines() if line.startswith("engine:"))
+    if speed >= 1.05:  # the record decides, as measured
+        assert engine_line.startswith("engine: openvino fp32"), engine_line
+    else:
+        assert f"openvino fp32 (m.onnx) not faster here ({speed:.2f}x" in engine_line or (
+            "slower" in engine_line), engine_line
+    with rasterio.open(out) as written:
+        assert written.count == 2
 
 
 def test_conservation_can_be_switched_at_export(trained, tmp_path):
