@@ -422,18 +422,20 @@ def open_results(source: str = "sample", model: str | Path | None = None,
     """Open the model and the cube the way ``sr-run`` does (same names, same defaults;
     ``static``: ``--static``, for models with static HR inputs)."""
     from sr_runtime.api import open_model, open_source
+    from sr_runtime.runner import default_model_hint
 
     opened = open_model(model, backend, config=config)
     try:
         cube = open_source(source, edh_url=edh_url)
         statics = None
-        if opened.description.static_inputs:
-            from sr_runtime.statics import static_source
+        with default_model_hint(model is not None):
+            if opened.description.static_inputs:
+                from sr_runtime.statics import static_source
 
-            statics = static_source(static, source, edh_url,
-                                    [s.name for s in opened.description.static_inputs])
-        results = Results(opened, cube, default_truth(source, truth), cache_mb=cache_mb,
-                          static=statics)
+                statics = static_source(static, source, edh_url,
+                                        [s.name for s in opened.description.static_inputs])
+            results = Results(opened, cube, default_truth(source, truth), cache_mb=cache_mb,
+                              static=statics)
     except BaseException:
         opened.close()
         raise

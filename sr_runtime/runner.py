@@ -63,13 +63,14 @@ def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
 
 
 @contextmanager
-def _default_model_hint(options: RunRequest) -> Iterator[None]:
+def default_model_hint(model_given: bool) -> Iterator[None]:
     """A source the default model cannot run on (no d2m, no high-resolution store beside it)
-    may suit the LR-only t2m model, which needs neither: a run without --model says so."""
+    may suit the LR-only t2m model, which needs neither: a run without --model says so
+    (sr-run, sr-serve, sr-app)."""
     try:
         yield
     except UsageError as error:
-        if options.model is not None or not LR_ONLY_MODEL.is_file():
+        if model_given or not LR_ONLY_MODEL.is_file():
             raise
         raise type(error)(f"{error}; or run the LR-only t2m model, which needs neither d2m nor "
                           f"static fields: --model {LR_ONLY_MODEL}") from error
@@ -192,7 +193,7 @@ def _region_statics(options: RunRequest, description: ModelDescription, lat: np.
     from sr_runtime.statics import region_statics, static_source
 
     names = [spec.name for spec in description.static_inputs]
-    with _default_model_hint(options):
+    with default_model_hint(options.model is not None):
         location = static_source(options.static, options.source, options.edh_url, names)
     say(f"static HR fields {', '.join(names)} from {location.label}")
     scale = description.scale
@@ -259,7 +260,7 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
 
     dataset = source.open()
     description = engine.description
-    with _default_model_hint(options):
+    with default_model_hint(options.model is not None):
         check_compatible(dataset, description, source.label)
     times = dataset.time.values
     if wanted is not None:

@@ -67,3 +67,20 @@ def test_an_explicit_model_gets_no_hint_about_another(tmp_path):
                                        tmp_path / "sr.tif", "--model", DEFAULT_MODEL,
                                        "--quiet"), 2)
     assert "has no variable d2m" in message and "LR-only" not in message
+
+
+def test_the_service_and_the_app_give_the_same_hint(tmp_path):
+    """open_results (sr-serve, sr-app) without a model on a t2m-only source."""
+    import pytest
+
+    from sr_runtime.errors import UsageError
+    from sr_runtime.results import open_results
+
+    cube = write_edh_store(tmp_path / "cube.zarr")
+    with pytest.raises(UsageError, match=f"or run the LR-only t2m model.*--model {LR_ONLY_MODEL}"):
+        open_results(str(cube))
+    results = open_results(str(cube), LR_ONLY_MODEL)
+    try:
+        assert list(results.variables) == ["t2m"]
+    finally:
+        results.model.close()
