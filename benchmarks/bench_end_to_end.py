@@ -69,7 +69,7 @@ def engine_only_seconds(repeats: int) -> float:
     from sr_runtime.defaults import DEFAULT_MODEL
     from sr_runtime.engines.choice import choose_engine
     from sr_runtime.engines.registry import load_engine
-    from sr_runtime.grid import grid_step, hr_axis
+    from sr_runtime.grid import sr_axes
     from sr_runtime.sources.registry import resolve_source
     from sr_runtime.statics import region_statics, static_source
     from sr_runtime.tiling import infer_tiled
@@ -94,10 +94,8 @@ def engine_only_seconds(repeats: int) -> float:
     if description.static_inputs:
         location = static_source(None, "sample", None,
                                  [spec.name for spec in description.static_inputs])
-        scale = description.scale
         statics = region_statics(location, description.static_inputs,
-                                 hr_axis(lat, scale, grid_step(lat, "latitude")),
-                                 hr_axis(lon, scale, grid_step(lon, "longitude")))
+                                 *sr_axes(lat, lon, description.scale))
     infer_tiled(engine, inputs[0], None, statics=statics)  # warm-up
     runs = []
     for _ in range(repeats):

@@ -149,13 +149,10 @@ def _static_fields(source: str, description: ModelDescription, ds) -> np.ndarray
     companion high-resolution store)."""
     if not description.static_inputs:
         return None
-    from sr_runtime.grid import grid_step, hr_axis
+    from sr_runtime.grid import sr_axes
     from sr_runtime.statics import region_statics, static_source
 
     location = static_source(None, source, None, [s.name for s in description.static_inputs])
-    lat = ds.latitude.values.astype(np.float64)
-    lon = ds.longitude.values.astype(np.float64)
-    scale = description.scale
     return region_statics(location, description.static_inputs,
-                          hr_axis(lat, scale, grid_step(lat, "latitude")),
-                          hr_axis(lon, scale, grid_step(lon, "longitude")))
+                          *sr_axes(ds.latitude.values.astype(np.float64),
+                                   ds.longitude.values.astype(np.float64), description.scale))

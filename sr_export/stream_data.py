@@ -184,11 +184,9 @@ def open_pair(lr_source: DataSource, hr_source: DataSource, variables: Sequence[
     static_fields: np.ndarray | None = None
     static_specs: tuple[StaticSpec, ...] = ()
     if statics:
-        from sr_runtime.statics import read_statics
+        from sr_runtime.statics import as_static_store, read_statics
 
-        location = static_source or hr_source
-        if hasattr(location, "require_time"):
-            location.require_time = False
+        location = as_static_store(static_source or hr_source)
         ds = location.open()
         absent = [s for s in statics if s not in ds.data_vars]
         if absent:

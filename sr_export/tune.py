@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from sr_export.calibration import GateData
-from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
+from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.tuning import TUNE_FORMAT, candidate_key, machine_fingerprint
 from sr_runtime.engines.variants import (
     MIN_SPEEDUP,
@@ -77,13 +77,12 @@ Runner = Callable[..., np.ndarray]
 
 def _field(description: ModelDescription, size: int, seed: int = 0
            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """A synthetic ``size`` x ``size`` LR window (clock channels included) and, for a model
-    that takes them, the static HR fields of its SR cells."""
-    from sr_runtime.synthetic import sample_input, sample_statics
+    """A synthetic ``size`` x ``size`` LR window (clock channels included) and the model's
+    other named inputs (its static HR fields, if any)."""
+    from sr_runtime.synthetic import sample_feed
 
-    lr = sample_input(description, shape=(size, size), batch=1, seed=seed)
-    static = sample_statics(description, (size, size), batch=1, seed=seed)
-    return lr, ({} if static is None else {HR_STATIC_INPUT: static})
+    feed = sample_feed(description, shape=(size, size), batch=1, seed=seed)
+    return feed.pop(LR_INPUT), feed
 
 
 def parse_tiles(text: str | None) -> list[int] | None:

@@ -123,7 +123,7 @@ def open_static(source: str = "sample", *, edh_url: str | None = None) -> DataSo
     Data Hub the high-maps store of the same model and experiment; beside a
     ``...-standard-v0.zarr`` path or URL, its ``...-high-maps-v0.zarr``). Pass it as
     ``super_resolve(..., static=...)``; a source without one is a UsageError."""
-    from sr_runtime.statics import companion_source
+    from sr_runtime.statics import as_static_store, companion_source
 
     found = companion_source(source, edh_url)
     if found is None:
@@ -131,9 +131,7 @@ def open_static(source: str = "sample", *, edh_url: str | None = None) -> DataSo
                          "...-high-maps-v0.zarr beside a ...-standard-v0.zarr); pass "
                          "static=STORE: a Zarr store in the Earth Data Hub high-maps layout "
                          "with orog and lsm for the region")
-    if hasattr(found, "require_time"):  # static fields need no time axis
-        found.require_time = False
-    return found
+    return as_static_store(found)
 
 
 def _as_bbox(bbox: BBox | str | tuple[float, float, float, float] | None) -> BBox | None:
@@ -219,7 +217,7 @@ def _static_fields(static: StaticInput | None, description: ModelDescription,
                              f"model needs {names} on the SR grid: {'x'.join(map(str, wanted))}")
         return np.asarray(static, dtype=np.float32)
     from sr_runtime.sources.layout import canonicalize
-    from sr_runtime.statics import read_statics
+    from sr_runtime.statics import as_static_store, read_statics
 
     if isinstance(static, xr.Dataset):
         dataset, label = canonicalize(static, "static=", require_time=False), "static="
@@ -228,8 +226,7 @@ def _static_fields(static: StaticInput | None, description: ModelDescription,
             from sr_runtime.sources.registry import resolve_source
 
             static = resolve_source(str(static))
-        if hasattr(static, "require_time"):
-            static.require_time = False
+        static = as_static_store(static)
         dataset, label = static.open(), static.label
     return read_statics(dataset, specs, hr_lat, hr_lon, label)
 

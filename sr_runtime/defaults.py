@@ -1,8 +1,13 @@
-"""Where the embedded sample DataCube and the default model live (package data)."""
+"""Where the embedded sample DataCube and the default model live (package data), and what a
+run without a model says when the default model cannot run on a source."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sr_runtime.errors import UsageError
 
 DATA_DIR = Path(__file__).parent / "data"
 SAMPLE_DIR = DATA_DIR / "sample"
@@ -23,3 +28,17 @@ def sample_lr_store() -> Path:
 
 def sample_hr_store() -> Path:
     return SAMPLE_DIR / HR_STORE_NAME
+
+
+@contextmanager
+def default_model_hint(model_given: bool) -> Iterator[None]:
+    """A source the default model cannot run on (no d2m, no high-resolution store beside it)
+    may suit the LR-only t2m model, which needs neither: a run without --model says so
+    (sr-run, sr-serve, sr-app)."""
+    try:
+        yield
+    except UsageError as error:
+        if model_given or not LR_ONLY_MODEL.is_file():
+            raise
+        raise type(error)(f"{error}; or run the LR-only t2m model, which needs neither d2m nor "
+                          f"static fields: --model {LR_ONLY_MODEL}") from error

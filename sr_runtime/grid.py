@@ -73,6 +73,13 @@ def hr_axis(lr_centres: np.ndarray, scale: int, step: float) -> np.ndarray:
     return start + (np.arange(lr_centres.size * scale) + 0.5) * (step / scale)
 
 
+def sr_axes(lat: np.ndarray, lon: np.ndarray, scale: int) -> tuple[np.ndarray, np.ndarray]:
+    """The SR grid (latitude, longitude centres) of an LR window ``lat`` x ``lon`` at
+    ``scale``: :func:`hr_axis` of each, with the window's own grid step."""
+    return (hr_axis(lat, scale, grid_step(lat, "latitude")),
+            hr_axis(lon, scale, grid_step(lon, "longitude")))
+
+
 def _deg(value: float) -> str:
     return f"{round(float(value), 4):g}"
 

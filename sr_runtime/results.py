@@ -276,7 +276,7 @@ class Results:
         """The static HR fields on the SR grid of the key's region (read once per region)."""
         if self.static_dataset is None or self.static is None:
             return None
-        from sr_runtime.grid import grid_step, hr_axis
+        from sr_runtime.grid import sr_axes
         from sr_runtime.statics import read_statics
 
         region = (key.rows, key.cols)
@@ -284,11 +284,9 @@ class Results:
             if region not in self._statics:
                 lat = self.latitude[slice(*key.rows)]
                 lon = self.longitude[slice(*key.cols)]
-                scale = self.model.description.scale
                 self._statics[region] = read_statics(
                     self.static_dataset, self.model.description.static_inputs,
-                    hr_axis(lat, scale, grid_step(lat, "latitude")),
-                    hr_axis(lon, scale, grid_step(lon, "longitude")), self.static.label)
+                    *sr_axes(lat, lon, self.model.description.scale), self.static.label)
                 while len(self._statics) > STATIC_REGIONS:
                     self._statics.popitem(last=False)
             self._statics.move_to_end(region)
@@ -422,7 +420,7 @@ def open_results(source: str = "sample", model: str | Path | None = None,
     """Open the model and the cube the way ``sr-run`` does (same names, same defaults;
     ``static``: ``--static``, for models with static HR inputs)."""
     from sr_runtime.api import open_model, open_source
-    from sr_runtime.runner import default_model_hint
+    from sr_runtime.defaults import default_model_hint
 
     opened = open_model(model, backend, config=config)
     try:

@@ -16,7 +16,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from sr_runtime.defaults import DEFAULT_MODEL, LR_ONLY_MODEL, sample_hr_store, sample_lr_store
+from sr_runtime.defaults import (
+    DEFAULT_MODEL,
+    default_model_hint,
+    sample_hr_store,
+    sample_lr_store,
+)
 from sr_runtime.description import ModelDescription
 from sr_runtime.engines.base import Engine
 from sr_runtime.engines.choice import check_engine_precision, choose_engine
@@ -24,7 +29,7 @@ from sr_runtime.engines.registry import load_engine
 from sr_runtime.engines.tuning import tuned_tile
 from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
-from sr_runtime.grid import BBox, hr_axis, region_slices
+from sr_runtime.grid import BBox, region_slices, sr_axes
 from sr_runtime.locks import output_lock
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
 from sr_runtime.pipeline import (
@@ -60,20 +65,6 @@ def resolve_model(model: Path | None, say: Callable[[str], object]) -> Path:
                          "pass --model model.onnx")
     say(f"using the default model {DEFAULT_MODEL.name} (pass --model to choose)")
     return DEFAULT_MODEL
-
-
-@contextmanager
-def default_model_hint(model_given: bool) -> Iterator[None]:
-    """A source the default model cannot run on (no d2m, no high-resolution store beside it)
-    may suit the LR-only t2m model, which needs neither: a run without --model says so
-    (sr-run, sr-serve, sr-app)."""
-    try:
-        yield
-    except UsageError as error:
-        if model_given or not LR_ONLY_MODEL.is_file():
-            raise
-        raise type(error)(f"{error}; or run the LR-only t2m model, which needs neither d2m nor "
-                          f"static fields: --model {LR_ONLY_MODEL}") from error
 
 
 def _local_inputs(options: RunRequest, model: Path) -> list[tuple[str, Path]]:
@@ -157,12 +148,9 @@ def _truth_for_report(options: RunRequest, description: ModelDescription,
     anything is written: --report without truth at that time fails before the COG exists."""
     if not (options.preview or options.report):
         return {}
-    from sr_runtime.grid import grid_step
     from sr_runtime.quicklook import align_truth_grid
 
-    scale = description.scale
-    hr_lat = hr_axis(lat, scale, grid_step(lat, "latitude"))
-    hr_lon = hr_axis(lon, scale, grid_step(lon, "longitude"))
+    hr_lat, hr_lon = sr_axes(lat, lon, description.scale)
     location = truth_location(options)
     truths: dict[str, Truth] = {}
     if location is not None:
@@ -189,17 +177,14 @@ def _region_statics(options: RunRequest, description: ModelDescription, lat: np.
         if options.static:
             say(f"--static {options.static} not used: the model takes no static HR fields")
         return None, ""
-    from sr_runtime.grid import grid_step
     from sr_runtime.statics import region_statics, static_source
 
     names = [spec.name for spec in description.static_inputs]
     with default_model_hint(options.model is not None):
         location = static_source(options.static, options.source, options.edh_url, names)
     say(f"static HR fields {', '.join(names)} from {location.label}")
-    scale = description.scale
     return region_statics(location, description.static_inputs,
-                          hr_axis(lat, scale, grid_step(lat, "latitude")),
-                          hr_axis(lon, scale, grid_step(lon, "longitude"))), location.label
+                          *sr_axes(lat, lon, description.scale)), location.label
 
 
 Say = Callable[[str], object]
@@ -298,12 +283,8 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
     lr_sink: FileSteps | None = None
     sink: Sink
     if zarr_out:
-        from sr_runtime.grid import grid_step
-
         scale = description.scale
-        sink = ZarrSink(options.out, step_times,
-                        hr_axis(lat, scale, grid_step(lat, "latitude")),
-                        hr_axis(lon, scale, grid_step(lon, "longitude")),
+        sink = ZarrSink(options.out, step_times, *sr_axes(lat, lon, scale),
                         description.variable_names,
                         [output_units_of(v.units, options.units) for v in description.variables],
                         {**settings, "backend": engine.name, "resolution": f"SR x{scale}"})

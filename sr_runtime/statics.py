@@ -74,6 +74,14 @@ def companion_source(source: str, edh_url: str | None = None) -> DataSource | No
     return ZarrSource(sibling, label=f"{sibling} (the high-maps store beside --source)")
 
 
+def as_static_store(location: DataSource) -> DataSource:
+    """``location`` opened as a store of static fields: no time axis needed (sources that
+    check for one, Zarr and the Earth Data Hub, are told not to)."""
+    if hasattr(location, "require_time"):
+        location.require_time = False
+    return location
+
+
 def static_source(static: str | None, source: str, edh_url: str | None,
                   names: Sequence[str]) -> DataSource:
     """``--static`` if given, else the companion of ``source``; a one-line UsageError saying to
@@ -87,9 +95,7 @@ def static_source(static: str | None, source: str, edh_url: str | None,
     if found is None:
         raise UsageError(f"the model takes static HR fields ({', '.join(names)}) and --source "
                          f"{source} has no companion high-resolution store; {_fix()}")
-    if hasattr(found, "require_time"):  # static fields need no time axis
-        found.require_time = False
-    return found
+    return as_static_store(found)
 
 
 def _two_d(var: xr.DataArray, label: str) -> xr.DataArray:
