@@ -550,10 +550,11 @@ def tune(
                             gate_data=gate_data, openvino=openvino)
         typer.echo(summary(record))
         if profile:
-            from sr_runtime.synthetic import sample_input
+            from sr_runtime.description import LR_INPUT
+            from sr_runtime.synthetic import sample_feed
 
-            lr = sample_input(read_description(model), shape=(32, 32), batch=1)
-            typer.echo(profile_nodes(model, lr).table())
+            feed = sample_feed(read_description(model), shape=(32, 32), batch=1)
+            typer.echo(profile_nodes(model, feed.pop(LR_INPUT), inputs=feed).table())
         written = write_tune(record, model)
         log_tune(tracker, record, written, read_description(model))
     console.print(f"wrote {written}")

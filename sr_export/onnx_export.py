@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from sr_export.checkpoints import LoadedCheckpoint
+from sr_export.graph_passes import UNSHUFFLE_OF_SHUFFLE_DROPPED, drop_unshuffle_of_shuffle
 from sr_export.model import PhysicalUnitsSR
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
 from sr_runtime.compare import PARITY_TOLERANCE_K
@@ -247,14 +248,17 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
 
     proto = trace_to_onnx(export_model, lr[:1], opset,
                           None if static is None else static[:1], loaded.description.scale)
+    # graph passes on the traced proto: checked by the parity with PyTorch below
+    passes = ((UNSHUFFLE_OF_SHUFFLE_DROPPED,)
+              if optimize and drop_unshuffle_of_shuffle(proto) else ())
     strip_build_metadata(proto)
     if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
         raise AccuracyGateError("BatchNorm survived export; this is a bug in sr-edge, please "
                                 "report it with your torch version")
     description = loaded.description.with_updates(
         producer={**_producer(), "opset": str(opset)},
-        graph_rewrites=(*applied, *(r for r in loaded.description.graph_rewrites
-                                    if r not in applied)),
+        graph_rewrites=(*applied, *passes, *(r for r in loaded.description.graph_rewrites
+                                              if r not in (*applied, *passes))),
         provenance={**loaded.description.provenance, **(provenance or {})},
     )
     set_metadata(proto, description)

@@ -356,8 +356,10 @@ class NodeProfile:
 
 
 def profile_nodes(model: str | Path | bytes, lr: np.ndarray, *, runs: int = 3,
-                  threads: int | None = None) -> NodeProfile:
-    """Per-node time split of ``runs`` inferences on ``lr`` (after one warm-up)."""
+                  threads: int | None = None, inputs: dict[str, np.ndarray] | None = None
+                  ) -> NodeProfile:
+    """Per-node time split of ``runs`` inferences on ``lr`` and the model's other named
+    ``inputs`` (static HR fields), after one warm-up."""
 
     from sr_runtime.engines.onnxruntime import open_session, session_options
 
@@ -368,7 +370,7 @@ def profile_nodes(model: str | Path | bytes, lr: np.ndarray, *, runs: int = 3,
         session = open_session(model if isinstance(model, bytes) else Path(model),
                                options=options)
         for _ in range(runs + 1):
-            session.run(None, {LR_INPUT: lr})
+            session.run(None, {LR_INPUT: lr, **(inputs or {})})
         events = json.loads(Path(session.end_profiling()).read_text())
     run_times = [e["dur"] for e in events if e.get("name") == "model_run"][1:]
     nodes = [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]

@@ -17,6 +17,9 @@ BF16 1.6-1.9x faster than its FP32. Which one wins on a machine is measured by
   many shapes), and at load the compiled model must match ONNX Runtime FP32 on a typical field
   within the export's parity tolerance (BF16: within the reduced-precision RMSE limit; its full
   accuracy gate, with HR truth, is run by ``sr-export tune``).
+- **Shuffles as data moves**: the one-hot shuffle convs that sr-edge's rewrites write for ONNX
+  Runtime become OpenVINO's DepthToSpace / SpaceToDepth (bit-identical;
+  :mod:`sr_runtime.engines.openvino_graph`).
 - **Performance hint and streams** (LATENCY with 1 stream by default) come from the tune record
   when ``sr-export tune`` measured another setting faster on this CPU class.
 """
@@ -34,6 +37,7 @@ from sr_runtime.compare import PARITY_TOLERANCE_K, REDUCED_MAX_RMSE_K, GateRule,
 from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.graph_check import check_session, checked
+from sr_runtime.engines.openvino_graph import shuffles_as_moves
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
 from sr_runtime.machine import BF16_FLAGS, has_bf16, isa_flags, physical_cores
 from sr_runtime.paths import sha256_file
@@ -156,6 +160,8 @@ class OpenVinoEngine(EngineBase):
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise UsageError(f"OpenVINO cannot load {self.path}: {first}") from exc
+        #: one-hot shuffle convs (ONNX Runtime's fast form) run as OpenVINO's data moves
+        self.shuffles_as_moves = shuffles_as_moves(self._model)
         self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self.parity = self._check_parity(probe)
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import numpy as np
+import onnx
 import pytest
 import torch
+from onnx import numpy_helper
 
 from sr_export.model import PhysicalUnitsSR, SRResNet, SRResNetConfig
+from sr_export.onnx_export import DEFAULT_OPSET, onnxruntime_predict, trace_to_onnx
 from sr_export.rewrites import optimize_network
 from sr_runtime.clock import CLOCK_FEATURES, clock_fields
+from sr_runtime.compare import REDUCED_MAX_RMSE_K, compare
+from sr_runtime.description import LR_INPUT
+from sr_runtime.machine import has_bf16
 
 MEAN, STD = [285.0, 278.0], [6.0, 5.0]
 
@@ -111,3 +120,37 @@ def test_conservation_with_a_dew_point_keeps_both_block_means_and_the_dew_point_
     with torch.inference_mode():
         block = capped(wet)[0, :, 16:24, 16:24]
     assert float((block[1] - block[0]).abs().max()) < 1e-4
+
+
+def exported_clock_model(tmp_path) -> tuple[Path, np.ndarray]:
+    """A clock network exported as `sr-export to-onnx` traces it, and an LR input in kelvin."""
+    physical = PhysicalUnitsSR(clock_network(), MEAN, STD, MEAN, [6.5, 5.5]).eval()
+    lr = lr_with_clock(12, 12).numpy()
+    path = tmp_path / "clock.onnx"
+    path.write_bytes(trace_to_onnx(physical, lr, DEFAULT_OPSET).SerializeToString())
+    return path, lr
+
+
+def test_the_exported_graph_normalizes_the_raw_input_before_any_other_op(tmp_path):
+    # a Slice (or anything) between the input and its normalization lets a BF16 engine round the
+    # raw kelvin: 285 K in BF16 is 2 K coarse
+    path, lr = exported_clock_model(tmp_path)
+    graph = onnx.load(str(path)).graph
+    readers = [n for n in graph.node if LR_INPUT in n.input]
+    assert [n.op_type for n in readers] == ["Sub"]
+    by_name = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    mean = by_name[readers[0].input[1]].ravel()
+    np.testing.assert_array_equal(mean, [*MEAN, 0.0, 0.0, 0.0, 0.0])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("openvino") is None, reason="extra openvino absent")
+@pytest.mark.skipif(not has_bf16(), reason="this CPU has neither avx512_bf16 nor AMX")
+def test_openvino_bf16_runs_a_clock_model_within_the_reduced_precision_gate(tmp_path):
+    import openvino as ov
+
+    path, lr = exported_clock_model(tmp_path)
+    reference = onnxruntime_predict(str(path), lr)
+    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})
+    assert compiled.get_property("INFERENCE_PRECISION_HINT") == ov.Type.bf16
+    result = compare(reference, np.asarray(compiled(lr)[0]), with_ssim=False)
+    assert 0 < result.rmse <= REDUCED_MAX_RMSE_K, result.line("K")

@@ -35,6 +35,8 @@ from sr_export.rewrites import (
     BicubicUpsample,
     PointwiseShiftConv,
     ShuffleAsTransposedConv,
+    UnshuffleAsConv,
+    UnshuffledConv,
     conv_before_pixel_shuffle,
     optimize_network,
     single_slope_activation,
@@ -115,6 +117,19 @@ def test_pointwise_and_shifts_without_bias():
     x = torch.randn(1, 4, 6, 7, dtype=torch.float64)
     with torch.no_grad():
         torch.testing.assert_close(PointwiseShiftConv(conv)(x), conv(x), rtol=0, atol=1e-11)
+
+
+@pytest.mark.parametrize("pointwise", [False, True])
+def test_a_conv_one_shuffle_level_down_equals_the_conv_on_any_high_resolution_input(pointwise):
+    # the static model's tail: its input is not a PixelShuffle output, so the rewrite must hold
+    # for every input, not only for shuffled ones
+    conv = same_conv(4, 2, 9, seed=5)
+    activation = nn.LeakyReLU(0.2)
+    rewritten = UnshuffledConv(conv, activation, 2, pointwise)
+    x = torch.randn(2, 4, 12, 16, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(rewritten(x), activation(conv(x)), rtol=0, atol=1e-11)
+        assert rewritten.conv(rewritten.unshuffle(x)).shape[1] == 2 * 4  # O * factor**2
 
 
 def test_refuses_convs_it_cannot_rewrite():
@@ -306,3 +321,10 @@ def test_no_optimize_folds_batchnorm_only():
     network, applied = optimize_network(loaded.model, ())
     assert applied == (BATCHNORM_FOLDED,)
     assert any(isinstance(m, nn.PReLU) for m in network.modules())
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_unshuffle_as_conv_is_bit_identical(factor):
+    x = torch.randn(2, 3, 4 * factor, 5 * factor)
+    with torch.no_grad():
+        assert torch.equal(UnshuffleAsConv(factor, 3)(x), nn.PixelUnshuffle(factor)(x))

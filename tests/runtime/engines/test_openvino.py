@@ -293,3 +293,75 @@ def test_without_openvino_the_backend_says_how_to_install_it(tmp_path):
     assert result.stdout.count("openvino is not installed") == 3  # REASON, CHOICE once, ERROR
     assert ("ERROR backend 'openvino' is not usable here: openvino is not installed: "
             "pip install 'sr-edge[openvino]'") in result.stdout
+
+
+def shuffle_graph(path: Path, perturb: bool = False) -> Path:
+    """x (1, 8, 6, 6) -> one-hot ConvTranspose (PixelShuffle(2), as sr-edge's rewrites write
+    it) -> one-hot strided grouped Conv (PixelUnshuffle(2)) -> a 3x3 conv: a real graph whose
+    shuffles only move values (``perturb``: one weight of the first is 0.5, a real conv)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    f, c = 2, 2
+    shuffle = np.zeros((c * f * f, 1, f, f), np.float32)  # ConvTranspose W: (in, out/groups, .)
+    unshuffle = np.zeros((c * f * f, 1, f, f), np.float32)  # Conv W: (out, in/groups, .)
+    for ch in range(c):
+        for a in range(f):
+            for b in range(f):
+                shuffle[ch * f * f + a * f + b, 0, a, b] = 1.0
+                unshuffle[ch * f * f + a * f + b, 0, a, b] = 1.0
+    if perturb:
+        shuffle[0, 0, 0, 0] = 0.5
+    mix = np.random.default_rng(0).normal(size=(3, c * f * f, 3, 3)).astype(np.float32)
+    nodes = [helper.make_node("ConvTranspose", ["x", "shuffle"], ["hr"], group=c,
+                              kernel_shape=[f, f], strides=[f, f]),
+             helper.make_node("Conv", ["hr", "unshuffle"], ["lr"], group=c, kernel_shape=[f, f],
+                              strides=[f, f]),
+             helper.make_node("Conv", ["lr", "mix"], ["y"], pads=[1, 1, 1, 1])]
+    graph = helper.make_graph(
+        nodes, "shuffles", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 8, 6, 6])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(shuffle, "shuffle"), numpy_helper.from_array(unshuffle,
+                                                                              "unshuffle"),
+         numpy_helper.from_array(mix, "mix")])
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    onnx.save(proto, path)
+    return path
+
+
+def test_one_hot_shuffles_become_data_moves_with_bit_identical_output(tmp_path):
+    import openvino as ov
+
+    from sr_runtime.engines.openvino_graph import shuffles_as_moves
+
+    core = ov.Core()
+    path = shuffle_graph(tmp_path / "shuffles.onnx")
+    x = np.random.default_rng(1).normal(size=(1, 8, 6, 6)).astype(np.float32)
+    config = {"INFERENCE_PRECISION_HINT": "f32"}
+    original = core.read_model(str(path))
+    moved = core.read_model(str(path))
+    assert shuffles_as_moves(moved) == 2
+    types = [n.get_type_name() for n in moved.get_ordered_ops()]
+    # the unshuffle undoes the shuffle before it: both are gone, the conv reads x
+    assert not {"DepthToSpace", "SpaceToDepth", "GroupConvolutionBackpropData",
+                "GroupConvolution"} & set(types)
+    before = core.compile_model(original, "CPU", config)(x)[0]
+    after = core.compile_model(moved, "CPU", config)(x)[0]
+    np.testing.assert_array_equal(after, before)
+    # a ConvTranspose that really computes stays a convolution; the unshuffle after it moves
+    path = shuffle_graph(tmp_path / "real.onnx", perturb=True)
+    real = core.read_model(str(path))
+    assert shuffles_as_moves(real) == 1
+    types = [n.get_type_name() for n in real.get_ordered_ops()]
+    assert "GroupConvolutionBackpropData" in types and "SpaceToDepth" in types
+    np.testing.assert_array_equal(core.compile_model(real, "CPU", config)(x)[0],
+                                  core.compile_model(str(path), "CPU", config)(x)[0])
+
+
+def test_the_engine_runs_the_shipped_shuffles_as_data_moves(tmp_path):
+    from sr_runtime.defaults import LR_ONLY_MODEL
+
+    engine = OpenVinoEngine(LR_ONLY_MODEL, threads=1)
+    assert engine.shuffles_as_moves >= 2  # its inner PixelShuffles, as one-hot ConvTranspose
+    assert "parity vs ONNX Runtime FP32" in engine.parity

@@ -147,3 +147,17 @@ def test_tensorrt_profiles_cover_both_inputs(static_models, tmp_path):
     assert options["trt_profile_opt_shapes"] == "lr:3x2x32x48,hr_static:3x2x256x384"
     with pytest.raises(UsageError):
         static_profile(lr, 0, 8)
+
+
+def test_tune_profile_feeds_the_static_fields(static_models, tmp_path):
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from sr_export.cli import app
+
+    model = Path(shutil.copy(static_models["two"], tmp_path / "model.onnx"))
+    result = CliRunner().invoke(app, ["tune", str(model), "--tiles", "8", "--repeats", "1",
+                                      "--pause", "0", "--no-openvino", "--profile"])
+    assert result.exit_code == 0, result.output
+    assert "| Conv |" in result.output and (tmp_path / "model.tune.json").is_file()
