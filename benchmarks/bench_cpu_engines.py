@@ -4,8 +4,10 @@
                                            [--checkpoint runs/x/model.ckpt ...]
 
 For the demo's configuration (SRResNetConfig(): 64 channels, 16 blocks, seeded random weights)
-and, when present, the shipped default model (its checkpoint ``models/sr-edge-t2m-x8.ckpt`` and
-``sr_runtime/data/models/sr-edge-t2m-x8.onnx``), in one process, on the same inputs and weights:
+and, when present, the two shipped models (checkpoints in ``models/``, ONNX files in
+``sr_runtime/data/models/``): the LR-only ``sr-edge-t2m-x8`` and the default
+``sr-edge-t2m-d2m-orog-x8``, which also takes static HR fields and clock channels (every backend
+gets them), in one process, on the same inputs and weights:
 
 - peers, the network as a user would run it without sr-edge: PyTorch eager FP32 NCHW (the
   demo's way) and channels_last, ``torch.compile`` (inductor, freezing), and a plain
@@ -13,8 +15,9 @@ and, when present, the shipped default model (its checkpoint ``models/sr-edge-t2
   (FP32, and its default precision, which is BF16 on a CPU with AVX512_BF16 or AMX);
 - sr-edge: ONNX Runtime FP32 on the exact rewrites (``export_onnx()``), the shipped ``.onnx`` as
   it is, the ``openvino`` backend on the same file (FP32 and, where the CPU has it, BF16), and
-  ONNX Runtime INT8 (``sr-export quantize``); each reduced-precision path with its accuracy gate's
-  verdict (RMSE against FP32, PSNR drop against HR truth, on the sample DataCube).
+  ONNX Runtime INT8 (``sr-export quantize``, which refuses models with static inputs); each
+  reduced-precision path with its accuracy gate's verdict (RMSE against FP32, PSNR drop against
+  HR truth, on the sample DataCube).
 
 The report gives per backend: ms, the ratio to PyTorch eager NCHW, the ratio to the best peer
 (the fastest peer whose output matches PyTorch within 1e-3 K), GFLOP/s against a practical peak
@@ -52,10 +55,17 @@ from benchmarks.models import (  # noqa: E402
     DEFAULT_CHECKPOINT,
     DEMO,
     LR_ONLY_MODEL,
+    OROGRAPHY_CHECKPOINT,
     random_checkpoint,
     shipped_missing_reason,
 )
+from sr_runtime.defaults import OROGRAPHY_MODEL  # noqa: E402
+from sr_runtime.description import LR_INPUT  # noqa: E402
 from sr_runtime.machine import has_bf16  # noqa: E402
+from sr_runtime.synthetic import sample_feed  # noqa: E402
+
+#: Every graph input by name: ``lr`` and, for a model with static fields, ``hr_static``.
+Feed = dict[str, np.ndarray]
 
 #: Acceptance of issue 14: sr-edge's exact FP32 path against the best peer, and its best gated
 #: path (reduced precision included) against the same peer.
@@ -68,7 +78,7 @@ PEER, EXACT, REDUCED = "peer", "sr-edge exact", "sr-edge reduced"
 @dataclass
 class Backend:
     name: str
-    run: Callable[[np.ndarray], np.ndarray]
+    run: Callable[[Feed], np.ndarray]
     role: str = PEER
     note: str = ""
     gate_passed: bool | None = None  # reduced precision: its accuracy gate's verdict
@@ -100,54 +110,69 @@ def openvino_missing() -> str | None:
 
 
 def openvino_runner(path: Path, threads: int, precision: str | None
-                    ) -> Callable[[np.ndarray], np.ndarray]:
-    """A plain OpenVINO run of ``path`` as a user would write it: compiled for the input's
-    static shape (once per shape), LATENCY hint, ``precision`` f32/bf16 or None for the
+                    ) -> Callable[[Feed], np.ndarray]:
+    """A plain OpenVINO run of ``path`` as a user would write it: compiled for the inputs'
+    static shapes (once per shape), LATENCY hint, ``precision`` f32/bf16 or None for the
     plugin's default."""
     import openvino as ov
 
     core = ov.Core()
     model = core.read_model(str(path))
-    name = model.inputs[0].get_any_name()
-    compiled: dict[tuple[int, ...], object] = {}
+    compiled: dict[tuple[tuple[int, ...], ...], object] = {}
     config: dict[str, object] = {"INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": "LATENCY"}
     if precision:
         config["INFERENCE_PRECISION_HINT"] = precision
 
-    def run(lr: np.ndarray) -> np.ndarray:
-        request = compiled.get(lr.shape)
+    def run(feed: Feed) -> np.ndarray:
+        key = tuple(feed[name].shape for name in sorted(feed))
+        request = compiled.get(key)
         if request is None:
             static = model.clone()
-            static.reshape({name: ov.PartialShape(list(lr.shape))})
-            request = compiled[lr.shape] = core.compile_model(static, "CPU", config) \
+            static.reshape({name: ov.PartialShape(list(value.shape))
+                            for name, value in feed.items()})
+            request = compiled[key] = core.compile_model(static, "CPU", config) \
                 .create_infer_request()
-        return np.asarray(request.infer({name: lr})[0])  # type: ignore[attr-defined]
+        return np.asarray(request.infer(feed)[0])  # type: ignore[attr-defined]
 
     return run
 
 
 def sr_edge_openvino_runner(path: Path, threads: int, precision: str
-                            ) -> Callable[[np.ndarray], np.ndarray]:
+                            ) -> Callable[[Feed], np.ndarray]:
     """sr-edge's own ``openvino`` backend (the engine ``sr-run --backend openvino`` loads)."""
     from sr_runtime.engines.registry import load_engine
 
     engine = load_engine("openvino", path, threads=threads, precision=precision).engine
-    return lambda lr: engine.infer(lr)
+    return lambda feed: engine.infer(feed[LR_INPUT], **others(feed))
 
 
-def plain_export(reference, path: Path, size: int) -> Path:
-    """``torch.onnx.export`` of the unmodified network, as a user would write it."""
+def others(feed: Feed) -> Feed:
+    """The inputs besides ``lr`` (static HR fields), as engines take them by keyword."""
+    return {name: value for name, value in feed.items() if name != LR_INPUT}
+
+
+def tensors(feed: Feed) -> list:
+    """The feed as PyTorch's ``forward(lr, hr_static)`` takes it, in graph-input order."""
     import torch
 
-    example = torch.zeros(1, 1, size, size)
-    torch.onnx.export(reference, (example,), str(path), dynamo=True, external_data=False,
-                      input_names=["lr"], output_names=["hr"],
-                      dynamic_shapes={"lr": {2: torch.export.Dim("h", min=8),
-                                            3: torch.export.Dim("w", min=8)}})
+    return [torch.from_numpy(feed[LR_INPUT]), *map(torch.from_numpy, others(feed).values())]
+
+
+def plain_export(reference, path: Path, feed: Feed, scale: int) -> Path:
+    """``torch.onnx.export`` of the unmodified network, as a user would write it (dynamic
+    height and width; a static HR input's are ``scale`` x the LR's)."""
+    import torch
+
+    height, width = torch.export.Dim("h", min=8), torch.export.Dim("w", min=8)
+    shapes = {name: {2: height, 3: width} if name == LR_INPUT
+              else {2: scale * height, 3: scale * width} for name in feed}
+    torch.onnx.export(reference, tuple(tensors(feed)), str(path), dynamo=True,
+                      external_data=False, input_names=list(feed), output_names=["hr"],
+                      dynamic_shapes=shapes)
     return path
 
 
-def compiled_runner(model) -> Callable[[np.ndarray], np.ndarray]:
+def compiled_runner(model) -> Callable[[Feed], np.ndarray]:
     """``torch.compile`` (inductor) with freezing, channels_last: the fastest PyTorch peer."""
     import torch
     import torch._inductor.config as inductor
@@ -157,10 +182,10 @@ def compiled_runner(model) -> Callable[[np.ndarray], np.ndarray]:
                              dynamic=False)  # one graph per tile size: dynamic shapes broke
     # inductor's freezing with channels_last at the second size (torch 2.13)
 
-    def run(lr: np.ndarray) -> np.ndarray:
+    def run(feed: Feed) -> np.ndarray:
         with torch.inference_mode():
-            x = torch.from_numpy(lr).contiguous(memory_format=torch.channels_last)
-            return compiled(x).contiguous().numpy()
+            xs = [x.contiguous(memory_format=torch.channels_last) for x in tensors(feed)]
+            return compiled(*xs).contiguous().numpy()
 
     return run
 
@@ -174,37 +199,48 @@ def ort_session(path: Path, threads: int):
                                 providers=["CPUExecutionProvider"])
 
 
-def ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def ort_runner(path: Path, threads: int) -> Callable[[Feed], np.ndarray]:
     session = ort_session(path, threads)
-    return lambda lr: session.run(None, {"lr": lr})[0]
+    return lambda feed: session.run(None, feed)[0]
 
 
-def torch_runner(model, channels_last: bool) -> Callable[[np.ndarray], np.ndarray]:
+def torch_runner(model, channels_last: bool) -> Callable[[Feed], np.ndarray]:
     import torch
 
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = copy.deepcopy(model).to(memory_format=fmt)
 
-    def run(lr: np.ndarray) -> np.ndarray:
+    def run(feed: Feed) -> np.ndarray:
         with torch.inference_mode():
-            x = torch.from_numpy(lr).contiguous(memory_format=fmt)
-            return model(x).contiguous().numpy()
+            return model(*[x.contiguous(memory_format=fmt) for x in tensors(feed)]) \
+                .contiguous().numpy()
 
     return run
 
 
 def calibration_and_gate(description):
-    """Calibration fields and gate data from the sample DataCube, else synthetic."""
+    """Calibration fields (None for a model with static inputs: no INT8 for it) and gate data
+    from the sample DataCube, else synthetic."""
     from sr_export.quantize import SYNTHETIC, load_calibration, load_gate_data
     from sr_runtime.errors import SrEdgeError
 
     try:
-        fields, label = load_calibration("sample", description)
+        fields, label = (load_calibration("sample", description)
+                         if not description.static_inputs else (None, ""))
         return fields, label, load_gate_data("sample", description, None)
     except SrEdgeError as exc:
         fields, label = load_calibration(SYNTHETIC, description)
         gate = load_gate_data(SYNTHETIC, description, None)
         return fields, f"{label} (sample DataCube unavailable: {exc})", gate
+
+
+def gate_feed(gate_data) -> Feed:
+    """All gate samples as one batch: the LR fields and, where the model takes them, the
+    region's static fields repeated per sample."""
+    feed = {LR_INPUT: gate_data.lr}
+    for name, value in gate_data.inputs(0)[1].items():
+        feed[name] = np.repeat(value, gate_data.lr.shape[0], axis=0)
+    return feed
 
 
 def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | None,
@@ -220,7 +256,8 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     int8 = Path(f"{stem}.int8.onnx")
     reference = physical_model(loaded)
     log(f"[{label}] exporting: a plain torch.onnx.export, then sr-edge's export_onnx")
-    plain_export(reference, plain, 32)
+    plain_export(reference, plain, sample_feed(loaded.description, (32, 32), 1),
+                 loaded.description.scale)
     report = export_onnx(loaded, exact)
     notes = [report.summary()]
     backends = [
@@ -250,13 +287,14 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
                                 f"rewrites: {rewrites}"))
 
     fields, calib_label, gate_data = calibration_and_gate(loaded.description)
-    fp32_gate_out = ort_session(exact, threads).run(None, {"lr": gate_data.lr})[0]
+    gate_inputs = gate_feed(gate_data)
+    fp32_gate_out = ort_session(exact, threads).run(None, gate_inputs)[0]
     if ov_missing is None:
         backends.append(Backend("sr-edge OpenVINO FP32", sr_edge_openvino_runner(
             exact, threads, "fp32"), EXACT))
         if has_bf16():
             bf16 = sr_edge_openvino_runner(exact, threads, "bf16")
-            gate = accuracy_gate(fp32_gate_out, bf16(gate_data.lr), gate_data.truth,
+            gate = accuracy_gate(fp32_gate_out, bf16(gate_inputs), gate_data.truth,
                                  note=gate_data.note)
             notes.append(f"OpenVINO BF16 gate: {gate.summary()}")
             backends.append(Backend("sr-edge OpenVINO BF16", bf16, REDUCED,
@@ -264,6 +302,10 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
         else:
             notes.append("OpenVINO BF16 not measured: this CPU has neither AVX512_BF16 nor AMX")
 
+    if fields is None:
+        notes.append("INT8 not measured: sr-export quantize refuses models with static inputs "
+                     "(its calibration reads LR fields alone)")
+        return ModelUnderTest(label, loaded, config.flops_per_lr_pixel(), backends, notes)
     log(f"[{label}] quantizing to INT8 (calibration and gate on the sample DataCube)")
     try:
         q = quantize_int8(exact, int8, fields, gate_data, calibration_label=calib_label)
@@ -280,7 +322,7 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
 
         onnx.save(proto, str(int8))
         session = ort_session(int8, threads)
-        gate = accuracy_gate(fp32_gate_out, session.run(None, {"lr": gate_data.lr})[0],
+        gate = accuracy_gate(fp32_gate_out, session.run(None, gate_inputs)[0],
                              gate_data.truth, note=gate_data.note)
     notes.append(f"INT8 calibrated on {calib_label}; gate: {gate.summary()}")
     backends.append(Backend("sr-edge ONNX Runtime INT8 (QDQ, FP32 islands)",
@@ -288,14 +330,14 @@ def build(label: str, loaded, workdir: Path, threads: int, shipped_onnx: Path | 
     return ModelUnderTest(label, loaded, config.flops_per_lr_pixel(), backends, notes)
 
 
-def plain_ort_runner(path: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+def plain_ort_runner(path: Path, threads: int) -> Callable[[Feed], np.ndarray]:
     """ONNX Runtime as a user would open a model: default options, ``threads`` intra-op."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return lambda lr: session.run(None, {"lr": lr})[0]
+    return lambda feed: session.run(None, feed)[0]
 
 
 #: Spatial sizes of the peak microbenchmark's conv (the LR tile sizes the report uses).
@@ -356,10 +398,10 @@ def conv_peak(threads: int, cpu_time: bool, rounds: int,
                     f"PyTorch conv {at} channels_last": lambda c=conv, xt=xt: c(xt)}
             if openvino_missing() is None:
                 runs[f"OpenVINO conv {at} FP32"] = (
-                    lambda r=openvino_runner(path, threads, "f32"), x=x: r(x))
+                    lambda r=openvino_runner(path, threads, "f32"), x=x: r({"x": x}))
                 if has_bf16():
                     runs[f"OpenVINO conv {at} BF16"] = (
-                        lambda r=openvino_runner(path, threads, "bf16"), x=x: r(x))
+                        lambda r=openvino_runner(path, threads, "bf16"), x=x: r({"x": x}))
             samples: dict[str, list[float]] = {k: [] for k in runs}
             with torch.inference_mode():
                 for fn in runs.values():
@@ -388,11 +430,9 @@ def load_average() -> str:
 
 def measure(model: ModelUnderTest, size: int, rounds: int, cpu_time: bool,
             log: Callable[[str], None], pause: float = 0.0) -> None:
-    from sr_export.onnx_export import sample_input
-
-    lr = sample_input(model.loaded.description, shape=(size, size), batch=1, seed=size)
+    feed = sample_feed(model.loaded.description, (size, size), 1, size)
     log(f"[{model.label}] LR {size}x{size}: warm-up (torch.compile compiles here)")
-    outputs = {b.name: b.run(lr) for b in model.backends}  # warm-up and agreement check
+    outputs = {b.name: b.run(feed) for b in model.backends}  # warm-up and agreement check
     reference = outputs[model.backends[0].name].astype(np.float64)
     for backend in model.backends:
         diff = outputs[backend.name] - reference
@@ -407,7 +447,7 @@ def measure(model: ModelUnderTest, size: int, rounds: int, cpu_time: bool,
         for backend in model.backends:
             time.sleep(pause)  # let the previous backend's spinning worker threads go idle
             start = tick()
-            backend.run(lr)
+            backend.run(feed)
             backend.times.append(tick() - start)
         log(f"[{model.label}] LR {size}x{size}: round {i + 1}/{rounds} "
             f"(load average {load_average()})")
@@ -463,7 +503,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-time", action="store_true",
                         help="single-threaded, timed by the process's CPU time")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the models here")
-    parser.add_argument("--skip-shipped", action="store_true")
+    parser.add_argument("--skip-shipped", action="store_true",
+                        help="leave out the shipped LR-only model")
+    parser.add_argument("--skip-default", action="store_true",
+                        help="leave out the shipped default (orography-aware) model")
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--no-compile", action="store_true",
                         help="leave out the torch.compile peer (it compiles for minutes)")
@@ -505,6 +548,16 @@ def main(argv: list[str] | None = None) -> int:
 
             models.append(build("shipped sr-edge-t2m-x8", load_checkpoint(DEFAULT_CHECKPOINT),
                                 workdir, threads, LR_ONLY_MODEL, log, not args.no_compile))
+        else:
+            header.append(missing)
+    if not args.skip_default:
+        missing = shipped_missing_reason(OROGRAPHY_MODEL, OROGRAPHY_CHECKPOINT)
+        if missing is None:
+            from sr_export.checkpoints import load_checkpoint
+
+            models.append(build("default sr-edge-t2m-d2m-orog-x8 (static fields, clock)",
+                                load_checkpoint(OROGRAPHY_CHECKPOINT), workdir, threads,
+                                OROGRAPHY_MODEL, log, not args.no_compile))
         else:
             header.append(missing)
 

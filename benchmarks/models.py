@@ -18,6 +18,8 @@ from sr_runtime.defaults import LR_ONLY_MODEL
 #: The shipped default model and the checkpoint it was exported from (repo root).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO_ROOT / "models" / "sr-edge-t2m-x8.ckpt"
+#: The checkpoint of the runtime's default model (orography-aware, t2m and d2m).
+OROGRAPHY_CHECKPOINT = REPO_ROOT / "models" / "sr-edge-t2m-d2m-orog-x8.ckpt"
 
 #: Normalization of the demo (t2m in degC there), in kelvin.
 T2M_STATS_K = {"lr_mean": 283.157, "lr_std": 4.3036, "hr_mean": 283.244, "hr_std": 4.2342}
@@ -60,12 +62,12 @@ class ModelFiles:
     reference_skip_reason: str = ""
 
 
-def shipped_missing_reason() -> str | None:
-    """None when the shipped default model and its checkpoint are both present."""
-    missing = [str(p.relative_to(REPO_ROOT)) for p in (LR_ONLY_MODEL, DEFAULT_CHECKPOINT)
-               if not p.is_file()]
+def shipped_missing_reason(model: Path = LR_ONLY_MODEL, checkpoint: Path = DEFAULT_CHECKPOINT
+                           ) -> str | None:
+    """None when a shipped model (default: the LR-only one) and its checkpoint are present."""
+    missing = [str(p.relative_to(REPO_ROOT)) for p in (model, checkpoint) if not p.is_file()]
     if missing:
-        return f"shipped default model not benchmarked: {', '.join(missing)} absent"
+        return f"shipped model {model.stem} not benchmarked: {', '.join(missing)} absent"
     return None
 
 
