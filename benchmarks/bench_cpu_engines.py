@@ -224,12 +224,12 @@ def calibration_and_gate(description):
     from sr_export.quantize import SYNTHETIC, load_calibration, load_gate_data
     from sr_runtime.errors import SrEdgeError
 
+    int8 = not description.static_inputs
     try:
-        fields, label = (load_calibration("sample", description)
-                         if not description.static_inputs else (None, ""))
+        fields, label = load_calibration("sample", description) if int8 else (None, "")
         return fields, label, load_gate_data("sample", description, None)
     except SrEdgeError as exc:
-        fields, label = load_calibration(SYNTHETIC, description)
+        fields, label = load_calibration(SYNTHETIC, description) if int8 else (None, "")
         gate = load_gate_data(SYNTHETIC, description, None)
         return fields, f"{label} (sample DataCube unavailable: {exc})", gate
 

@@ -24,11 +24,12 @@ def _one_hot(node: onnx.NodeProto, weights: dict[str, onnx.TensorProto]) -> int 
     """``f`` when ``node`` (Conv or ConvTranspose) is a bias-free one-hot shuffle of factor f."""
     if len(node.input) != 2 or node.input[1] not in weights:
         return None
-    f = shuffle_factor(numpy_helper.to_array(weights[node.input[1]]))
+    kernel = numpy_helper.to_array(weights[node.input[1]])
+    f = shuffle_factor(kernel)
     if f is None:
         return None
     attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-    channels = numpy_helper.to_array(weights[node.input[1]]).shape[0] // (f * f)
+    channels = kernel.shape[0] // (f * f)
     if (list(attrs.get("strides", [])) != [f, f] or attrs.get("group") != channels
             or any(p != 0 for p in attrs.get("pads", [0] * 4))
             or list(attrs.get("dilations", [1, 1])) != [1, 1]

@@ -3,12 +3,11 @@
 sr-edge's exact rewrites (:mod:`sr_export.rewrites`) write PixelShuffle as a grouped
 ConvTranspose and PixelUnshuffle as a grouped strided Conv whose kernels are one-hot, because
 ONNX Runtime runs those in its blocked layout about 4x faster than its DepthToSpace or a
-Reshape/Transpose. OpenVINO's CPU plugin runs them as real convolutions instead: on the default
-model in BF16 they took a third of the time (18 of 53 ms per 32 x 32 tile on ``amx/2c``). Here
-each such node becomes OpenVINO's DepthToSpace / SpaceToDepth (``depth_first``, PixelShuffle's
-channel order), which moves the same values, and a SpaceToDepth that undoes the DepthToSpace
-before it reads that one's input: bit-identical, and checked again at engine load against ONNX
-Runtime.
+Reshape/Transpose. OpenVINO's CPU plugin runs them as real convolutions instead. Here each such
+node becomes OpenVINO's DepthToSpace / SpaceToDepth (``depth_first``, PixelShuffle's channel
+order), which moves the same values: bit-identical, and checked again at engine load against
+ONNX Runtime. OpenVINO BF16 on the LR-only model, LR 32, one thread, ``amx/2c``: 17.9 ms before,
+12.0 ms after (``benchmarks/results/cpu-engines-peers-amx-2026-12-0{2,3}.md``).
 """
 
 from __future__ import annotations
@@ -72,22 +71,7 @@ def shuffles_as_moves(model: Any) -> int:
         move.set_friendly_name(node.get_friendly_name())
         node.output(0).replace(move.output(0))
         replaced += 1
-    for node in list(model.get_ordered_ops()):
-        if _undoes(node):  # PixelUnshuffle of a PixelShuffle output: the tensor before it
-            node.output(0).replace(node.input_value(0).get_node().input_value(0))
     if replaced:
         model.validate_nodes_and_infer_types()
     return replaced
 
-
-def _undoes(node: Any) -> bool:
-    """Whether ``node`` is a SpaceToDepth that undoes the DepthToSpace feeding it (same block
-    size and mode): the static model's tail reads the last shuffle's output one level down."""
-    if node.get_type_name() != "SpaceToDepth":
-        return False
-    source = node.input_value(0).get_node()
-    if source.get_type_name() != "DepthToSpace":
-        return False
-    mine, theirs = node.get_attributes(), source.get_attributes()
-    return (mine.get("block_size") == theirs.get("block_size")
-            and str(mine.get("mode")) == str(theirs.get("mode")))

@@ -343,9 +343,8 @@ def test_one_hot_shuffles_become_data_moves_with_bit_identical_output(tmp_path):
     moved = core.read_model(str(path))
     assert shuffles_as_moves(moved) == 2
     types = [n.get_type_name() for n in moved.get_ordered_ops()]
-    # the unshuffle undoes the shuffle before it: both are gone, the conv reads x
-    assert not {"DepthToSpace", "SpaceToDepth", "GroupConvolutionBackpropData",
-                "GroupConvolution"} & set(types)
+    assert "DepthToSpace" in types and "SpaceToDepth" in types
+    assert "GroupConvolutionBackpropData" not in types and "GroupConvolution" not in types
     before = core.compile_model(original, "CPU", config)(x)[0]
     after = core.compile_model(moved, "CPU", config)(x)[0]
     np.testing.assert_array_equal(after, before)
