@@ -8,7 +8,8 @@ Three figures, on the embedded sample DataCube and the shipped default model, ea
 - the Quickstart's single step (``sr-run --time 2024-10-11T12:00 --out sr.tif``), wall clock;
 - the 48-step range 2024-10-11T00:00..2024-10-12T23:00 into one Zarr store, wall clock;
 - the engine alone on the same 48 fields, already in memory, after a warm-up (the compute a
-  perfect pipeline would still need).
+  perfect pipeline would still need), the faster of one step at a time and one step per core
+  in flight (as ``sr-run`` runs a range).
 
 Acceptance (issue 14): the range takes at most 1.5 x the engine-only time + 0.5 s, and the
 Quickstart step at most 1.0 s. Each figure is the median of ``--repeats`` runs (the minimum is
@@ -52,33 +53,27 @@ def timed_run(args: list[str], out: Path) -> float:
     if out.is_dir():
         shutil.rmtree(out)
     out.unlink(missing_ok=True)
+    # as in a user's environment, the first run may write the byte-code cache that the next
+    # runs read (some machines set PYTHONDONTWRITEBYTECODE, which would time compiling too)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
     done = subprocess.run([*sr_run_command(), *args, "--out", str(out), "--quiet"],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"sr-run {' '.join(args)} failed: {done.stderr.strip()}")
     return seconds
 
 
-def engine_only_seconds(repeats: int) -> float:
-    """The default engine (as ``sr-run`` loads it) on the 48 sample steps, in memory: every
-    input the model takes (its LR variables, its clock channels, its static HR fields) made
-    beforehand, so only the engine calls are timed."""
+def sample_range_inputs(description) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The engine inputs of the 48 sample steps for a model of ``description``: its LR variables
+    with its clock channels, one array per step, and its static HR fields (None without)."""
     from sr_runtime.clock import with_clock
-    from sr_runtime.defaults import DEFAULT_MODEL
-    from sr_runtime.engines.choice import choose_engine
-    from sr_runtime.engines.registry import load_engine
     from sr_runtime.grid import sr_axes
     from sr_runtime.sources.registry import resolve_source
     from sr_runtime.statics import region_statics, static_source
-    from sr_runtime.tiling import infer_tiled
     from sr_runtime.times import parse_time, select_range
 
-    choice = choose_engine(DEFAULT_MODEL)  # the engine and precision sr-run would pick
-    engine = load_engine(choice.backend, choice.model, precision=choice.precision,
-                         cpu_backend=choice.cpu_backend).engine
-    description = engine.description
     dataset = resolve_source("sample").open()
     indices = select_range(dataset.time.values, parse_time(RANGE[1]), parse_time(RANGE[3]),
                            np.timedelta64(1, "h"))
@@ -96,14 +91,53 @@ def engine_only_seconds(repeats: int) -> float:
                                  [spec.name for spec in description.static_inputs])
         statics = region_statics(location, description.static_inputs,
                                  *sr_axes(lat, lon, description.scale))
-    infer_tiled(engine, inputs[0], None, statics=statics)  # warm-up
+    return inputs, statics
+
+
+def steps_seconds(engine, inputs: list[np.ndarray], statics: np.ndarray | None,
+                  repeats: int) -> float:
+    """Median wall seconds of ``engine`` over all ``inputs``, after a warm-up, with as many
+    steps in flight as the engine serves at once (``parallel_calls``), in step order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sr_runtime.tiling import infer_tiled
+
+    def one(x: np.ndarray) -> np.ndarray:
+        return infer_tiled(engine, x, None, statics=statics)
+
+    one(inputs[0])
     runs = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for step in range(STEPS):
-            infer_tiled(engine, inputs[step], None, statics=statics)
-        runs.append(time.perf_counter() - started)
+    with ThreadPoolExecutor(getattr(engine, "parallel_calls", 1)) as pool:
+        for _ in range(repeats):
+            started = time.perf_counter()
+            list(pool.map(one, inputs))
+            runs.append(time.perf_counter() - started)
     return float(np.median(runs))
+
+
+def engine_only_seconds(repeats: int) -> dict[str, float]:
+    """The default engine (as ``sr-run`` loads it) on the 48 sample steps, in memory: every
+    input the model takes (its LR variables, its clock channels, its static HR fields) made
+    beforehand, so only the engine calls are timed. Two ways, each the median of ``repeats``:
+    ``serial``, one step after another on all cores (idle threads spinning, as a lone engine
+    runs best), and ``parallel``, one step per core in flight, as a range in ``sr-run`` runs
+    them. The limit of the range is taken from the faster of the two."""
+    from sr_runtime.defaults import DEFAULT_MODEL
+    from sr_runtime.engines.choice import choose_engine
+    from sr_runtime.engines.registry import load_engine
+    from sr_runtime.machine import physical_cores
+
+    choice = choose_engine(DEFAULT_MODEL)  # the engine and precision sr-run would pick
+
+    def load(**options: object):
+        return load_engine(choice.backend, choice.model, precision=choice.precision,
+                           cpu_backend=choice.cpu_backend, **options).engine
+
+    serial_engine = load()
+    inputs, statics = sample_range_inputs(serial_engine.description)
+    parallel_engine = load(spinning=False, streams=physical_cores())  # as sr-run's range
+    return {"serial": steps_seconds(serial_engine, inputs, statics, repeats),
+            "parallel": steps_seconds(parallel_engine, inputs, statics, repeats)}
 
 
 def load_average() -> str:
@@ -122,7 +156,8 @@ def measure(repeats: int) -> dict:
         timed_run(QUICKSTART, folder / "warm.tif")  # page cache, byte-code caches
         quick = [timed_run(QUICKSTART, folder / "sr.tif") for _ in range(repeats)]
         ranged = [timed_run(RANGE, folder / "sr.zarr") for _ in range(repeats)]
-    engine_s = engine_only_seconds(repeats)
+    engine = engine_only_seconds(repeats)
+    engine_s = min(engine.values())
     range_s, quick_s = float(np.median(ranged)), float(np.median(quick))
     range_limit = RANGE_FACTOR * engine_s + RANGE_ALLOWANCE_S
     return {
@@ -132,6 +167,8 @@ def measure(repeats: int) -> dict:
         "quickstart_limit_s": QUICKSTART_LIMIT_S,
         "range_steps": STEPS, "range_wall_s": round(range_s, 3),
         "range_min_s": round(min(ranged), 3), "engine_only_s": round(engine_s, 3),
+        "engine_only_serial_s": round(engine["serial"], 3),
+        "engine_only_parallel_s": round(engine["parallel"], 3),
         "range_limit_s": round(range_limit, 3),
         "quickstart_met": quick_s <= QUICKSTART_LIMIT_S, "range_met": range_s <= range_limit,
     }
@@ -150,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['quickstart_min_s']:.2f}; limit {QUICKSTART_LIMIT_S} s): "
           f"{verdict[result['quickstart_met']]}\n"
           f"48-step range: {result['range_wall_s']:.2f} s wall (min {result['range_min_s']:.2f})"
-          f"; engine alone {result['engine_only_s']:.3f} s; limit {RANGE_FACTOR} x engine + "
+          f"; engine alone {result['engine_only_s']:.3f} s (the faster of one step at a time "
+          f"{result['engine_only_serial_s']:.3f} s and one per core "
+          f"{result['engine_only_parallel_s']:.3f} s); limit {RANGE_FACTOR} x engine + "
           f"{RANGE_ALLOWANCE_S} s = {result['range_limit_s']:.2f} s: "
           f"{verdict[result['range_met']]}\n"
           f"load average at end {result['load_average_end']}")

@@ -8,7 +8,13 @@ from typing import Annotated
 
 import typer
 
-from sr_runtime.clikit import DebugOption, OneLineCommand, console, friendly_errors
+from sr_runtime.clikit import (
+    DebugOption,
+    OneLineCommand,
+    console,
+    exit_quickly,
+    friendly_errors,
+)
 
 app = typer.Typer(add_completion=False, help=__doc__)
 
@@ -112,5 +118,11 @@ def main() -> None:
     app()
 
 
+def script() -> None:
+    """The ``sr-run`` console script: :func:`main`, then a quick exit
+    (:func:`sr_runtime.clikit.exit_quickly`)."""
+    exit_quickly(main)
+
+
 if __name__ == "__main__":
-    main()
+    script()

@@ -15,16 +15,18 @@ With debugging on, the traceback is printed before that line.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import importlib
 import logging
 import os
 import sys
+import threading
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar, cast
 
 import typer
 from rich.console import Console
@@ -225,3 +227,34 @@ def quiet_library_logs(names: tuple[str, ...] = ("distributed",)) -> Iterator[No
     finally:
         for name, level in saved.items():
             logging.getLogger(name).setLevel(level)
+
+
+def exit_quickly(entry: Callable[[], object]) -> NoReturn:
+    """Run a console script's ``entry``, then end the process without the interpreter's
+    teardown, with the exit code ``entry`` gave.
+
+    Freeing the modules of numpy, pandas, xarray, zarr and ONNX Runtime one by one takes
+    0.26-0.30 s on a 2-core machine (measured 2026-12-03: import them and exit), a fifth of
+    the Quickstart, and nothing needs it: every output is complete, closed and renamed before
+    the command returns. The atexit handlers still run and both streams are flushed. Where a
+    thread that is not a daemon is still alive, the normal exit waits for it instead."""
+    try:
+        entry()
+        code: object = 0
+    except SystemExit as exc:
+        code = exc.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message"): Python prints it and exits 1
+        print(code, file=sys.stderr)
+        code = 1
+    others = [t for t in threading.enumerate()
+              if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    run_exit_handlers = getattr(atexit, "_run_exitfuncs", None)
+    if others or run_exit_handlers is None:
+        sys.exit(code)
+    run_exit_handlers()
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(Exception):  # a closed pipe (sr-run --json | head) loses nothing here
+            stream.flush()
+    os._exit(code)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 import numpy as np
 import xarray as xr
 
@@ -72,20 +74,78 @@ def read_lr(ds: xr.Dataset, description: ModelDescription, time_index: int,
     """(C, h, w) float32 LR window in the model's units, with its latitude and longitude
     centres; refused when any chunk of it is absent or damaged, or any value is missing or
     outside the variable's physical range."""
+    return next(read_lr_steps(ds, description, [time_index], bbox))
+
+
+def read_lr_steps(ds: xr.Dataset, description: ModelDescription,
+                  time_indices: Sequence[int],
+                  bbox: BBox | None) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """:func:`read_lr` of each of ``time_indices``, in order, from one read of the store.
+
+    Steps that share a time chunk (see :func:`time_blocks`) cost one decode of that chunk
+    instead of one per step. Each step is checked only when it is yielded, so the steps before
+    a bad one are still handed on, as when they are read one by one."""
+    indices = [int(i) for i in time_indices]
     lat_slice, lon_slice = region_slices(ds.latitude.values, ds.longitude.values, bbox)
-    window = ds.isel(time=time_index, latitude=lat_slice, longitude=lon_slice)
-    valid_time = np.datetime64(ds.time.values[time_index], "ns")
+    window = ds.isel(time=_time_selection(indices), latitude=lat_slice, longitude=lon_slice)
+    times = ds.time.values[indices].astype("datetime64[ns]")
     log = chunk_log(ds)
     label = log.label if log is not None else "the source"
-    channels = [read_variable(window, spec.name, spec.units, valid_time, label)
-                for spec in description.variables]
-    return np.stack(channels), window.latitude.values.astype(np.float64), (
-        window.longitude.values.astype(np.float64))
+    blocks = [read_variable_block(window, spec.name, spec.units, times[0], label)
+              for spec in description.variables]
+    lat = window.latitude.values.astype(np.float64)
+    lon = window.longitude.values.astype(np.float64)
+    for k, valid_time in enumerate(times):
+        for (values, absent, fill), spec in zip(blocks, description.variables, strict=True):
+            check_values(values[k], spec.name, spec.units, valid_time, absent, fill, label)
+        yield np.stack([values[k] for values, _, _ in blocks]), lat, lon
 
 
-def read_variable(window: xr.Dataset, name: str, wanted_units: str,
-                  valid_time: np.datetime64, label: str) -> np.ndarray:
-    """One variable of the window, checked (see :func:`read_lr`) and in ``wanted_units``."""
+def time_blocks(ds: xr.Dataset, description: ModelDescription, time_indices: Sequence[int],
+                bbox: BBox | None, max_bytes: int = 32 * 2**20) -> list[list[int]]:
+    """``time_indices`` cut, in order, into runs that lie in one time chunk of the store (the
+    unit a Zarr store is decoded in) and whose LR windows fit ``max_bytes`` together: what
+    :func:`read_lr_steps` reads at once. A store without chunks on time is read step by step."""
+    chunk = _time_chunk(ds, description.variable_names[0])
+    lat_slice, lon_slice = region_slices(ds.latitude.values, ds.longitude.values, bbox)
+    cells = (len(range(ds.latitude.size)[lat_slice]) * len(range(ds.longitude.size)[lon_slice])
+             * len(description.variables))
+    most = max(1, min(chunk, max_bytes // max(1, 4 * cells)))
+    blocks: list[list[int]] = []
+    for index in (int(i) for i in time_indices):
+        last = blocks[-1] if blocks else None
+        if last is not None and len(last) < most and last[-1] // chunk == index // chunk:
+            last.append(index)
+        else:
+            blocks.append([index])
+    return blocks
+
+
+def _time_chunk(ds: xr.Dataset, name: str) -> int:
+    """Steps per time chunk of ``name`` in the store; 1 when it is not known."""
+    encoding = ds[name].encoding
+    preferred = encoding.get("preferred_chunks", {}).get("time")
+    chunks = encoding.get("chunks")
+    size = preferred or (chunks[ds[name].dims.index("time")] if chunks else 1)
+    return max(1, int(size))
+
+
+def _time_selection(indices: list[int]) -> slice | list[int]:
+    """A slice where the steps are evenly spaced (what a --every range gives), else the list."""
+    if len(indices) == 1:
+        return slice(indices[0], indices[0] + 1)
+    step = indices[1] - indices[0]
+    if step > 0 and all(b - a == step for a, b in zip(indices, indices[1:], strict=False)):
+        return slice(indices[0], indices[-1] + 1, step)
+    return indices
+
+
+def read_variable_block(window: xr.Dataset, name: str, wanted_units: str,
+                        valid_time: np.datetime64,
+                        label: str) -> tuple[np.ndarray, list[tuple[str, str]], object]:
+    """One variable of the window in ``wanted_units``, with the chunks that were absent and the
+    fill value they read back as, for :func:`check_values`; ``valid_time`` (the first step)
+    names a damaged chunk."""
     log = chunk_log(window)
     mark = log.mark() if log is not None else 0
     var = window[name]
@@ -102,9 +162,7 @@ def read_variable(window: xr.Dataset, name: str, wanted_units: str,
     units.check_convertible(source, wanted_units, name, label)
     values = units.convert(raw, source, wanted_units)
     absent = log.absent_since(mark, name) if log is not None else []
-    check_values(values, name, wanted_units, valid_time, absent,
-                 var.encoding.get("fill_value", var.encoding.get("_FillValue")), label)
-    return values
+    return values, absent, var.encoding.get("fill_value", var.encoding.get("_FillValue"))
 
 
 def damaged(log: ChunkLog | None, name: str, mark: int, valid_time: np.datetime64,

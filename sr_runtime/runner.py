@@ -31,6 +31,7 @@ from sr_runtime.errors import SrEdgeError, UsageError
 from sr_runtime.fields import GeoField
 from sr_runtime.grid import BBox, region_slices, sr_axes
 from sr_runtime.locks import output_lock
+from sr_runtime.machine import physical_cores
 from sr_runtime.paths import check_distinct, check_not_input, check_output, sha256_file
 from sr_runtime.pipeline import (
     KELVIN_OFFSET,
@@ -234,10 +235,13 @@ def _locked_run(options: RunRequest, say: Say, progress: ProgressFactory, kind: 
         say(choice.reason)
     model = choice.model
     # a range streams through reader and writer threads: the engine's idle threads must not
-    # spin on the cores they need (see sr_runtime.engines.onnxruntime.session_options)
+    # spin on the cores they need (see sr_runtime.engines.onnxruntime.session_options), and a
+    # CPU engine that can keeps one step per core in flight (within --max-memory's budget
+    # only one: the budget is one call's working set)
+    streams = physical_cores() if span is not None and options.max_memory is None else 1
     selection = load_engine(choice.backend, model, config=options.config,
                             precision=choice.precision, cpu_backend=choice.cpu_backend,
-                            spinning=span is None)
+                            spinning=span is None, streams=streams)
     for line in selection.summary():
         say(line)
     engine = selection.engine

@@ -1,5 +1,9 @@
 """Many time steps: read step t+1 while the engine runs step t and the sink writes step t-1.
 
+The reader reads the steps that share a time chunk of the store at once (one decode of it).
+An engine that serves several calls at once (``parallel_calls``: ONNX Runtime or OpenVINO on
+CPU with ``streams``) gets that many steps in flight; they are written in step order.
+
 Three stages joined by bounded queues (one item each), so at most a few fields are in memory
 whatever the number of steps. The per-step work is :class:`sr_runtime.steps.StepWorker`; the
 same steps on Dask workers are :func:`sr_runtime.distributed.run_distributed`.
@@ -10,12 +14,16 @@ from __future__ import annotations
 import queue
 import threading
 import time as clock
+from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 
 import xarray as xr
 
 from sr_runtime.engines.base import Engine
-from sr_runtime.steps import StepOutcome, StepWorker
+from sr_runtime.pipeline import time_blocks
+from sr_runtime.steps import StepInput, StepOutcome, StepWorker
 from sr_runtime.summary import Progress, StreamSummary
 
 _DONE = object()
@@ -55,9 +63,12 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
 
     def reader() -> None:
         try:
-            for step, index in todo:
-                if not _put(reads, (step, worker.read(dataset, engine, index)), stop):
-                    return
+            steps = iter(todo)
+            for block in time_blocks(dataset, engine.description, [i for _, i in todo],
+                                     worker.bbox):
+                for read in worker.read_steps(dataset, engine, block):
+                    if not _put(reads, (next(steps)[0], read), stop):
+                        return
             _put(reads, _DONE, stop)
         except BaseException as exc:  # handed to the main thread
             _put(reads, _Failure(exc), stop)
@@ -102,27 +113,67 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
             if block:
                 return
 
+    calls = max(1, int(getattr(engine, "parallel_calls", 1)))
+    pool = ThreadPoolExecutor(calls, thread_name_prefix="sr-infer") if calls > 1 else None
+    pending: deque[tuple[int, StepInput, Future]] = deque()
+
+    def hand_on(step: int, read_result: StepInput,
+                inferred: tuple[list, list, float]) -> bool:
+        """Send an inferred step to the writer (in step order); False when the run stops."""
+        nonlocal before_first_write
+        lr_fields, sr_fields, infer_s = inferred
+        if before_first_write is not None:
+            before_first_write()
+            before_first_write = None
+        if not _put(writes, (step, lr_fields, sr_fields,
+                             {"read": read_result.read_seconds, "infer": infer_s}), stop):
+            return False
+        drain(block=False)
+        return True
+
+    def hand_on_oldest() -> bool:
+        step, read_result, future = pending.popleft()
+        return hand_on(step, read_result, future.result())
+
+    def finish_writing() -> None:
+        _put(writes, _DONE, stop)
+        threads[1].join()
+        drain(block=False)
+
     try:
         while True:
             item = reads.get()
             if item is _DONE:
                 break
             if isinstance(item, _Failure):
+                while pending:  # the steps read before the failure are still written
+                    if not hand_on_oldest():
+                        break
                 raise item.exc
             step, read_result = item
-            lr_fields, sr_fields, infer_s = worker.infer(engine, read_result)
-            if before_first_write is not None:
-                before_first_write()
-                before_first_write = None
-            if not _put(writes, (step, lr_fields, sr_fields,
-                                 {"read": read_result.read_seconds, "infer": infer_s}), stop):
+            if pool is None:
+                if not hand_on(step, read_result, worker.infer(engine, read_result)):
+                    break
+                continue
+            # steps are handed on in order: before_first_write waits for the first one, and a
+            # run that fails on it changes nothing, whatever else was in flight
+            pending.append((step, read_result, pool.submit(worker.infer, engine, read_result)))
+            if len(pending) >= calls and not hand_on_oldest():
                 break
-            drain(block=False)
-        _put(writes, _DONE, stop)
-        threads[1].join()
-        drain(block=False)
+        while pending:
+            if not hand_on_oldest():
+                break
+    except Exception:
+        # the steps handed on before the failure are still written, and reported
+        with suppress(Exception):  # the writer failed too: the first failure is the one said
+            finish_writing()
+        raise
+    else:
+        finish_writing()
     finally:
         stop.set()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         for thread in threads:
             thread.join(timeout=5)
     summary.seconds = clock.perf_counter() - started

@@ -22,7 +22,9 @@ class Engine(Protocol):
     from; ``path`` and ``model_file_sha256`` are the file that actually runs (the ONNX model or
     variant, the TensorRT plan, or the checkpoint for the torch baseline), ``precision`` its
     arithmetic (fp32, fp16, int8...). ``max_window_lr`` is the largest LR window the engine
-    takes (a TensorRT profile), None for any size. Engines hold native resources: ``close``
+    takes (a TensorRT profile), None for any size. ``parallel_calls`` is how many ``infer``
+    calls the engine serves at once from different threads (a multi-step run keeps that many
+    steps in flight); 1 where calls must not overlap. Engines hold native resources: ``close``
     them, or use them as context managers.
     """
 
@@ -32,6 +34,7 @@ class Engine(Protocol):
     path: Path | None
     precision: str
     max_window_lr: int | None
+    parallel_calls: int
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray: ...
 
@@ -39,9 +42,11 @@ class Engine(Protocol):
 
 
 class EngineBase:
-    """Defaults every engine shares: no window limit, FP32, nothing to release, ``with``."""
+    """Defaults every engine shares: no window limit, FP32, one call at a time, nothing to
+    release, ``with``."""
 
     max_window_lr: int | None = None
+    parallel_calls: int = 1
     precision: str = "fp32"
     path: Path | None = None  # set by engines that run a file as it is
 
@@ -63,7 +68,9 @@ class LoadOptions:
     threads of CPU engines; ``precision``: the arithmetic of engines that take it as a hint
     (OpenVINO: fp32 or bf16; None: the engine's exact default); ``cache_dir``/``tile``/
     ``batch``/``rebuild``: how TensorRT engines are found or built; ``spinning``: whether idle
-    CPU worker threads may spin (off when reader and writer threads share the cores).
+    CPU worker threads may spin (off when reader and writer threads share the cores);
+    ``streams``: steps a multi-step run may infer at once (CPU engines that take it split their
+    threads among them, see :class:`sr_runtime.engines.onnxruntime.OnnxRuntimeEngine`).
     """
 
     config: Path | None = None
@@ -74,6 +81,7 @@ class LoadOptions:
     batch: int | None = None
     rebuild: bool = True
     spinning: bool = True
+    streams: int = 1
 
 
 @dataclass(frozen=True)

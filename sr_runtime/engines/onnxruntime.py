@@ -126,13 +126,26 @@ class OnnxRuntimeEngine(EngineBase):
     carries the halo to tile with). ``model_file`` / ``model_file_sha256`` name the file that
     runs (a variant's own hash, not its checkpoint's: that is
     ``description.checkpoint_sha256``).
+
+    ``streams`` > 1 (CPU only): the session serves that many ``run`` calls at once (ONNX
+    Runtime sessions are thread-safe), its intra-op threads shared out among them. A multi-step
+    run then keeps one step per core in flight, each on one thread: the 48 sample steps of the
+    default model on 2 cores took 2.01-2.06 s so against 2.35-2.36 s one at a time on 2
+    threads (``python -m benchmarks.bench_steps_in_flight``, ``amx/2c``, 2026-12-03, two
+    runs), since a single-threaded call has no barrier at which a busy core stalls the other.
     """
 
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
-                 threads: int | None = None, spinning: bool = True) -> None:
+                 threads: int | None = None, spinning: bool = True, streams: int = 1) -> None:
         self.path = Path(path)
         self.name = name
+        if streams < 1:
+            raise UsageError(f"streams must be at least 1, not {streams}")
+        first = providers[0] if isinstance(providers[0], str) else providers[0][0]
+        self.parallel_calls = streams if first == "CPUExecutionProvider" else 1
+        if self.parallel_calls > 1:  # one session, its threads shared out among the calls
+            threads = max(1, (threads or physical_cores()) // self.parallel_calls)
         self.session = open_session(self.path, threads=threads, providers=providers,
                                     spinning=spinning)
         metadata = self.session.get_modelmeta().custom_metadata_map

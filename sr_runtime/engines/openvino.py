@@ -22,11 +22,18 @@ BF16 1.6-1.9x faster than its FP32. Which one wins on a machine is measured by
   :mod:`sr_runtime.engines.openvino_graph`).
 - **Performance hint and streams** (LATENCY with 1 stream by default) come from the tune record
   when ``sr-export tune`` measured another setting faster on this CPU class.
+- **Steps in flight**: with ``calls`` > 1 (a multi-step run: one step per core) the model is
+  compiled for THROUGHPUT with that many streams and as many infer requests, so ``infer`` may be
+  called from that many threads at once: the 48 sample steps of the default model on 2 cores
+  took 0.99-1.03 s so in BF16 against 1.23-1.26 s one at a time (FP32: 2.25-2.38 s against
+  2.73-2.75 s; ``python -m benchmarks.bench_steps_in_flight``, ``amx/2c``, 2026-12-03).
 """
 
 from __future__ import annotations
 
 import importlib.metadata
+import queue
+import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -119,11 +126,14 @@ class OpenVinoEngine(EngineBase):
 
     ``precision``: ``fp32`` (exact) or ``bf16``; ``hint``/``streams``: OpenVINO's performance
     hint and stream count (default: what ``sr-export tune`` chose here, else LATENCY and 1);
-    ``threads``: inference threads (default one per physical core).
+    ``threads``: inference threads (default one per physical core); ``calls``: ``infer`` calls
+    served at once (``parallel_calls``), each on a stream of its own (THROUGHPUT, ``calls``
+    streams, whatever ``hint``/``streams`` say).
     """
 
     def __init__(self, path: Path, *, threads: int | None = None, precision: str = "fp32",
-                 hint: str | None = None, streams: int | None = None) -> None:
+                 hint: str | None = None, streams: int | None = None,
+                 calls: int = 1) -> None:
         reason = available()
         if reason:
             raise EngineUnavailableError(f"backend 'openvino' is not usable here: {reason}")
@@ -155,6 +165,12 @@ class OpenVinoEngine(EngineBase):
         self.streams = int(streams or tuned_setting(self.path, self.name, "streams")
                            or DEFAULT_STREAMS)
         self.threads = int(threads or physical_cores())
+        if calls < 1:
+            raise UsageError(f"calls must be at least 1, not {calls}")
+        self.parallel_calls = int(calls)
+        if self.parallel_calls > 1:  # one stream per call in flight
+            self.hint, self.streams = "THROUGHPUT", self.parallel_calls
+        self._lock = threading.Lock()
         try:
             self._model = _core().read_model(str(self.path))
         except Exception as exc:
@@ -162,7 +178,8 @@ class OpenVinoEngine(EngineBase):
             raise UsageError(f"OpenVINO cannot load {self.path}: {first}") from exc
         #: one-hot shuffle convs (ONNX Runtime's fast form) run as OpenVINO's data moves
         self.shuffles_as_moves = shuffles_as_moves(self._model)
-        self._compiled: OrderedDict[tuple[int, ...], Any] = OrderedDict()
+        #: per compiled window shape, its free infer requests (``parallel_calls`` of them)
+        self._compiled: OrderedDict[tuple[int, ...], queue.SimpleQueue] = OrderedDict()
         self.parity = self._check_parity(probe)
 
     @property
@@ -172,12 +189,19 @@ class OpenVinoEngine(EngineBase):
                 "PERFORMANCE_HINT": self.hint, "NUM_STREAMS": str(self.streams),
                 "INFERENCE_NUM_THREADS": str(self.threads)}
 
-    def _request(self, shape: tuple[int, ...]) -> Any:
-        """The infer request of the model compiled for LR ``shape`` (compiled on first use)."""
-        request = self._compiled.get(shape)
-        if request is not None:
+    def _requests(self, shape: tuple[int, ...]) -> queue.SimpleQueue:
+        """The free infer requests of the model compiled for LR ``shape`` (compiled on first
+        use, by one thread while the others wait)."""
+        with self._lock:
+            requests = self._compiled.get(shape)
+            if requests is None:
+                requests = self._compiled[shape] = self._compile(shape)
             self._compiled.move_to_end(shape)
-            return request
+            while len(self._compiled) > SHAPE_CACHE:
+                self._compiled.popitem(last=False)
+            return requests
+
+    def _compile(self, shape: tuple[int, ...]) -> queue.SimpleQueue:
         model = self._model.clone()
         shapes = {LR_INPUT: list(shape)}
         if self.description.static_inputs:
@@ -197,11 +221,10 @@ class OpenVinoEngine(EngineBase):
             raise EngineUnavailableError(f"OpenVINO compiled {self.model_file.name} in {ran}, not "
                                          f"{self.precision} as asked; use --precision fp32 or "
                                          "--backend onnxruntime")
-        request = compiled.create_infer_request()
-        self._compiled[shape] = request
-        while len(self._compiled) > SHAPE_CACHE:
-            self._compiled.popitem(last=False)
-        return request
+        requests: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(self.parallel_calls):
+            requests.put(compiled.create_infer_request())
+        return requests
 
     def _check_parity(self, reference: Any) -> str:
         """This engine against ONNX Runtime FP32 on a typical field, by the one comparator."""
@@ -228,11 +251,15 @@ class OpenVinoEngine(EngineBase):
             raise UsageError(f"{self.model_file.name} takes {takes}; OpenVINO got "
                              f"{', '.join(map(repr, [LR_INPUT, *inputs]))}")
         lr = np.ascontiguousarray(lr, dtype=np.float32)
-        request = self._request(tuple(int(d) for d in lr.shape))
+        requests = self._requests(tuple(int(d) for d in lr.shape))
         feed = {LR_INPUT: lr, **{name: np.ascontiguousarray(value, dtype=np.float32)
                                  for name, value in inputs.items()}}
-        request.infer(feed, share_inputs=True)
-        return np.array(request.get_output_tensor(0).data, copy=True)
+        request = requests.get()  # one is free: at most parallel_calls callers at once
+        try:
+            request.infer(feed, share_inputs=True)
+            return np.array(request.get_output_tensor(0).data, copy=True)
+        finally:
+            requests.put(request)
 
     def close(self) -> None:
         self._compiled.clear()  # OpenVINO frees a compiled model with its last reference

@@ -91,13 +91,15 @@ def missing_reason(name: str) -> str | None:
 
 register(EngineSpec("onnxruntime", cpu_available,
                     lambda path, options: OnnxRuntimeEngine(path, threads=options.threads,
-                                                            spinning=options.spinning)))
+                                                            spinning=options.spinning,
+                                                            streams=options.streams)))
 
 
 def _load_openvino(path: Path, options: LoadOptions) -> Engine:
     from sr_runtime.engines.openvino import OpenVinoEngine
 
-    return OpenVinoEngine(path, threads=options.threads, precision=options.precision or "fp32")
+    return OpenVinoEngine(path, threads=options.threads, precision=options.precision or "fp32",
+                          calls=options.streams)
 
 
 def _openvino_available() -> str | None:
@@ -135,8 +137,10 @@ class Selection:
         from sr_runtime.engines import gpu_backends
 
         precision = getattr(self.engine, "precision", "fp32")
+        calls = getattr(self.engine, "parallel_calls", 1)
         chosen = f"backend: {self.engine.name}" + (
-            f", precision {precision}" if precision != "fp32" else "")
+            f", precision {precision}" if precision != "fp32" else "") + (
+            f", {calls} steps at a time" if calls > 1 else "")
         no_gpu = gpu_backends.gpu_reason() if self.skipped else None
         gpu_names = {spec.name for spec in gpu_backends.specs()}
         shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]

@@ -6,6 +6,10 @@ renamed into place, then each step is written as a region of whole chunks and ma
 interrupted run leaves completed steps intact, and ``--resume`` redoes only unmarked steps.
 Spatial chunks of 256 x 256 keep a map read to a few chunks and a point's time series to one
 small chunk per step. Each variable of the model is one array of the store, with its units.
+Chunks are compressed with Blosc (LZ4, level 5, byte shuffle: zarr's classic default for
+floats): for the 48 sample steps of the default model it costs 0.33 s of CPU and 14.6 MB where
+zarr's own default (Zstandard, no shuffle) costs 0.87 s and 18.9 MB (raw 25.2 MB; 2026-12-03,
+``amx/2c``), CPU the writer thread takes from the engine on a small machine.
 """
 
 from __future__ import annotations
@@ -137,6 +141,7 @@ class ZarrSink:
     def _create(self) -> None:
         import xarray as xr
         import zarr
+        from zarr.codecs import BloscCodec
 
         staging = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".part",
                                         dir=self.path.parent))
@@ -152,6 +157,7 @@ class ZarrSink:
             for variable, units in zip(self.variables, self.units, strict=True):
                 root.create_array(
                     variable, shape=shape, chunks=self.chunks, dtype="float32",
+                    compressors=BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),
                     fill_value=float("nan"), dimension_names=("time", "latitude", "longitude"),
                     attributes={"units": units,
                                 "grid_mapping_note": "regular lat/lon, cell centres, EPSG:4326"})

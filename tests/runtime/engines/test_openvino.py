@@ -91,6 +91,28 @@ def test_compiles_per_window_shape_and_keeps_a_few(tmp_path):
     assert shapes[-1] in engine._compiled and shapes[0] not in engine._compiled
 
 
+def test_steps_in_flight_get_a_stream_and_a_request_each(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = tiny_sr_model(tmp_path / "model.onnx", seed=4)
+    lr = fields(12, size=14, seed=2)
+    expected = OpenVinoEngine(model, threads=2).infer(lr)  # one call at a time
+    engine = load_engine("openvino", model, threads=2, streams=2).engine
+    assert engine.parallel_calls == 2
+    assert engine.config["PERFORMANCE_HINT"] == "THROUGHPUT"
+    assert engine.config["NUM_STREAMS"] == "2"
+    with ThreadPoolExecutor(4) as pool:  # more callers than requests: they wait their turn
+        together = list(pool.map(lambda k: engine.infer(lr[k:k + 1]), range(len(lr))))
+    np.testing.assert_allclose(np.concatenate(together), expected, atol=1e-4)
+    requests = engine._compiled[(1, 1, 14, 14)]
+    held = [requests.get() for _ in range(2)]
+    compiled = held[0].get_compiled_model()
+    assert int(compiled.get_property("NUM_STREAMS")) == 2
+    assert held[0] is not held[1]
+    with pytest.raises(UsageError, match="calls must be at least 1"):
+        OpenVinoEngine(model, calls=0)
+
+
 def test_tiled_field_equals_whole_field(tmp_path):
     from sr_runtime.tiling import infer_tiled
 
