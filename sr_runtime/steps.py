@@ -112,7 +112,8 @@ class StepWorker:
     def read_steps(self, dataset: xr.Dataset, engine: Engine,
                    indices: Sequence[int]) -> Iterator[StepInput]:
         """:meth:`read` of each of ``indices`` (one block of :func:`time_blocks`), from one
-        read of the store; each step's share of the reading time is in its ``read_seconds``."""
+        read of the store; the first step's ``read_seconds`` holds that read, each later one
+        only its own checks (the block's total is the run's reading time)."""
         started = clock.perf_counter()
         steps = read_lr_steps(dataset, engine.description, indices, self.bbox)
         for index, (lr, lat, lon) in zip(indices, steps, strict=True):

@@ -135,6 +135,10 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
         step, read_result, future = pending.popleft()
         return hand_on(step, read_result, future.result())
 
+    def hand_on_pending() -> None:
+        while pending and hand_on_oldest():
+            pass
+
     def finish_writing() -> None:
         _put(writes, _DONE, stop)
         threads[1].join()
@@ -146,9 +150,7 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
             if item is _DONE:
                 break
             if isinstance(item, _Failure):
-                while pending:  # the steps read before the failure are still written
-                    if not hand_on_oldest():
-                        break
+                hand_on_pending()  # the steps read before the failure are still written
                 raise item.exc
             step, read_result = item
             if pool is None:
@@ -160,9 +162,7 @@ def run_stream(dataset: xr.Dataset, engine: Engine, worker: StepWorker, indices:
             pending.append((step, read_result, pool.submit(worker.infer, engine, read_result)))
             if len(pending) >= calls and not hand_on_oldest():
                 break
-        while pending:
-            if not hand_on_oldest():
-                break
+        hand_on_pending()
     except Exception:
         # the steps handed on before the failure are still written, and reported
         with suppress(Exception):  # the writer failed too: the first failure is the one said
