@@ -14,7 +14,8 @@ NOT_NEEDED = {"aiohttp": "the HTTP source", "matplotlib": "previews", "dask": "D
               "distributed": "Dask", "scipy": "NetCDF output", "torch": "the export side",
               "gradio": "the app", "fastapi": "the service",
               "rio_cogeo": "RGBA COGs (GDAL's COG driver writes the data COG)",
-              "morecantile": "rio-cogeo", "pyproj": "rio-cogeo"}
+              "morecantile": "rio-cogeo", "pyproj": "rio-cogeo",
+              "pydantic": "Typer 0.29 and newer (pyproject.toml holds it below)"}
 
 
 def run_without_dask(args: list[str]) -> subprocess.CompletedProcess:
