@@ -48,8 +48,10 @@ def sr_run_command() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "sr_runtime.cli"]
 
 
-def timed_run(args: list[str], out: Path) -> float:
-    """Wall seconds of one fresh ``sr-run`` process writing ``out`` (removed first)."""
+def timed_run(args: list[str], out: Path, command: list[str] | None = None) -> float:
+    """Wall seconds of one fresh ``sr-run`` process (``command``, default the one beside this
+    interpreter) writing ``out`` (removed first)."""
+    command = command or sr_run_command()
     if out.is_dir():
         shutil.rmtree(out)
     out.unlink(missing_ok=True)
@@ -57,11 +59,11 @@ def timed_run(args: list[str], out: Path) -> float:
     # runs read (some machines set PYTHONDONTWRITEBYTECODE, which would time compiling too)
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     started = time.perf_counter()
-    done = subprocess.run([*sr_run_command(), *args, "--out", str(out), "--quiet"],
+    done = subprocess.run([*command, *args, "--out", str(out), "--quiet"],
                           capture_output=True, text=True, check=False, env=env)
     seconds = time.perf_counter() - started
     if done.returncode != 0:
-        raise SystemExit(f"sr-run {' '.join(args)} failed: {done.stderr.strip()}")
+        raise SystemExit(f"{' '.join(command)} {' '.join(args)} failed: {done.stderr.strip()}")
     return seconds
 
 

@@ -13,29 +13,17 @@ writes the byte-code cache, as a user's first run would (PYTHONDONTWRITEBYTECODE
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-QUICKSTART = ["--time", "2024-10-11T12:00"]
-RANGE = ["--start", "2024-10-11T00:00", "--end", "2024-10-12T23:00"]
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # run as a plain script from anywhere
+    sys.path.insert(0, str(REPO_ROOT))
 
-
-def timed(executable: str, args: list[str], out: Path, env: dict[str, str]) -> float:
-    shutil.rmtree(out, ignore_errors=True)
-    out.unlink(missing_ok=True)
-    started = time.perf_counter()
-    done = subprocess.run([executable, *args, "--out", str(out), "--quiet"], env=env,
-                          capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{executable} {' '.join(args)} failed: {done.stderr.strip()}")
-    return seconds
+from benchmarks.bench_end_to_end import QUICKSTART, RANGE, load_average, timed_run  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,20 +31,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("executables", nargs=2, help="two sr-run scripts (before, after)")
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args(argv)
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    for exe in args.executables:
+        if shutil.which(exe) is None:
+            parser.error(f"{exe} is not an executable sr-run; give OLD/bin/sr-run of a venv")
     figures: dict[tuple[str, str], list[float]] = {
         (exe, what): [] for exe in args.executables for what in ("Quickstart", "range")}
     with tempfile.TemporaryDirectory(prefix="sr-edge-compare-") as tmp:
         folder = Path(tmp)
         for exe in args.executables:  # byte-code cache, page cache
-            timed(exe, QUICKSTART, folder / "warm.tif", env)
+            timed_run(QUICKSTART, folder / "warm.tif", [exe])
         for _ in range(args.rounds):
             for exe in args.executables:
                 figures[(exe, "Quickstart")].append(
-                    timed(exe, QUICKSTART, folder / "sr.tif", env))
-                figures[(exe, "range")].append(timed(exe, RANGE, folder / "sr.zarr", env))
-    print(f"{args.rounds} interleaved rounds, load average at end "
-          f"{' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+                    timed_run(QUICKSTART, folder / "sr.tif", [exe]))
+                figures[(exe, "range")].append(timed_run(RANGE, folder / "sr.zarr", [exe]))
+    print(f"{args.rounds} interleaved rounds, load average at end {load_average()}")
     print("| sr-run | Quickstart median (min) | 48-step range median (min) |")
     print("| --- | ---: | ---: |")
     for exe in args.executables:

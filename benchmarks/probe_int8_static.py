@@ -4,18 +4,18 @@
 
 ``sr-export quantize`` refuses models with static or clock inputs (its calibration and gate read
 LR fields alone). This probe measures whether lifting that is worth it on the machine at hand:
-every conv quantized by ONNX Runtime (QDQ, uint8 activations, int8 per-channel weights, MinMax
-calibrated on 12 sample steps with their clock channels and static fields), its RMSE against the
-FP32 model on 16 other steps (the gate's limit is 0.05 K), and 1-thread process CPU time, median
-of ``--rounds`` interleaved rounds, at LR 32 and 128, for ONNX Runtime FP32 and INT8 and for
-OpenVINO FP32, BF16 and the same QDQ graph (where OpenVINO is installed). Needs the ``export``
-extra (onnx, for ONNX Runtime's quantizer).
+every conv quantized by ``sr-export quantize``'s recipe (ONNX Runtime QDQ, uint8 activations,
+int8 per-channel weights, 7-bit where the CPU has no VNNI, MinMax calibrated on 12 sample steps
+with their clock channels and static fields), its RMSE against the FP32 model on 16 other steps
+(the gate's limit is 0.05 K), and 1-thread process CPU time, median of ``--rounds`` interleaved
+rounds, at LR 32 and 128, for ONNX Runtime FP32 and INT8 and for OpenVINO FP32, BF16 and the
+same QDQ graph (where OpenVINO is installed). Needs the ``export`` extra (onnx, for ONNX
+Runtime's quantizer).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import tempfile
 import time
@@ -34,33 +34,18 @@ MAX_RMSE_K = 0.05
 
 
 def quantize_all_convs(model: Path, out: Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    """``sr-export quantize``'s recipe (:func:`sr_export.quantize.quantize_to_proto`) with
+    every conv in INT8 and every other node in FP32."""
     import onnx
-    from onnxruntime.quantization import (
-        CalibrationMethod,
-        QuantFormat,
-        QuantType,
-        quantize_static,
-    )
 
-    proto = onnx.load(str(model))
-    for index, node in enumerate(proto.graph.node):  # the quantizer wants named nodes
-        node.name = node.name or f"node_{index}"
-    named = out.with_suffix(".fp32.onnx")
-    onnx.save(proto, str(named))
+    from sr_export.quantize import quantize_to_proto
 
-    class Reader:
-        def __init__(self) -> None:
-            self.items = iter(feeds)
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            return next(self.items, None)
-
-    logging.getLogger().setLevel(logging.ERROR)  # the quantizer's pre-processing advice
-    quantize_static(str(named), str(out), Reader(), quant_format=QuantFormat.QDQ,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                    per_channel=True, op_types_to_quantize=["Conv"],
-                    calibrate_method=CalibrationMethod.MinMax,
-                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    nodes = onnx.load(str(model), load_external_data=False).graph.node
+    if any(not node.name for node in nodes):
+        raise SystemExit(f"{model} has unnamed nodes; re-export it with `sr-export to-onnx`")
+    keep = [node.name for node in nodes if node.op_type != "Conv"]
+    quantized, _ = quantize_to_proto(model, feeds, keep_fp32=keep)
+    onnx.save(quantized, str(out))
 
 
 def runners(fp32: Path, int8: Path) -> dict[str, Callable[[dict], np.ndarray]]:
@@ -123,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="sr-edge-int8-probe-") as scratch:
         int8 = Path(scratch) / "model.int8.onnx"
         quantize_all_convs(args.model, int8, [feeds(inputs[i]) for i in range(0, 48, 4)])
-        run = runners(int8.with_suffix(".fp32.onnx"), int8)
+        run = runners(args.model, int8)
         reference = run["ONNX Runtime FP32"]
         held_out = [feeds(inputs[i]) for i in range(1, 48, 3)]
         expected = [reference(f) for f in held_out]

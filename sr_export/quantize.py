@@ -32,7 +32,7 @@ import json
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,12 +132,14 @@ def has_vnni() -> bool:
 
 
 class _Reader:
-    """ONNX Runtime's CalibrationDataReader protocol over a list of (1, C, h, w) fields."""
+    """ONNX Runtime's CalibrationDataReader protocol over a list of (1, C, h, w) fields, or of
+    whole feeds (input name -> array) for a model that takes more than the LR field."""
 
-    def __init__(self, fields: Sequence[np.ndarray]) -> None:
-        self._items = iter([{LR_INPUT: np.ascontiguousarray(f[None] if f.ndim == 3 else f,
-                                                            dtype=np.float32)}
-                            for f in fields])
+    def __init__(self, fields: Sequence[np.ndarray | Mapping[str, np.ndarray]]) -> None:
+        self._items = iter([
+            dict(f) if isinstance(f, Mapping) else
+            {LR_INPUT: np.ascontiguousarray(f[None] if f.ndim == 3 else f, dtype=np.float32)}
+            for f in fields])
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._items, None)
@@ -146,11 +148,12 @@ class _Reader:
         pass
 
 
-def quantize_to_proto(model: Path, calibration: Sequence[np.ndarray],
+def quantize_to_proto(model: Path, calibration: Sequence[np.ndarray | Mapping[str, np.ndarray]],
                       reduce_range: bool | None = None,
                       keep_fp32: Sequence[str] | None = None,
                       int8_nodes: Sequence[str] | None = None) -> tuple[onnx.ModelProto, dict]:
-    """QDQ INT8 graph of ``model`` calibrated on ``calibration`` fields; and the recipe used.
+    """QDQ INT8 graph of ``model`` calibrated on ``calibration`` fields (or whole feeds); and the
+    recipe used.
 
     ``int8_nodes``: quantize only these nodes (mixed precision, see :func:`mixed_precision_convs`);
     by default every node but :func:`fp32_nodes` (or ``keep_fp32``).

@@ -18,8 +18,15 @@ from sr_export.quantize import (
     fp32_nodes,
     parse_times,
     quantize_int8,
+    quantize_to_proto,
 )
-from sr_runtime.description import HR_OUTPUT, LR_INPUT, ModelDescription, VariableSpec
+from sr_runtime.description import (
+    HR_OUTPUT,
+    HR_STATIC_INPUT,
+    LR_INPUT,
+    ModelDescription,
+    VariableSpec,
+)
 from sr_runtime.engines.variants import PRECISION_INT8, VARIANT_KEY, read_metadata_props
 from sr_runtime.errors import AccuracyGateError, UsageError
 from tests.conftest import save_described_model, write_edh_store
@@ -264,3 +271,29 @@ def test_mixed_precision_keeps_the_convs_that_cost_too_much_accuracy(fp32_model,
     with pytest.raises(AccuracyGateError, match="was not written"):
         quantize_int8(fp32_model, tmp_path / "off.int8.onnx", calibration, gate_data,
                       max_rmse=limit, mixed=False)
+
+
+def test_calibration_takes_whole_feeds_for_a_model_with_static_inputs(static_models):
+    """quantize_to_proto calibrates on feed dicts (LR and static HR fields), as
+    benchmarks/probe_int8_static does; here every conv in INT8, all else FP32."""
+    import onnxruntime as ort
+
+    model = static_models["one"]
+    rng = np.random.default_rng(0)
+    feeds = [{LR_INPUT: (283.0 + 6.0 * rng.standard_normal((1, 1, 6, 7))).astype(np.float32),
+              HR_STATIC_INPUT: rng.random((1, 2, 48, 56)).astype(np.float32)}
+             for _ in range(6)]
+    nodes = onnx.load(str(model)).graph.node
+    keep = [n.name for n in nodes if n.op_type != "Conv"]
+    proto, recipe = quantize_to_proto(model, feeds[:4], keep_fp32=keep)
+    producer = {t: n.op_type for n in proto.graph.node for t in n.output}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    assert len(convs) == 3
+    assert all(producer.get(n.input[0]) == "DequantizeLinear" for n in convs)
+    assert recipe["fp32_nodes"] == keep
+    fp32 = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    int8 = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    for feed in feeds[4:]:  # held out from the calibration
+        expected, got = fp32.run(None, feed)[0], int8.run(None, feed)[0]
+        assert np.isfinite(got).all()
+        assert 0 < float(np.sqrt(np.mean((got - expected) ** 2))) < 0.1
