@@ -69,7 +69,17 @@ def to_onnx(
             log_export(tracker, loaded, report, out, opset=opset, optimize=optimize,
                        source=source.label)
     console.print(f"wrote {out}")
+    _print_parts(out)
     _tracked(tracker)
+
+
+def _print_parts(model: Path) -> None:
+    from sr_runtime.engines.static_part import part_paths
+
+    static_part, step_part = part_paths(model)
+    if static_part.is_file() and step_part.is_file():
+        console.print(f"wrote {static_part.name} and {step_part.name} (checked against the "
+                      "model): sr-run computes the static part once per tile of a run")
 
 
 def _tracked(tracker) -> None:
@@ -451,6 +461,23 @@ def to_trt(
                   f"in {result.engine.name}.json)")
     _tracked(tracker)
 
+
+
+@app.command()
+@friendly_errors
+@needs_export_extra("onnx")
+def split(model: Annotated[Path, typer.Argument(help="A model exported by `sr-export to-onnx`")]
+          ) -> None:
+    """Write a model's static and step parts beside it (to-onnx does this for models with
+    static inputs): sr-run then computes what depends on the static fields alone once per
+    tile, not once per step."""
+    from sr_export.static_split import write_split
+
+    if write_split(model) is None:
+        console.print(f"{model.name} has no part that depends on static fields alone; "
+                      "nothing to split")
+        return
+    _print_parts(model)
 
 
 @app.command()

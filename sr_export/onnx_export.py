@@ -29,6 +29,7 @@ from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.graph_passes import UNSHUFFLE_OF_SHUFFLE_DROPPED, drop_unshuffle_of_shuffle
 from sr_export.model import PhysicalUnitsSR
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
+from sr_export.static_split import write_split
 from sr_runtime.compare import PARITY_TOLERANCE_K
 from sr_runtime.compare import compare as compare_fields
 from sr_runtime.description import HR_OUTPUT, HR_STATIC_INPUT, LR_INPUT, ModelDescription
@@ -277,4 +278,5 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
     if not report.passed:
         raise AccuracyGateError(report.summary() + f"; {out} was not written")
     write_atomically(data, out)
+    write_split(out)  # a model with static inputs: its static part, run once per tile
     return report

@@ -208,8 +208,8 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
     description = read_description(model)
     say = progress or (lambda _: None)
     variants = [v for v in discover_variants(model) if v.usable]
-    timed = [_Timed(candidate_key(v.path.name, v.engine_name), v,
-                    _ort_runner(_session(v.path, threads))) for v in variants]
+    timed = [_Timed(candidate_key(v.path.name, v.engine_name), v, _engine_runner(v.path, threads))
+             for v in variants]
     gates: dict[str, dict[str, object]] = {}
     precisions: dict[str, str] = {}
     skipped: dict[str, str] = {}
@@ -312,6 +312,14 @@ def tune_model(model: Path, *, tiles: Sequence[int] | None = None, repeats: int 
 
 def _ort_runner(session) -> Runner:
     return lambda lr, **inputs: session.run(None, {LR_INPUT: lr, **inputs})[0]
+
+
+def _engine_runner(path: Path, threads: int | None) -> Runner:
+    """ONNX Runtime as ``sr-run`` runs it: a static model's static part once per set of static
+    fields (every round feeds the same window), when its parts lie beside it."""
+    from sr_runtime.engines.onnxruntime import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine(Path(path), threads=threads).infer
 
 
 def write_tune(record: dict[str, object], model: Path) -> Path:

@@ -12,6 +12,7 @@ import numpy as np
 from sr_runtime.description import LR_INPUT, ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.graph_check import check_session, checked
+from sr_runtime.engines.static_part import StaticPartCache, find_parts
 from sr_runtime.errors import EngineUnavailableError, UsageError
 from sr_runtime.machine import physical_cores
 from sr_runtime.paths import sha256_file
@@ -133,11 +134,17 @@ class OnnxRuntimeEngine(EngineBase):
     default model on 2 cores took 2.01-2.06 s so against 2.35-2.36 s one at a time on 2
     threads (``python -m benchmarks.bench_steps_in_flight``, ``amx/2c``, 2026-12-03, two
     runs), since a single-threaded call has no barrier at which a busy core stalls the other.
+
+    A model with static inputs whose static and step parts lie beside it
+    (:mod:`sr_runtime.engines.static_part`) runs the static part once per tile and the step
+    part for every further step with the same fields (CPU only; ``static_cache=False`` runs the
+    whole model every call). ``static_part`` says which, and why.
     """
 
     def __init__(self, path: Path, providers: Sequence[str | tuple[str, dict]] = (
                  "CPUExecutionProvider",), name: str = "onnxruntime",
-                 threads: int | None = None, spinning: bool = True, streams: int = 1) -> None:
+                 threads: int | None = None, spinning: bool = True, streams: int = 1,
+                 static_cache: bool = True) -> None:
         self.path = Path(path)
         self.name = name
         if streams < 1:
@@ -164,15 +171,33 @@ class OnnxRuntimeEngine(EngineBase):
         probe = self.session if wanted == "CPUExecutionProvider" else open_cpu_session(self.path)
         self.graph_check = check_session(probe, description, str(path), self.model_file_sha256)
         self.description = checked(description, self.graph_check)
+        self.static_cache: StaticPartCache | None = None
+        if not description.static_inputs:
+            self.static_part = "the model takes no static fields"
+        elif not static_cache or wanted != "CPUExecutionProvider":
+            self.static_part = "run with every step (" + (
+                "static part caching off)" if not static_cache else "GPU provider)")
+        else:
+            parts, self.static_part = find_parts(self.path, self.model_file_sha256)
+            if parts is not None:
+                self.static_part = "computed once per tile, reused for every further step"
+                self.static_cache = StaticPartCache(parts, functools.partial(
+                    open_session, threads=threads, providers=providers, spinning=spinning))
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         feed = {LR_INPUT: np.ascontiguousarray(lr, dtype=np.float32),
                 **{name: np.ascontiguousarray(value, dtype=np.float32)
                    for name, value in inputs.items()}}
+        if self.static_cache is not None and inputs:
+            return self.static_cache.infer(feed, self._run_whole)
+        return self._run_whole(feed)
+
+    def _run_whole(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, feed)[0]
 
     def close(self) -> None:
         self.session = None  # ONNX Runtime frees the session's memory with its last reference
+        self.static_cache = None
 
 
 def cpu_available() -> str | None:

@@ -140,7 +140,9 @@ class Selection:
         calls = getattr(self.engine, "parallel_calls", 1)
         chosen = f"backend: {self.engine.name}" + (
             f", precision {precision}" if precision != "fp32" else "") + (
-            f", {calls} steps at a time" if calls > 1 else "")
+            f", {calls} steps at a time" if calls > 1 else "") + (
+            ", static part once per tile" if getattr(self.engine, "static_cache", None)
+            else "")
         no_gpu = gpu_backends.gpu_reason() if self.skipped else None
         gpu_names = {spec.name for spec in gpu_backends.specs()}
         shared = [name for name, _ in self.skipped if no_gpu and name in gpu_names]

@@ -126,7 +126,9 @@ def test_quantize_refuses_static_models_before_any_work(trained, tmp_path):
     text = " ".join(result.output.split())
     assert "static HR fields or clock inputs (orog, lsm, solar_hour_sin" in text
     assert "--precision fp32" in text and "sr-export tune" in text
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # nothing written
+    # to-onnx wrote the model and its static/step parts; quantize nothing
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "m.onnx", "m.static-part.onnx", "m.step-part.onnx"]
 
 
 def test_tune_gates_and_times_a_static_clock_model_and_sr_run_uses_its_record(tmp_path):

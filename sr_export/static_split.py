@@ -1,0 +1,151 @@
+"""Split a model with static inputs into its static part and its step part.
+
+The static part is every node whose inputs are, transitively, the static HR fields and
+constants alone (terrain features, block anomalies); the step part is the rest, reading the
+static part's outputs as inputs. ``sr-run`` computes the static part once per tile of a run
+(:mod:`sr_runtime.engines.static_part`). The parts are checked against the whole model on ONNX
+Runtime before they are written: their composition must give its output to
+:data:`SPLIT_TOLERANCE_K` (bit for bit in practice: the same kernels on the same values).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnx.utils
+
+from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT
+from sr_runtime.engines.onnxruntime import open_cpu_session, read_description
+from sr_runtime.engines.static_part import (
+    ROLE_STATIC,
+    ROLE_STEP,
+    SPLIT_KEY,
+    find_parts,
+    part_paths,
+    split_record,
+)
+from sr_runtime.errors import AccuracyGateError, UsageError
+from sr_runtime.paths import sha256_file, write_atomically
+
+SPLIT_TOLERANCE_K = 1e-5
+#: Not hoisted: their outputs are shapes, which the step part works out itself in no time.
+_SHAPE_OPS = frozenset({"Shape", "Size"})
+#: Worth a split only if the static part does real work.
+_COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "AveragePool", "MatMul", "Gemm", "Resize"})
+
+
+def static_nodes(graph: onnx.GraphProto, static_inputs: list[str]) -> list[onnx.NodeProto]:
+    """Nodes computable from ``static_inputs`` and constants alone, each reading at least one
+    value derived from a static input (graph nodes are in topological order)."""
+    constant = {init.name for init in graph.initializer}
+    derived = set(static_inputs)
+    hoisted = []
+    for node in graph.node:
+        inputs = [name for name in node.input if name]
+        if node.op_type == "Constant":
+            constant.update(node.output)
+        elif (node.op_type not in _SHAPE_OPS and inputs
+              and all(name in derived or name in constant for name in inputs)
+              and any(name in derived for name in inputs)):
+            hoisted.append(node)
+            derived.update(node.output)
+    return hoisted
+
+
+def split_model(model: onnx.ModelProto, whole_sha256: str
+                ) -> tuple[onnx.ModelProto, onnx.ModelProto] | None:
+    """(static part, step part) of ``model``, or None where no real work depends on static
+    fields alone (a model without static inputs)."""
+    graph = model.graph
+    initializers = {init.name for init in graph.initializer}
+    static_inputs = [i.name for i in graph.input
+                     if i.name != LR_INPUT and i.name not in initializers]
+    if not static_inputs:
+        return None
+    hoisted = static_nodes(graph, static_inputs)
+    if not any(node.op_type in _COMPUTE_OPS for node in hoisted):
+        return None
+    hoisted_ids = {id(node) for node in hoisted}
+    produced = {name for node in hoisted for name in node.output}
+    rest = [node for node in graph.node if id(node) not in hoisted_ids]
+    outputs = [o.name for o in graph.output]
+    cuts: list[str] = []
+    for name in [*(i for node in rest for i in node.input), *outputs]:
+        if name in produced and name not in cuts:
+            cuts.append(name)
+    still_read = [name for name in static_inputs
+                  if any(name in node.input for node in rest) or name in outputs]
+    extractor = onnx.utils.Extractor(model)
+    static_part = extractor.extract_model(static_inputs, cuts)
+    step_part = onnx.utils.Extractor(model).extract_model([LR_INPUT, *still_read, *cuts], outputs)
+    for role, part in ((ROLE_STATIC, static_part), (ROLE_STEP, step_part)):
+        del part.metadata_props[:]
+        part.producer_name, part.producer_version = model.producer_name, model.producer_version
+        entry = part.metadata_props.add()
+        entry.key = SPLIT_KEY
+        entry.value = split_record(role, whole_sha256, static_inputs, cuts, still_read)
+        onnx.checker.check_model(part)
+    return static_part, step_part
+
+
+def check_split(model_bytes: bytes, static_bytes: bytes, step_bytes: bytes,
+                feed: dict[str, np.ndarray]) -> float:
+    """Max abs difference (K) between the whole model and its parts run in turn on ``feed``."""
+    whole = open_cpu_session(model_bytes).run(None, feed)[0]
+    static_session, step_session = open_cpu_session(static_bytes), open_cpu_session(step_bytes)
+    static_names = [i.name for i in static_session.get_inputs()]
+    cut_names = [o.name for o in static_session.get_outputs()]
+    cuts = dict(zip(cut_names, static_session.run(cut_names, {n: feed[n] for n in static_names}),
+                    strict=True))
+    step_feed = {i.name: cuts[i.name] if i.name in cuts else feed[i.name]
+                 for i in step_session.get_inputs()}
+    parts = step_session.run(None, step_feed)[0]
+    if parts.shape != whole.shape or not np.isfinite(parts).all():
+        return float("inf")
+    return float(np.abs(parts.astype(np.float64) - whole).max())
+
+
+def probe_feed(model: Path, lr_size: int = 12) -> dict[str, np.ndarray]:
+    """Plausible physical inputs for ``model``: LR variables near their means (clock channels
+    in [-1, 1]), static fields near theirs (the model normalizes both first)."""
+    description = read_description(model)
+    rng = np.random.default_rng(0)
+    shape = (1, lr_size, lr_size)
+    channels = [rng.standard_normal(shape) * v.lr_std + v.lr_mean for v in description.variables]
+    channels += [rng.uniform(-1.0, 1.0, shape) for _ in description.clock_inputs]
+    feed = {LR_INPUT: np.stack(channels, axis=1).astype(np.float32)}
+    hr = lr_size * description.scale
+    if description.static_inputs:
+        statics = [rng.standard_normal((1, hr, hr)) * (spec.std or 1.0) + spec.mean
+                   for spec in description.static_inputs]
+        feed[HR_STATIC_INPUT] = np.stack(statics, axis=1).astype(np.float32)
+    return feed
+
+
+def write_split(model: Path) -> tuple[Path, Path] | None:
+    """Write ``model``'s static and step parts beside it, checked against it; None (and any
+    stale parts removed) where it has none. Atomic: a failed check writes nothing."""
+    model = Path(model)
+    if not model.is_file():
+        raise UsageError(f"model not found: {model}")
+    data = model.read_bytes()
+    paths = part_paths(model)
+    parts = split_model(onnx.load_from_string(data), sha256_file(model))
+    if parts is None:
+        for stale in paths:
+            stale.unlink(missing_ok=True)
+        return None
+    static_bytes, step_bytes = (part.SerializeToString() for part in parts)
+    error = check_split(data, static_bytes, step_bytes, probe_feed(model))
+    if not error <= SPLIT_TOLERANCE_K:
+        raise AccuracyGateError(f"the static and step parts of {model.name} differ from it by "
+                                f"{error:.2e} K (limit {SPLIT_TOLERANCE_K:.0e} K); not written. "
+                                "This is a bug in sr-edge, please report it")
+    write_atomically(static_bytes, paths[0])
+    write_atomically(step_bytes, paths[1])
+    found, why = find_parts(model, sha256_file(model))
+    if found is None:  # the model changed while we split it
+        raise UsageError(f"the parts of {model.name} could not be checked back: {why}")
+    return paths
