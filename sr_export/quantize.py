@@ -89,8 +89,8 @@ def fp32_nodes(proto: onnx.ModelProto) -> list[str]:
     """Names of the nodes kept in FP32; only the network's trunk between them is quantized.
 
     The INT8 region is every node the tail's first conv depends on (the conv after the last
-    LeakyRelu/PRelu/Relu; in an optimized export the tail's wide 1x1 conv), that conv included,
-    except the head: nodes computed from the input without a Conv (the normalization
+    LeakyRelu/PRelu/Relu; in an optimized export the tail's wide 1x1 or 1 x k conv), that conv
+    included, except the head: nodes computed from the input without a Conv (the normalization
     ``Sub``/``Div``) and the convs that read those directly (the first 9x9 conv), so the kelvin
     input is never rounded to 256 levels. Everything else stays FP32: the one-hot shifts and the
     tap sum after the tail's 1x1 conv (the output is a sum of 25 dequantized products, not one

@@ -26,9 +26,11 @@ cheaper or better-fusing operations, so the exported ONNX graph stays plain:
 ``final_conv_as_pointwise_and_shifts``
     a k x k conv (C -> O) with few outputs is ``sum_t shift_t(W_t x)``: one 1x1 conv (C -> k*k*O,
     a wide, efficient GEMM) followed by a depthwise conv whose kernels are one-hot (a pure shift,
-    zero padded exactly like the original input) and a sum over the k*k taps. Same products, only
-    the summation order differs. It removes the padding of O outputs to the CPU's SIMD block (8 or
-    16 channels), which made the narrow conv the slowest node per FLOP, both in FP32 and INT8.
+    zero padded exactly like the original input) and a sum over the k*k taps; or, where k*O
+    fills the SIMD blocks, a 1 x k conv (C -> k*O) with k x 1 shifts and a sum over the k rows
+    (:func:`shift_form`). Same products, only the summation order differs. It removes the
+    padding of O outputs to the CPU's SIMD block (8 or 16 channels), which made the narrow conv
+    the slowest node per FLOP, both in FP32 and INT8.
     Applied to the tail conv made by ``final_conv_before_pixel_shuffle``, which it needs.
 ``bicubic_skip_as_conv``
     the bicubic upsampling skip (``SRResNetConfig(upsample_skip="bicubic")``) is linear with a
@@ -164,31 +166,65 @@ def conv_before_pixel_shuffle(conv: nn.Conv2d, factor: int) -> nn.Conv2d:
     return result
 
 
-class PointwiseShiftConv(nn.Module):
-    """A 'same' k x k conv (C -> O) computed as 1x1 conv (C -> k*k*O), one-hot depthwise shifts,
-    and a 1x1 conv with 0/1 weights that sums the k*k taps (channel order ``t * O + o``).
+#: ONNX Runtime's blocked layout pads a conv's outputs to this many channels on AVX-512.
+SIMD_BLOCK = 16
 
-    Every step is a Conv, so the whole tail stays in ONNX Runtime's blocked layout.
+
+def shift_form(c_out: int, k: int) -> str:
+    """``rows`` where a 1 x k conv to k*O channels fills the SIMD blocks well (at most 25 %
+    padding), else ``taps``. Measured (``python -m benchmarks.probe_tail_conv``, amx/2c,
+    2026-12-04): the default model's tail (128 -> 8, 40 row channels) 7.9-8.3 against
+    9.6-10.1 ms at 128 x 128 and 136-139 against 180-183 ms at 512 x 512; the demo's (256 -> 4,
+    20 row channels padded to 32) slower in rows: 12.2-12.6 against 10.4-10.8 ms."""
+    padded = -(-k * c_out // SIMD_BLOCK) * SIMD_BLOCK
+    return "rows" if padded <= 1.25 * k * c_out else "taps"
+
+
+class PointwiseShiftConv(nn.Module):
+    """A 'same' k x k conv (C -> O) as a wide conv, one-hot depthwise shifts, and a 1x1 conv
+    with 0/1 weights that sums the shifted taps. Two forms (:func:`shift_form` picks one):
+
+    - ``taps``: a 1x1 conv (C -> k*k*O, channel ``t * O + o``), k x k shifts, sum of k*k taps;
+    - ``rows``: a 1 x k conv (C -> k*O, channel ``ty * O + o``: the kernel's row ``ty``),
+      k x 1 vertical shifts, sum of k rows. Fewer channels to shift; used where k*O fills the
+      SIMD blocks.
+
+    Every step is a Conv, so the whole tail stays in ONNX Runtime's blocked layout. Same
+    products as the conv, only the summation order differs.
     """
 
-    def __init__(self, conv: nn.Conv2d) -> None:
+    def __init__(self, conv: nn.Conv2d, form: str | None = None) -> None:
         super().__init__()
         k = _same_conv_kernel(conv, "PointwiseShiftConv")
-        c_out, c_in, taps = conv.out_channels, conv.in_channels, k * k
+        c_out, c_in = conv.out_channels, conv.in_channels
+        self.form = form or shift_form(c_out, k)
         dtype = conv.weight.dtype
-        self.pointwise = nn.Conv2d(c_in, taps * c_out, 1, bias=False, dtype=dtype)
-        self.shift = nn.Conv2d(taps * c_out, taps * c_out, k, padding=k // 2,
-                               groups=taps * c_out, bias=False, dtype=dtype)
-        self.gather = nn.Conv2d(taps * c_out, c_out, 1, bias=True, dtype=dtype)
-        with torch.no_grad():
+        weight = conv.weight.detach()
+        if self.form == "rows":
+            parts, first_kernel, first_pad = k, (1, k), (0, k // 2)
+            shift_kernel, shift_pad = (k, 1), (k // 2, 0)
+            # weight[o, c, ty, tx] -> pointwise[ty * O + o, c, 0, tx]
+            first = weight.permute(2, 0, 1, 3).reshape(k * c_out, c_in, 1, k)
+        elif self.form == "taps":
+            parts, first_kernel, first_pad = k * k, (1, 1), (0, 0)
+            shift_kernel, shift_pad = (k, k), (k // 2, k // 2)
             # weight[o, c, ty, tx] -> pointwise[(ty * k + tx) * O + o, c]
-            self.pointwise.weight.copy_(
-                conv.weight.detach().permute(2, 3, 0, 1).reshape(taps * c_out, c_in, 1, 1))
+            first = weight.permute(2, 3, 0, 1).reshape(k * k * c_out, c_in, 1, 1)
+        else:
+            raise ValueError(f"unknown shift form {self.form!r}: rows or taps")
+        self.pointwise = nn.Conv2d(c_in, parts * c_out, first_kernel, padding=first_pad,
+                                   bias=False, dtype=dtype)
+        self.shift = nn.Conv2d(parts * c_out, parts * c_out, shift_kernel, padding=shift_pad,
+                               groups=parts * c_out, bias=False, dtype=dtype)
+        self.gather = nn.Conv2d(parts * c_out, c_out, 1, bias=True, dtype=dtype)
+        with torch.no_grad():
+            self.pointwise.weight.copy_(first)
             self.shift.weight.zero_()
             self.gather.weight.zero_()
-            for t in range(taps):
+            for t in range(parts):
+                row, col = (t, 0) if self.form == "rows" else (t // k, t % k)
                 for o in range(c_out):
-                    self.shift.weight[t * c_out + o, 0, t // k, t % k] = 1.0
+                    self.shift.weight[t * c_out + o, 0, row, col] = 1.0
                     self.gather.weight[o, t * c_out + o] = 1.0
             if conv.bias is not None:
                 self.gather.bias.copy_(conv.bias.detach())

@@ -102,21 +102,36 @@ def test_zero_padding_at_field_edges(side):
     assert not torch.allclose(expected, conv.bias.reshape(1, -1, 1, 1).expand_as(expected))
 
 
+@pytest.mark.parametrize("form", ["taps", "rows"])
 @pytest.mark.parametrize("k", [1, 3, 5, 9])
-def test_pointwise_and_shifts_equal_the_conv(k):
+def test_pointwise_and_shifts_equal_the_conv(k, form):
     conv = same_conv(6, 3, k, seed=k)
-    split = PointwiseShiftConv(conv)
+    split = PointwiseShiftConv(conv, form)
+    assert split.shift.out_channels == 3 * (k if form == "rows" else k * k)
     for h, w in SIZES:
         x = torch.randn(2, 6, h, w, dtype=torch.float64)
         with torch.no_grad():
             torch.testing.assert_close(split(x), conv(x), rtol=0, atol=1e-11)
 
 
-def test_pointwise_and_shifts_without_bias():
+@pytest.mark.parametrize("form", ["taps", "rows"])
+def test_pointwise_and_shifts_without_bias(form):
     conv = same_conv(4, 2, 5, bias=False)
     x = torch.randn(1, 4, 6, 7, dtype=torch.float64)
     with torch.no_grad():
-        torch.testing.assert_close(PointwiseShiftConv(conv)(x), conv(x), rtol=0, atol=1e-11)
+        torch.testing.assert_close(PointwiseShiftConv(conv, form)(x), conv(x), rtol=0,
+                                   atol=1e-11)
+
+
+def test_the_row_form_is_taken_where_its_channels_fill_the_simd_blocks():
+    from sr_export.rewrites import shift_form
+
+    assert shift_form(8, 5) == "rows"  # the default model's tail: 40 channels in 48
+    assert shift_form(4, 5) == "taps"  # the demo's: 20 in 32
+    assert shift_form(2, 5) == "taps"
+    assert PointwiseShiftConv(same_conv(4, 8, 5)).form == "rows"
+    with pytest.raises(ValueError, match="rows or taps"):
+        PointwiseShiftConv(same_conv(4, 8, 5), "columns")
 
 
 @pytest.mark.parametrize("pointwise", [False, True])
