@@ -8,10 +8,12 @@ on one thread (process CPU time, medians of interleaved rounds) at 128 x 128 and
 (LR tiles 32 and 128), with seeded random weights:
 
 - ``direct``: one Conv (its few outputs padded to the CPU's SIMD block);
-- ``pointwise``: what sr-edge exports (``final_conv_as_pointwise_and_shifts``): a 1x1 conv to
-  25 x O channels, one-hot depthwise 5x5 shifts, a 1x1 sum of the taps;
-- ``rows``: a 1x5 conv to 5 x O channels, one-hot depthwise 5x1 shifts, a 1x1 sum (fewer
-  channels to shift, a wider first conv).
+- ``pointwise``: ``final_conv_as_pointwise_and_shifts`` in its ``taps`` form (what sr-edge
+  exports where 5 x O channels would leave the SIMD blocks padded: the demo's tail): a 1x1 conv
+  to 25 x O channels, one-hot depthwise 5x5 shifts, a 1x1 sum of the taps;
+- ``rows``: its ``rows`` form (exported where 5 x O fills the blocks: the default model's tail,
+  ``shift_form`` in ``sr_export/rewrites.py``): a 1x5 conv to 5 x O channels, one-hot depthwise
+  5x1 shifts, a 1x1 sum (fewer channels to shift, a wider first conv).
 
 Each form's max abs difference to ``direct`` is printed too (float rounding only).
 """

@@ -16,7 +16,7 @@ import numpy as np
 import onnx
 import onnx.utils
 
-from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT
+from sr_runtime.description import LR_INPUT
 from sr_runtime.engines.onnxruntime import open_cpu_session, read_description
 from sr_runtime.engines.static_part import (
     ROLE_STATIC,
@@ -28,6 +28,7 @@ from sr_runtime.engines.static_part import (
 )
 from sr_runtime.errors import AccuracyGateError, UsageError
 from sr_runtime.paths import sha256_file, write_atomically
+from sr_runtime.synthetic import sample_feed
 
 SPLIT_TOLERANCE_K = 1e-5
 #: Not hoisted: their outputs are shapes, which the step part works out itself in no time.
@@ -79,7 +80,7 @@ def split_model(model: onnx.ModelProto, whole_sha256: str
                   if any(name in node.input for node in rest) or name in outputs]
     extractor = onnx.utils.Extractor(model)
     static_part = extractor.extract_model(static_inputs, cuts)
-    step_part = onnx.utils.Extractor(model).extract_model([LR_INPUT, *still_read, *cuts], outputs)
+    step_part = extractor.extract_model([LR_INPUT, *still_read, *cuts], outputs)
     for role, part in ((ROLE_STATIC, static_part), (ROLE_STEP, step_part)):
         del part.metadata_props[:]
         part.producer_name, part.producer_version = model.producer_name, model.producer_version
@@ -107,23 +108,6 @@ def check_split(model_bytes: bytes, static_bytes: bytes, step_bytes: bytes,
     return float(np.abs(parts.astype(np.float64) - whole).max())
 
 
-def probe_feed(model: Path, lr_size: int = 12) -> dict[str, np.ndarray]:
-    """Plausible physical inputs for ``model``: LR variables near their means (clock channels
-    in [-1, 1]), static fields near theirs (the model normalizes both first)."""
-    description = read_description(model)
-    rng = np.random.default_rng(0)
-    shape = (1, lr_size, lr_size)
-    channels = [rng.standard_normal(shape) * v.lr_std + v.lr_mean for v in description.variables]
-    channels += [rng.uniform(-1.0, 1.0, shape) for _ in description.clock_inputs]
-    feed = {LR_INPUT: np.stack(channels, axis=1).astype(np.float32)}
-    hr = lr_size * description.scale
-    if description.static_inputs:
-        statics = [rng.standard_normal((1, hr, hr)) * (spec.std or 1.0) + spec.mean
-                   for spec in description.static_inputs]
-        feed[HR_STATIC_INPUT] = np.stack(statics, axis=1).astype(np.float32)
-    return feed
-
-
 def write_split(model: Path) -> tuple[Path, Path] | None:
     """Write ``model``'s static and step parts beside it, checked against it; None (and any
     stale parts removed) where it has none. Atomic: a failed check writes nothing."""
@@ -138,7 +122,8 @@ def write_split(model: Path) -> tuple[Path, Path] | None:
             stale.unlink(missing_ok=True)
         return None
     static_bytes, step_bytes = (part.SerializeToString() for part in parts)
-    error = check_split(data, static_bytes, step_bytes, probe_feed(model))
+    feed = sample_feed(read_description(model), (12, 12), batch=1)
+    error = check_split(data, static_bytes, step_bytes, feed)
     if not error <= SPLIT_TOLERANCE_K:
         raise AccuracyGateError(f"the static and step parts of {model.name} differ from it by "
                                 f"{error:.2e} K (limit {SPLIT_TOLERANCE_K:.0e} K); not written. "

@@ -188,6 +188,9 @@ class StaticPartCache:
         entry = _Entry(kept, cuts, nbytes)
         with self._lock:
             self.misses += 1
+            kept_by_another = self._lookup(key, kept)  # a concurrent call computed it too
+            if kept_by_another is not None:
+                return kept_by_another
             if nbytes > self.budget_bytes:
                 self._stop(f"one tile's static part ({nbytes / 2**20:.0f} MB) is larger than "
                            f"the cache ({self.budget_bytes / 2**20:.0f} MB)")
