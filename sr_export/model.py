@@ -310,6 +310,19 @@ class TerrainNet(nn.Module):
         return self.layers(torch.cat(inputs, dim=1))
 
 
+class TerrainTerms(nn.Module):
+    """``out`` plus, per variable, each terrain field times its coefficient: the terrain head's
+    output (N, K * O, H, W, field-major) against the K terrain fields (N, K, H, W). A module of
+    its own so that export can swap in :class:`sr_export.rewrites.TerrainTermsAtOnce`."""
+
+    def forward(self, out: torch.Tensor, coefficients: torch.Tensor,
+                terrain: torch.Tensor) -> torch.Tensor:
+        n_out = out.shape[1]
+        for k in range(terrain.shape[1]):
+            out = out + coefficients[:, k * n_out:(k + 1) * n_out] * terrain[:, k:k + 1]
+        return out
+
+
 class SRResNet(nn.Module):
     """Maps normalized LR fields (N, C_in, h, w), and with ``static_channels`` normalized static
     HR fields (N, S, s*h, s*w), to normalized HR fields (N, C_out, s*h, s*w).
@@ -350,6 +363,7 @@ class SRResNet(nn.Module):
             self.terrain_head = nn.Conv2d(
                 c, cfg.out_channels * (cfg.static_channels + cfg.terrain_features),
                 cfg.small_kernel_size, padding=cfg.small_kernel_size // 2)
+            self.terrain_terms = TerrainTerms()
         if cfg.terrain_features:
             self.terrain_net = TerrainNet(cfg.static_channels, cfg.terrain_features,
                                           cfg.terrain_scales)
@@ -379,9 +393,7 @@ class SRResNet(nn.Module):
             terrain = anomaly
             if cfg.terrain_features:
                 terrain = torch.cat([anomaly, self.terrain_net(seen, anomaly, static)], dim=1)
-            n_out = cfg.out_channels
-            for k in range(terrain.shape[1]):
-                out = out + coefficients[:, k * n_out:(k + 1) * n_out] * terrain[:, k:k + 1]
+            out = self.terrain_terms(out, coefficients, terrain)
         if cfg.upsample_skip == "bicubic":
             variables = lr[:, :cfg.in_channels] if cfg.clock_channels else lr
             out = out + nn.functional.interpolate(variables, scale_factor=cfg.scaling_factor,

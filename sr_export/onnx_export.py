@@ -26,7 +26,12 @@ import torch
 from torch import nn
 
 from sr_export.checkpoints import LoadedCheckpoint
-from sr_export.graph_passes import UNSHUFFLE_OF_SHUFFLE_DROPPED, drop_unshuffle_of_shuffle
+from sr_export.graph_passes import (
+    CONV_SPLIT_AT_STATIC_INPUTS,
+    UNSHUFFLE_OF_SHUFFLE_DROPPED,
+    drop_unshuffle_of_shuffle,
+    split_conv_at_static_inputs,
+)
 from sr_export.model import PhysicalUnitsSR
 from sr_export.rewrites import BATCHNORM_FOLDED, fold_batchnorm, optimize_network
 from sr_export.static_split import write_split
@@ -250,8 +255,9 @@ def export_onnx(loaded: LoadedCheckpoint, out: Path, *, opset: int = DEFAULT_OPS
     proto = trace_to_onnx(export_model, lr[:1], opset,
                           None if static is None else static[:1], loaded.description.scale)
     # graph passes on the traced proto: checked by the parity with PyTorch below
-    passes = ((UNSHUFFLE_OF_SHUFFLE_DROPPED,)
-              if optimize and drop_unshuffle_of_shuffle(proto) else ())
+    passes = ((*((UNSHUFFLE_OF_SHUFFLE_DROPPED,) if drop_unshuffle_of_shuffle(proto) else ()),
+               *((CONV_SPLIT_AT_STATIC_INPUTS,) if split_conv_at_static_inputs(proto) else ()))
+              if optimize else ())
     strip_build_metadata(proto)
     if any(node.op_type == "BatchNormalization" for node in proto.graph.node):
         raise AccuracyGateError("BatchNorm survived export; this is a bug in sr-edge, please "

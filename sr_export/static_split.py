@@ -39,20 +39,51 @@ _COMPUTE_OPS = frozenset({"Conv", "ConvTranspose", "AveragePool", "MatMul", "Gem
 
 def static_nodes(graph: onnx.GraphProto, static_inputs: list[str]) -> list[onnx.NodeProto]:
     """Nodes computable from ``static_inputs`` and constants alone, each reading at least one
-    value derived from a static input (graph nodes are in topological order)."""
+    value derived from a static input (graph nodes are in topological order).
+
+    Shape arithmetic on such values (Shape, then Concat or Reshape targets built from it, as a
+    traced PixelUnshuffle has) is known too, but not hoisted: a Reshape of a static value that
+    reads it is, and the part that needs the shapes computes them itself."""
     constant = {init.name for init in graph.initializer}
     derived = set(static_inputs)
+    shapes: set[str] = set()  # shape arithmetic on derived values and constants
     hoisted = []
     for node in graph.node:
         inputs = [name for name in node.input if name]
         if node.op_type == "Constant":
             constant.update(node.output)
-        elif (node.op_type not in _SHAPE_OPS and inputs
-              and all(name in derived or name in constant for name in inputs)
-              and any(name in derived for name in inputs)):
-            hoisted.append(node)
-            derived.update(node.output)
+            continue
+        if not inputs or not all(name in derived or name in constant or name in shapes
+                                 for name in inputs):
+            continue
+        if node.op_type in _SHAPE_OPS or not any(name in derived for name in inputs):
+            if node.op_type in _SHAPE_OPS or any(name in shapes for name in inputs):
+                shapes.update(node.output)
+            continue
+        hoisted.append(node)
+        derived.update(node.output)
     return hoisted
+
+
+def _needed(nodes: list[onnx.NodeProto], outputs: list[str], given: set[str]
+            ) -> list[onnx.NodeProto]:
+    """The ``nodes`` that computing ``outputs`` runs, stopping at the ``given`` values."""
+    producer = {out: node for node in nodes for out in node.output}
+    seen: set[int] = set()
+    stack = [name for name in outputs if name not in given]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(name for name in node.input if name and name not in given)
+    return [node for node in nodes if id(node) in seen]
+
+
+def static_inputs_of(graph: onnx.GraphProto) -> list[str]:
+    """The graph's inputs other than the LR step (and initializers some exporters list)."""
+    initializers = {init.name for init in graph.initializer}
+    return [i.name for i in graph.input if i.name != LR_INPUT and i.name not in initializers]
 
 
 def split_model(model: onnx.ModelProto, whole_sha256: str
@@ -60,9 +91,7 @@ def split_model(model: onnx.ModelProto, whole_sha256: str
     """(static part, step part) of ``model``, or None where no real work depends on static
     fields alone (a model without static inputs)."""
     graph = model.graph
-    initializers = {init.name for init in graph.initializer}
-    static_inputs = [i.name for i in graph.input
-                     if i.name != LR_INPUT and i.name not in initializers]
+    static_inputs = static_inputs_of(graph)
     if not static_inputs:
         return None
     hoisted = static_nodes(graph, static_inputs)
@@ -70,8 +99,10 @@ def split_model(model: onnx.ModelProto, whole_sha256: str
         return None
     hoisted_ids = {id(node) for node in hoisted}
     produced = {name for node in hoisted for name in node.output}
-    rest = [node for node in graph.node if id(node) not in hoisted_ids]
     outputs = [o.name for o in graph.output]
+    # what the step part runs: shape arithmetic that only hoisted nodes read stays behind
+    rest = _needed([node for node in graph.node if id(node) not in hoisted_ids], outputs,
+                   produced)
     cuts: list[str] = []
     for name in [*(i for node in rest for i in node.input), *outputs]:
         if name in produced and name not in cuts:

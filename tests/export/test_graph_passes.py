@@ -60,3 +60,51 @@ def test_an_unshuffle_of_a_shuffle_output_reads_the_shuffle_input_bit_identicall
 def test_a_shuffle_that_computes_keeps_its_unshuffle():
     proto = traced(ShuffleThenUnshuffle(real=True))
     assert drop_unshuffle_of_shuffle(proto) == 0
+
+
+def _feed(model, seed: int = 0) -> dict[str, np.ndarray]:
+    from sr_runtime.engines.onnxruntime import read_description
+    from sr_runtime.synthetic import sample_feed
+
+    return sample_feed(read_description(model), (9, 11), batch=2, seed=seed)
+
+
+def test_a_conv_of_step_and_static_channels_becomes_two_convs_and_a_sum(static_models):
+    from sr_export.graph_passes import split_conv_at_static_inputs
+    from sr_export.static_split import split_model
+
+    proto = onnx.load(static_models["two"])  # hr_conv reads cat([upsampled LR, static conv])
+    feed = _feed(static_models["two"])
+    before = open_session(proto.SerializeToString(), options=None).run(None, feed)[0]
+    convs = [n.op_type for n in proto.graph.node].count("Conv")
+    kernels = len(proto.graph.initializer)
+    assert split_static_part_convs(proto) == 0  # before the pass: only the static conv
+    assert split_conv_at_static_inputs(proto) == 1
+    onnx.checker.check_model(proto, full_check=True)
+    assert [n.op_type for n in proto.graph.node].count("Conv") == convs + 1
+    assert len(proto.graph.initializer) == kernels + 1  # two halves for one whole kernel
+    after = open_session(proto.SerializeToString(), options=None).run(None, feed)[0]
+    np.testing.assert_allclose(after, before, rtol=0, atol=1e-4)  # K: summation order only
+    # the static half now belongs to the static part, so a run computes it once per tile
+    assert split_static_part_convs(proto) == 1
+    static_part, _ = split_model(proto, "sha")
+    assert any(n.op_type == "Conv" and n.input[1].endswith("_static_weight")
+               for n in static_part.graph.node)
+    assert split_conv_at_static_inputs(proto) == 0  # nothing left to split
+
+
+def split_static_part_convs(proto: onnx.ModelProto) -> int:
+    """How many convs of a Concat's static share the static split would hoist."""
+    from sr_export.static_split import static_inputs_of, static_nodes
+
+    return sum(n.op_type == "Conv" and n.input[1].endswith("_static_weight")
+               for n in static_nodes(proto.graph, static_inputs_of(proto.graph)))
+
+
+def test_a_conv_of_step_channels_alone_is_left_alone():
+    from sr_export.graph_passes import split_conv_at_static_inputs
+
+    proto = traced(ShuffleThenUnshuffle())  # no static input at all
+    nodes = [n.op_type for n in proto.graph.node]
+    assert split_conv_at_static_inputs(proto) == 0
+    assert [n.op_type for n in proto.graph.node] == nodes

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from sr_export.checkpoints import LoadedCheckpoint
 from sr_export.cli import app
-from sr_export.model import SRResNet, SRResNetConfig, SubPixelBlock
+from sr_export.model import SRResNet, SRResNetConfig, SubPixelBlock, TerrainTerms
 from sr_export.onnx_export import (
     REWRITE_TOLERANCE_K,
     export_onnx,
@@ -32,9 +32,11 @@ from sr_export.rewrites import (
     PIXEL_SHUFFLE_AS_TRANSPOSED_CONV,
     PRELU_AS_LEAKY_RELU,
     REQUIRES,
+    TERRAIN_TERMS_AT_ONCE,
     BicubicUpsample,
     PointwiseShiftConv,
     ShuffleAsTransposedConv,
+    TerrainTermsAtOnce,
     UnshuffleAsConv,
     UnshuffledConv,
     conv_before_pixel_shuffle,
@@ -250,10 +252,44 @@ def test_each_rewrite_alone_is_exact():
     lr = sample_input(loaded.description, shape=(9, 11), batch=1)
     reference = physical_model(loaded)
     for name in ALL_REWRITES:
+        if name == TERRAIN_TERMS_AT_ONCE:  # static networks only: tested on one below
+            continue
         network, applied = optimize_network(loaded.model, (name,))
         assert applied[0] == BATCHNORM_FOLDED and name in applied
         assert set(applied) <= {BATCHNORM_FOLDED, name, *REQUIRES.get(name, ())}
         verify_rewrites(reference, physical_model(loaded, network), lr)
+
+
+@pytest.mark.parametrize("fields, outputs", [(1, 1), (3, 2), (10, 2)])
+def test_terrain_terms_at_once_equal_the_loop(fields, outputs):
+    torch.manual_seed(fields)
+    out = torch.randn(2, outputs, 7, 9)
+    coefficients = torch.randn(2, fields * outputs, 7, 9)
+    terrain = torch.randn(2, fields, 7, 9)
+    with torch.no_grad():
+        expected = out.clone()
+        for k in range(fields):  # each field times its own coefficient, per output variable
+            for v in range(outputs):
+                expected[:, v] += coefficients[:, k * outputs + v] * terrain[:, k]
+        torch.testing.assert_close(TerrainTerms()(out, coefficients, terrain), expected,
+                                   rtol=0, atol=1e-5)
+        torch.testing.assert_close(TerrainTermsAtOnce()(out, coefficients, terrain), expected,
+                                   rtol=0, atol=1e-5)
+
+
+def test_a_static_network_gets_its_terrain_terms_at_once():
+    config = SRResNetConfig(n_channels=8, n_blocks=1, static_channels=2, terrain_features=3)
+    original = random_network(config, 4).eval()
+    lr, static = torch.randn(2, 1, 5, 6), torch.randn(2, 2, 40, 48)  # x8 by default
+    for rewrites in ((TERRAIN_TERMS_AT_ONCE,), ALL_REWRITES):
+        network, applied = optimize_network(original, rewrites)
+        assert TERRAIN_TERMS_AT_ONCE in applied
+        assert isinstance(network.terrain_terms, TerrainTermsAtOnce)
+        with torch.no_grad():
+            torch.testing.assert_close(network(lr, static), original(lr, static),
+                                       rtol=0, atol=1e-4)
+    plain = SRResNetConfig(n_channels=8, n_blocks=1)
+    assert TERRAIN_TERMS_AT_ONCE not in optimize_network(random_network(plain, 4))[1]
 
 
 def test_per_channel_prelu_is_left_alone():

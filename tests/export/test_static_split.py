@@ -51,6 +51,23 @@ def test_the_shipped_parts_belong_to_the_shipped_model_and_give_its_output():
     assert LR_ONLY_MODEL.is_file() and not part_paths(LR_ONLY_MODEL)[0].exists()
 
 
+def test_the_step_part_runs_nothing_that_the_static_fields_alone_determine():
+    """The static encoder (a traced PixelUnshuffle: Reshape and Transpose behind Shape
+    arithmetic) and the head conv's static share run in the static part, not every step."""
+    import onnx
+
+    from sr_export.static_split import static_nodes
+
+    parts, why = find_parts(OROGRAPHY_MODEL, sha256_file(OROGRAPHY_MODEL))
+    assert parts is not None, why
+    step = onnx.load(parts.step_path).graph
+    given = [i.name for i in step.input if i.name != "lr"]
+    assert given and [n.op_type for n in static_nodes(step, given)] == []
+    static = onnx.load(parts.static_path).graph
+    assert {"Transpose", "Reshape"} <= {n.op_type for n in static.node}  # the encoder's unshuffle
+    assert "hr_static" not in {name for n in step.node for name in n.input}
+
+
 def test_split_of_a_static_model_composes_to_it_on_new_inputs(static_models, tmp_path):
     model = tmp_path / "m.onnx"
     shutil.copy(static_models["two"], model)
