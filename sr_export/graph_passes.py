@@ -148,8 +148,8 @@ def split_conv_at_static_inputs(proto: onnx.ModelProto) -> int:
                 or any(a.name == "axis" and a.i != 1 for a in concat.attribute)):
             continue
         operands = list(concat.input)
-        if all(name in static for name in operands) or not any(name in static
-                                                               for name in operands):
+        if (len(set(operands)) != len(operands) or all(name in static for name in operands)
+                or not any(name in static for name in operands)):
             continue
         channels = channels if channels is not None else _channels(proto)
         kernel = numpy_helper.to_array(weights[conv.input[1]])
@@ -160,10 +160,14 @@ def split_conv_at_static_inputs(proto: onnx.ModelProto) -> int:
     if not replaced:
         return 0
     nodes = [new for node in graph.node for new in replaced.get(id(node), [node])]
+    kernels = {node.input[1] for node in graph.node if id(node) in replaced}
+    concats = {id(producer[node.input[0]]) for node in graph.node if id(node) in replaced}
+    read = {name for node in nodes for name in node.input} | {o.name for o in graph.output}
+    # the split convs' Concats and whole kernels, unless something else still reads them
+    nodes = [node for node in nodes if id(node) not in concats or node.output[0] in read]
     del graph.node[:]
     graph.node.extend(nodes)
-    read = {name for node in nodes for name in node.input}
-    unread = [init for init in graph.initializer if init.name not in read]
-    for init in unread:  # the split convs' whole kernels
+    for init in [init for init in graph.initializer
+                 if init.name in kernels and init.name not in read]:
         graph.initializer.remove(init)
     return len(replaced)

@@ -53,12 +53,14 @@ def static_nodes(graph: onnx.GraphProto, static_inputs: list[str]) -> list[onnx.
         if node.op_type == "Constant":
             constant.update(node.output)
             continue
-        if not inputs or not all(name in derived or name in constant or name in shapes
-                                 for name in inputs):
+        known = bool(inputs) and all(name in derived or name in constant or name in shapes
+                                     for name in inputs)
+        if not known:
             continue
-        if node.op_type in _SHAPE_OPS or not any(name in derived for name in inputs):
+        reads_static = any(name in derived for name in inputs)
+        if node.op_type in _SHAPE_OPS or not reads_static:
             if node.op_type in _SHAPE_OPS or any(name in shapes for name in inputs):
-                shapes.update(node.output)
+                shapes.update(node.output)  # a shape, or arithmetic on shapes
             continue
         hoisted.append(node)
         derived.update(node.output)

@@ -77,11 +77,13 @@ def test_a_conv_of_step_and_static_channels_becomes_two_convs_and_a_sum(static_m
     feed = _feed(static_models["two"])
     before = open_session(proto.SerializeToString(), options=None).run(None, feed)[0]
     convs = [n.op_type for n in proto.graph.node].count("Conv")
+    concats = [n.op_type for n in proto.graph.node].count("Concat")
     kernels = len(proto.graph.initializer)
     assert split_static_part_convs(proto) == 0  # before the pass: only the static conv
     assert split_conv_at_static_inputs(proto) == 1
     onnx.checker.check_model(proto, full_check=True)
     assert [n.op_type for n in proto.graph.node].count("Conv") == convs + 1
+    assert [n.op_type for n in proto.graph.node].count("Concat") == concats - 1  # only it read it
     assert len(proto.graph.initializer) == kernels + 1  # two halves for one whole kernel
     after = open_session(proto.SerializeToString(), options=None).run(None, feed)[0]
     np.testing.assert_allclose(after, before, rtol=0, atol=1e-4)  # K: summation order only
