@@ -44,7 +44,7 @@ from sr_runtime.compare import PARITY_TOLERANCE_K, REDUCED_MAX_RMSE_K, GateRule,
 from sr_runtime.description import HR_STATIC_INPUT, LR_INPUT, ModelDescription
 from sr_runtime.engines.base import EngineBase
 from sr_runtime.engines.graph_check import check_session, checked
-from sr_runtime.engines.openvino_graph import shuffles_as_moves
+from sr_runtime.engines.openvino_graph import shuffles_as_moves, terrain_terms_one_by_one
 from sr_runtime.errors import AccuracyGateError, EngineUnavailableError, UsageError
 from sr_runtime.machine import BF16_FLAGS, has_bf16, isa_flags, physical_cores
 from sr_runtime.paths import sha256_file
@@ -178,6 +178,8 @@ class OpenVinoEngine(EngineBase):
             raise UsageError(f"OpenVINO cannot load {self.path}: {first}") from exc
         #: one-hot shuffle convs (ONNX Runtime's fast form) run as OpenVINO's data moves
         self.shuffles_as_moves = shuffles_as_moves(self._model)
+        #: terrain_terms_at_once (ONNX Runtime's fast form) as one product per field
+        self.terrain_terms_one_by_one = terrain_terms_one_by_one(self._model)
         #: per compiled window shape, its free infer requests (``parallel_calls`` of them)
         self._compiled: OrderedDict[tuple[int, ...], queue.SimpleQueue] = OrderedDict()
         self.parity = self._check_parity(probe)

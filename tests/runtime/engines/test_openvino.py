@@ -386,3 +386,25 @@ def test_the_engine_runs_the_shipped_shuffles_as_data_moves(tmp_path):
     engine = OpenVinoEngine(LR_ONLY_MODEL, threads=1)
     assert engine.shuffles_as_moves >= 2  # its inner PixelShuffles, as one-hot ConvTranspose
     assert "parity vs ONNX Runtime FP32" in engine.parity
+
+
+def test_the_terrain_terms_run_one_product_per_field_and_give_the_same_output():
+    """The default model's terrain_terms_at_once (ONNX Runtime's fast form) becomes the
+    training form's per-field products again; OpenVINO FP32 still matches ONNX Runtime."""
+    import openvino as ov
+
+    from sr_runtime.defaults import LR_ONLY_MODEL, OROGRAPHY_MODEL
+    from sr_runtime.engines.openvino_graph import terrain_terms_one_by_one
+    from sr_runtime.synthetic import sample_feed
+
+    read = ov.Core().read_model(str(OROGRAPHY_MODEL))
+    assert "ReduceSum" in [n.get_type_name() for n in read.get_ordered_ops()]
+    assert terrain_terms_one_by_one(read) == 1
+    assert "ReduceSum" not in [n.get_type_name() for n in read.get_ordered_ops()]
+    engine = OpenVinoEngine(OROGRAPHY_MODEL, threads=1)
+    assert engine.terrain_terms_one_by_one == 1
+    feed = sample_feed(engine.description, (12, 14), batch=1, seed=3)
+    lr = feed.pop("lr")
+    reference = OnnxRuntimeEngine(OROGRAPHY_MODEL, static_cache=False).infer(lr, **feed)
+    assert np.abs(engine.infer(lr, **feed) - reference).max() <= 1e-3
+    assert OpenVinoEngine(LR_ONLY_MODEL, threads=1).terrain_terms_one_by_one == 0
