@@ -11,6 +11,8 @@ a drifting load hits both alike; figures are medians of process CPU time. Where 
 static part and a step part (a model with static inputs, ``sr-export split``), they are timed
 too: the step part is what every further step of a run costs. The outputs of the two exports
 are compared as well (max abs difference, K): an exact change moves them by float rounding only.
+``--openvino bf16`` (or ``fp32``) also times the whole model through sr-edge's OpenVINO engine
+(extra ``openvino``; its graph moves at load included), one thread.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ def _cpu() -> float:
 class Runner:
     """One export's sessions (whole, and static and step parts where it has them) and feeds."""
 
-    def __init__(self, model: Path, feed: dict[str, np.ndarray]) -> None:
+    def __init__(self, model: Path, feed: dict[str, np.ndarray],
+                 openvino: str | None = None) -> None:
         from sr_runtime.engines.onnxruntime import open_session
         from sr_runtime.engines.static_part import part_paths
 
@@ -55,6 +58,13 @@ class Runner:
             cuts = dict(zip(cut_names, self.static.run(cut_names, self.static_feed), strict=True))
             self.step_feed = {i.name: cuts[i.name] if i.name in cuts else feed[i.name]
                               for i in self.step.get_inputs()}
+        self.openvino: Callable[[], object] | None = None
+        if openvino:
+            from sr_runtime.engines.openvino import OpenVinoEngine
+
+            engine = OpenVinoEngine(model, threads=1, precision=openvino)
+            lr, statics = feed["lr"], {k: v for k, v in feed.items() if k != "lr"}
+            self.openvino = lambda: engine.infer(lr, **statics)
 
     def calls(self) -> dict[str, Callable[[], object]]:
         whole = self.whole
@@ -64,6 +74,8 @@ class Runner:
             static, step = self.static, self.step
             calls["static part"] = lambda: static.run(None, self.static_feed)
             calls["step part"] = lambda: step.run(None, self.step_feed)[0]
+        if self.openvino is not None:
+            calls["OpenVINO, whole model"] = self.openvino
         return calls
 
 
@@ -73,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("new", type=Path, help="the export after it")
     parser.add_argument("--tiles", default="32,128", help="LR tile sides, comma-separated")
     parser.add_argument("--rounds", type=int, default=15, help="interleaved timed rounds")
+    parser.add_argument("--openvino", choices=("fp32", "bf16"),
+                        help="also time the whole model on OpenVINO at this precision")
     args = parser.parse_args(argv)
     from sr_runtime.engines.onnxruntime import read_description
     from sr_runtime.machine import machine_info
@@ -90,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     print("| LR tile | call | old | new | old / new |\n| --- | --- | ---: | ---: | ---: |")
     for tile in (int(t) for t in args.tiles.split(",")):
         feed = sample_feed(description, (tile, tile), batch=1, seed=tile)
-        runners = {"old": Runner(args.old, feed), "new": Runner(args.new, feed)}
+        runners = {"old": Runner(args.old, feed, args.openvino),
+                   "new": Runner(args.new, feed, args.openvino)}
         outputs = {label: runner.whole.run(None, runner.feed)[0]
                    for label, runner in runners.items()}  # also the warm-up of each session
         calls = {label: runner.calls() for label, runner in runners.items()}
@@ -107,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                     times.setdefault((label, name), []).append(_cpu() - started)
         for name in shared:
             old, new = (1e3 * float(np.median(times[(label, name)])) for label in runners)
-            print(f"| {tile} | {name} | {old:.1f} | {new:.1f} | {old / new:.2f}x |")
+            label = f"{name} ({args.openvino.upper()})" if name.startswith("OpenVINO") else name
+            print(f"| {tile} | {label} | {old:.1f} | {new:.1f} | {old / new:.2f}x |")
         difference = float(np.abs(outputs["old"].astype(np.float64) - outputs["new"]).max())
         print(f"| {tile} | output, max abs difference | | | {difference:.1e} K |")
     print(f"\nload average at end {load_average()}")

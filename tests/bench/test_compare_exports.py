@@ -34,3 +34,10 @@ def test_a_missing_model_is_refused(static_models, tmp_path, capsys):
         main([str(tmp_path / "nothing.onnx"), str(static_models["two"])])
     assert exit_info.value.code == 2
     assert "model not found" in capsys.readouterr().err
+
+
+def test_openvino_times_the_whole_model_as_its_engine_runs_it(static_models, tmp_path, capsys):
+    pytest.importorskip("openvino")
+    assert main([str(static_models["one"]), str(static_models["one"]), "--tiles", "8",
+                 "--rounds", "1", "--openvino", "fp32"]) == 0
+    assert "| 8 | OpenVINO, whole model (FP32) |" in capsys.readouterr().out
