@@ -12,7 +12,7 @@ ONNX Runtime. OpenVINO BF16 on the LR-only model, LR 32, one thread, ``amx/2c``:
 
 Likewise ``terrain_terms_at_once`` (one broadcast product of the terrain head's coefficients,
 viewed as (N, K, O, H, W), with the K terrain fields, then a ReduceSum over K) helps ONNX
-Runtime by 1-4 % and slowed OpenVINO BF16 by 4-7 % on the default model: here it becomes one
+Runtime by 1-4 % and slowed OpenVINO BF16 by 4-10 % on the default model: here it becomes one
 product per field and a chain of sums again (the training form's terms, summed before they
 meet the output instead of after), checked at load like the rest.
 """
