@@ -83,7 +83,6 @@ def shuffles_as_moves(model: Any) -> int:
     return replaced
 
 
-
 def _terms_at_once(node: Any) -> tuple[Any, Any, int] | None:
     """(coefficients, terrain, K) when ``node`` is the ReduceSum of ``terrain_terms_at_once``:
     ReduceSum over axis 1, without keep_dims, of Reshape(coefficients (N, K * O, H, W)) to
