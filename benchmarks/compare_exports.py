@@ -57,7 +57,7 @@ class Runner:
         if openvino:
             from sr_runtime.engines.openvino import OpenVinoEngine
 
-            engine = OpenVinoEngine(model, threads=1, precision=openvino)
+            engine = OpenVinoEngine(model, threads=1, precision=openvino, static_cache=False)
             lr, statics = feed["lr"], {k: v for k, v in feed.items() if k != "lr"}
             self.openvino = (f"OpenVINO, whole model ({openvino.upper()})",
                              lambda: engine.infer(lr, **statics))

@@ -87,8 +87,9 @@ def test_compiles_per_window_shape_and_keeps_a_few(tmp_path):
     for shape in shapes:
         out = engine.infer(np.full(shape, 283.0, np.float32))
         assert out.shape == (1, 1, 2 * shape[2], 2 * shape[3])
-    assert len(engine._compiled) == openvino.SHAPE_CACHE
-    assert shapes[-1] in engine._compiled and shapes[0] not in engine._compiled
+    compiled = engine._whole.compiled  # keyed by the shapes of the model's inputs, in order
+    assert len(compiled) == openvino.SHAPE_CACHE
+    assert (shapes[-1],) in compiled and (shapes[0],) not in compiled
 
 
 def test_steps_in_flight_get_a_stream_and_a_request_each(tmp_path):
@@ -104,7 +105,7 @@ def test_steps_in_flight_get_a_stream_and_a_request_each(tmp_path):
     with ThreadPoolExecutor(4) as pool:  # more callers than requests: they wait their turn
         together = list(pool.map(lambda k: engine.infer(lr[k:k + 1]), range(len(lr))))
     np.testing.assert_allclose(np.concatenate(together), expected, atol=1e-4)
-    requests = engine._compiled[(1, 1, 14, 14)]
+    requests = engine._whole.compiled[((1, 1, 14, 14),)]
     held = [requests.get() for _ in range(2)]
     compiled = held[0].get_compiled_model()
     assert int(compiled.get_property("NUM_STREAMS")) == 2
@@ -408,3 +409,58 @@ def test_the_terrain_terms_run_one_product_per_field_and_give_the_same_output():
     reference = OnnxRuntimeEngine(OROGRAPHY_MODEL, static_cache=False).infer(lr, **feed)
     assert np.abs(engine.infer(lr, **feed) - reference).max() <= 1e-3
     assert OpenVinoEngine(LR_ONLY_MODEL, threads=1).terrain_terms_one_by_one == 0
+
+
+def _default_copy(folder: Path, parts: bool = True) -> Path:
+    """The shipped default model, with its static and step parts unless ``parts`` is False."""
+    import shutil
+
+    from sr_runtime.defaults import OROGRAPHY_MODEL
+    from sr_runtime.engines.static_part import part_paths
+
+    for source in (OROGRAPHY_MODEL, *(part_paths(OROGRAPHY_MODEL) if parts else ())):
+        shutil.copy(source, folder / source.name)
+    return folder / OROGRAPHY_MODEL.name
+
+
+def test_further_steps_run_the_step_part_with_the_whole_models_output(tmp_path):
+    """Like ONNX Runtime's: the first call with given static fields runs the whole model, every
+    further one the step part on the static part's kept tensors; both checked at load."""
+    from sr_runtime.synthetic import sample_feed
+
+    model = _default_copy(tmp_path)
+    engine = OpenVinoEngine(model, threads=1)
+    whole = OpenVinoEngine(model, threads=1, static_cache=False)
+    assert engine.static_cache is not None and "once per tile" in engine.static_part
+    assert whole.static_cache is None and "off" in whole.static_part
+    assert "static and step parts" in engine.parity and "parts" not in whole.parity
+    feed = sample_feed(engine.description, (10, 12), batch=1, seed=8)
+    lr = feed.pop("lr")
+    reference = OnnxRuntimeEngine(model, threads=1, static_cache=False).infer(lr, **feed)
+    outputs = [engine.infer(lr, **feed) for _ in range(3)]
+    assert (engine.static_cache.misses, engine.static_cache.hits) == (1, 1)
+    assert [(p.name, len(c.compiled)) for p, c in engine._parts.items()] == [
+        (model.name.replace(".onnx", ".static-part.onnx"), 2),  # the parity field's shape too
+        (model.name.replace(".onnx", ".step-part.onnx"), 2)]
+    for out in outputs:
+        assert np.abs(out - reference).max() <= 1e-3
+    np.testing.assert_array_equal(outputs[1], outputs[2])  # the kept tensors, reused
+    assert np.abs(outputs[2] - whole.infer(lr, **feed)).max() <= 1e-3  # parity tolerance
+    other = sample_feed(engine.description, (10, 12), batch=1, seed=9)  # other terrain
+    other.pop("lr")
+    for _ in range(2):
+        got = engine.infer(lr, **other)
+    expected = OnnxRuntimeEngine(model, threads=1, static_cache=False).infer(lr, **other)
+    assert np.abs(got - expected).max() <= 1e-3 and np.abs(got - reference).max() > 1e-2
+
+
+def test_without_parts_every_call_runs_the_whole_model(tmp_path):
+    engine = OpenVinoEngine(_default_copy(tmp_path, parts=False), threads=1)
+    assert engine.static_cache is None and "no " in engine.static_part
+    assert "parts" not in engine.parity
+
+
+@needs_bf16
+def test_bf16_parts_pass_the_parity_rule_at_load(tmp_path):
+    engine = OpenVinoEngine(_default_copy(tmp_path), threads=1, precision="bf16")
+    assert engine.static_cache is not None and "static and step parts" in engine.parity
