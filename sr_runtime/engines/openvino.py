@@ -26,7 +26,8 @@ BF16 1.6-1.9x faster than its FP32. Which one wins on a machine is measured by
   (:mod:`sr_runtime.engines.static_part`), the first call with given fields runs the whole
   model and every further one the step part alone, with the static part's tensors kept, as on
   ONNX Runtime; each part is compiled like the whole model (same precision, hint, streams and
-  graph moves) and checked at load against ONNX Runtime FP32 like it. OpenVINO BF16 on the
+  graph moves) and checked against ONNX Runtime FP32 like it, when a run first needs them (a
+  single step never compiles them). OpenVINO BF16 on the
   default model, one thread, ``avx512-bf16-vnni/2c``, 2026-12-06: 25.1 ms per further step
   against 30.6 ms per call at LR 32, 408 against 549 ms at LR 128 (``python
   benchmarks/bench_cpu_engines.py --cpu-time --rounds 5 --pause 0 --skip-demo --skip-shipped``).
@@ -262,7 +263,8 @@ class OpenVinoEngine(EngineBase):
             parts, self.static_part = find_parts(self.path, self.model_file_sha256)
             if parts is not None:
                 self.static_part = "computed once per tile, reused for every further step"
-                self.static_cache = StaticPartCache(parts, self._open_part)
+                self.static_cache = StaticPartCache(parts, self._open_part,
+                                                    check=self._check_parts)
         self.parity = self._check_parity(probe)
 
     @staticmethod
@@ -291,32 +293,34 @@ class OpenVinoEngine(EngineBase):
                 "INFERENCE_NUM_THREADS": str(self.threads)}
 
     def _check_parity(self, reference: Any) -> str:
-        """This engine against ONNX Runtime FP32 on a typical field, by the one comparator:
-        the whole model, and with parts the static part and step part one after the other."""
+        """This engine against ONNX Runtime FP32 on a typical field, by the one comparator (the
+        parts, if any, are checked on the same field when a run first needs them)."""
         from sr_runtime.synthetic import sample_feed
 
         feed = sample_feed(self.description, shape=(24, 24), batch=1, seed=3)
-        expected = reference.run(None, feed)[0]
-        runs: list[tuple[str, Callable[[dict[str, np.ndarray]], np.ndarray]]] = [
-            ("", self._run_whole)]
-        if self.static_cache is not None:
-            check = StaticPartCache(self.static_cache.parts, self._open_part)
-            check.infer(feed, self._run_whole)  # first sight: the whole model
-            runs.append((" (static and step parts)", lambda f: check.infer(f, self._run_whole)))
+        self._parity_case = (feed, reference.run(None, feed)[0])
+        return "parity vs ONNX Runtime FP32: " + self._parity_line(self._run_whole, "")
+
+    def _check_parts(self, run_parts: Callable[[dict[str, np.ndarray]], np.ndarray]) -> None:
+        """The static and step parts, one after the other, against ONNX Runtime FP32 on the
+        load-time parity field (:class:`StaticPartCache` calls this once, before using them)."""
+        self.parity += "; static and step parts " + self._parity_line(
+            run_parts, " (static and step parts)")
+
+    def _parity_line(self, run: Callable[[dict[str, np.ndarray]], np.ndarray],
+                     label: str) -> str:
+        feed, expected = self._parity_case
+        result = compare(expected, run(feed), with_ssim=False)
         rule = (GateRule(max_abs=PARITY_TOLERANCE_K) if self.precision == "fp32"
                 else GateRule(rmse=REDUCED_MAX_RMSE_K))
         units = self.description.variables[0].units
-        lines = []
-        for label, run in runs:
-            result = compare(expected, run(feed), with_ssim=False)
-            failures = rule.failures(result, units=units)
-            if failures:
-                raise AccuracyGateError(f"OpenVINO {self.precision}{label} disagrees with ONNX "
-                                        f"Runtime FP32 on {self.model_file.name}: {failures[0]}; "
-                                        "use --backend onnxruntime and report it with `sr-export "
-                                        "inspect` output")
-            lines.append(f"{label.strip(' ()') or 'whole model'} {result.line(units)}")
-        return "parity vs ONNX Runtime FP32: " + "; ".join(lines)
+        failures = rule.failures(result, units=units)
+        if failures:
+            raise AccuracyGateError(f"OpenVINO {self.precision}{label} disagrees with ONNX "
+                                    f"Runtime FP32 on {self.model_file.name}: {failures[0]}; use "
+                                    "--backend onnxruntime and report it with `sr-export "
+                                    "inspect` output")
+        return result.line(units)
 
     def infer(self, lr: np.ndarray, **inputs: np.ndarray) -> np.ndarray:
         wanted = {HR_STATIC_INPUT} if self.description.static_inputs else set()

@@ -116,8 +116,11 @@ class _Entry:
 class StaticPartCache:
     """Runs a model as its static and step parts, keeping the static part's tensors per tile.
 
-    ``open_part`` opens an ONNX Runtime session on a part file (the engine's own options), on
-    the first call that needs it. Thread-safe: a multi-step run calls it from several threads.
+    ``open_part`` opens a session on a part file (the engine's own options; anything with
+    ONNX Runtime's ``run(names, feed)``), on the first call that needs it; ``check``, if
+    given, is then called once with a function that runs a feed through both parts, and may
+    raise to refuse them (an engine whose parts are not bit-identical checks them there, so a
+    single step never pays for it). Thread-safe: a multi-step run calls it from several threads.
     ``hits``/``misses`` count the calls that reused or computed a static part. A run whose
     tiles do not fit in the budget (an entry evicted before it was ever reused, or one larger
     than the budget) would only copy: caching then stops (``stopped`` says why), its memory is
@@ -125,10 +128,13 @@ class StaticPartCache:
     """
 
     def __init__(self, parts: SplitParts, open_part: Callable[[Path], Any],
-                 budget_bytes: int = CACHE_BUDGET_BYTES) -> None:
+                 budget_bytes: int = CACHE_BUDGET_BYTES,
+                 check: Callable[[Callable[[dict[str, np.ndarray]], np.ndarray]], None]
+                 | None = None) -> None:
         self.parts = parts
         self.budget_bytes = budget_bytes
         self._open_part = open_part
+        self._check = check
         self._sessions: tuple[Any, Any] | None = None
         self._lock = threading.Lock()
         self._entries: OrderedDict[tuple, list[_Entry]] = OrderedDict()
@@ -161,17 +167,29 @@ class StaticPartCache:
             return run_whole(feed)
         static_session, step_session = self._open()
         if entry is None:
-            outputs = static_session.run(list(self.parts.cuts), fields)
-            entry = self._store(key, fields, dict(zip(self.parts.cuts, outputs, strict=True)))
-        step_feed = {LR_INPUT: feed[LR_INPUT], **entry.cuts,
+            entry = self._store(key, fields, self._cuts(static_session, fields))
+        return self._step(step_session, feed, entry.cuts)
+
+    def _cuts(self, static_session: Any, fields: dict[str, np.ndarray]
+              ) -> dict[str, np.ndarray]:
+        outputs = static_session.run(list(self.parts.cuts), fields)
+        return dict(zip(self.parts.cuts, outputs, strict=True))
+
+    def _step(self, step_session: Any, feed: dict[str, np.ndarray],
+              cuts: dict[str, np.ndarray]) -> np.ndarray:
+        step_feed = {LR_INPUT: feed[LR_INPUT], **cuts,
                      **{name: feed[name] for name in self.parts.step_static_inputs}}
         return step_session.run(None, step_feed)[0]
 
     def _open(self) -> tuple[Any, Any]:
         with self._lock:
             if self._sessions is None:
-                self._sessions = (self._open_part(self.parts.static_path),
-                                  self._open_part(self.parts.step_path))
+                sessions = (self._open_part(self.parts.static_path),
+                            self._open_part(self.parts.step_path))
+                if self._check is not None:  # raises to refuse them: nothing is kept then
+                    self._check(lambda feed: self._step(sessions[1], feed, self._cuts(
+                        sessions[0], {name: feed[name] for name in self.parts.static_inputs})))
+                self._sessions = sessions
             return self._sessions
 
     def _lookup(self, key: tuple, fields: dict[str, np.ndarray]) -> _Entry | None:

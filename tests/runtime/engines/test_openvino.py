@@ -433,12 +433,14 @@ def test_further_steps_run_the_step_part_with_the_whole_models_output(tmp_path):
     whole = OpenVinoEngine(model, threads=1, static_cache=False)
     assert engine.static_cache is not None and "once per tile" in engine.static_part
     assert whole.static_cache is None and "off" in whole.static_part
-    assert "static and step parts" in engine.parity and "parts" not in whole.parity
+    assert "parts" not in engine.parity and not engine._parts  # a single step: none compiled
     feed = sample_feed(engine.description, (10, 12), batch=1, seed=8)
     lr = feed.pop("lr")
     reference = OnnxRuntimeEngine(model, threads=1, static_cache=False).infer(lr, **feed)
     outputs = [engine.infer(lr, **feed) for _ in range(3)]
     assert (engine.static_cache.misses, engine.static_cache.hits) == (1, 1)
+    assert "; static and step parts max abs" in engine.parity  # checked before first use
+    assert "parts" not in whole.parity
     assert [(p.name, len(c.compiled)) for p, c in engine._parts.items()] == [
         (model.name.replace(".onnx", ".static-part.onnx"), 2),  # the parity field's shape too
         (model.name.replace(".onnx", ".step-part.onnx"), 2)]
@@ -461,6 +463,12 @@ def test_without_parts_every_call_runs_the_whole_model(tmp_path):
 
 
 @needs_bf16
-def test_bf16_parts_pass_the_parity_rule_at_load(tmp_path):
+def test_bf16_parts_pass_the_parity_rule_before_their_first_use(tmp_path):
+    from sr_runtime.synthetic import sample_feed
+
     engine = OpenVinoEngine(_default_copy(tmp_path), threads=1, precision="bf16")
+    feed = sample_feed(engine.description, (10, 12), batch=1, seed=8)
+    lr = feed.pop("lr")
+    for _ in range(2):
+        engine.infer(lr, **feed)
     assert engine.static_cache is not None and "static and step parts" in engine.parity

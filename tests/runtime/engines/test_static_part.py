@@ -153,3 +153,38 @@ def test_a_range_run_gives_the_same_store_with_and_without_the_parts(default_cop
         parts, whole = stores["parts"][name].values, stores["whole"][name].values
         assert parts.shape[0] == 4 and np.isfinite(parts).all()
         assert np.abs(parts - whole).max() <= 1e-4
+
+
+def test_a_check_that_refuses_the_parts_keeps_none_of_them(default_copy):
+    """An engine's ``check`` runs once, before the parts are first used, through both parts;
+    if it raises, the call fails with its error and the parts are not kept."""
+    from sr_runtime.engines.onnxruntime import open_session
+    from sr_runtime.engines.static_part import find_parts
+    from sr_runtime.paths import sha256_file
+
+    parts, _ = find_parts(default_copy, sha256_file(default_copy))
+    assert parts is not None
+    whole = OnnxRuntimeEngine(default_copy, threads=1, static_cache=False)
+    lr, static = _inputs(5)
+    seen: list[float] = []
+
+    def check(run_parts):
+        got = run_parts({"lr": lr, "hr_static": static})
+        seen.append(float(np.abs(got - whole.infer(lr, hr_static=static)).max()))
+
+    cache = StaticPartCache(parts, lambda path: open_session(path, threads=1), check=check)
+    for _ in range(3):
+        out = cache.infer({"lr": lr, "hr_static": static}, lambda f: whole.infer(
+            f["lr"], hr_static=f["hr_static"]))
+    assert seen == [0.0] and cache.hits == 1  # checked once, bit for bit, then used
+    np.testing.assert_array_equal(out, whole.infer(lr, hr_static=static))
+
+    def refuse(run_parts):
+        raise RuntimeError("parts disagree")
+
+    refusing = StaticPartCache(parts, lambda path: open_session(path, threads=1), check=refuse)
+    refusing.infer({"lr": lr, "hr_static": static}, lambda f: whole.infer(
+        f["lr"], hr_static=f["hr_static"]))  # first sight: the whole model, no check
+    with pytest.raises(RuntimeError, match="parts disagree"):
+        refusing.infer({"lr": lr, "hr_static": static}, lambda f: f)
+    assert refusing._sessions is None
