@@ -176,13 +176,16 @@ class _Compiled:
         model = self._model.clone()
         model.reshape({name: list(shape) for name, shape in zip(self.inputs, shapes,
                                                                 strict=True)})
-        lr_shape = dict(zip(self.inputs, shapes, strict=True)).get(LR_INPUT, shapes[0])
+        by_name = dict(zip(self.inputs, shapes, strict=True))
+        what = (f"LR shape {'x'.join(map(str, by_name[LR_INPUT]))}" if LR_INPUT in by_name
+                else "input shapes " + ", ".join(f"{name} {'x'.join(map(str, shape))}"
+                                                 for name, shape in by_name.items()))
         try:
             compiled = _core().compile_model(model, "CPU", engine.config)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise EngineUnavailableError(f"OpenVINO cannot compile {self.label} for LR shape "
-                                         f"{'x'.join(map(str, lr_shape))}: {first}") from exc
+            raise EngineUnavailableError(f"OpenVINO cannot compile {self.label} for {what}: "
+                                         f"{first}") from exc
         ran = compiled.get_property("INFERENCE_PRECISION_HINT")
         if ran != getattr(_import().Type, _OV_PRECISION[engine.precision]):
             # OpenVINO overrode the hint: never run a precision that was not asked for
@@ -252,8 +255,6 @@ class OpenVinoEngine(EngineBase):
         #: terrain_terms_at_once (ONNX Runtime's fast form) as one product per field
         self.terrain_terms_one_by_one = terrain_terms_one_by_one(model)
         self._whole = _Compiled(self, model, self.model_file.name)
-        self._parts: dict[Path, _Compiled] = {}
-        self._parts_lock = threading.Lock()
         self.static_cache: StaticPartCache | None = None
         if not self.description.static_inputs:
             self.static_part = "the model takes no static fields"
@@ -276,14 +277,12 @@ class OpenVinoEngine(EngineBase):
             raise UsageError(f"OpenVINO cannot load {path}: {first}") from exc
 
     def _open_part(self, path: Path) -> _Compiled:
-        """A part file as this engine runs it (the whole model's graph moves; one per path)."""
-        with self._parts_lock:
-            if path not in self._parts:
-                model = self._read(path)
-                shuffles_as_moves(model)
-                terrain_terms_one_by_one(model)
-                self._parts[path] = _Compiled(self, model, path.name)
-            return self._parts[path]
+        """A part file as this engine runs it, with the whole model's graph moves
+        (:class:`StaticPartCache` opens each part once)."""
+        model = self._read(path)
+        shuffles_as_moves(model)
+        terrain_terms_one_by_one(model)
+        return _Compiled(self, model, path.name)
 
     @property
     def config(self) -> dict[str, str]:
@@ -341,5 +340,4 @@ class OpenVinoEngine(EngineBase):
     def close(self) -> None:
         # OpenVINO frees a compiled model with its last reference
         self._whole.compiled.clear()
-        self._parts.clear()
-        self.static_cache = None
+        self.static_cache = None  # and with it the compiled parts

@@ -433,7 +433,8 @@ def test_further_steps_run_the_step_part_with_the_whole_models_output(tmp_path):
     whole = OpenVinoEngine(model, threads=1, static_cache=False)
     assert engine.static_cache is not None and "once per tile" in engine.static_part
     assert whole.static_cache is None and "off" in whole.static_part
-    assert "parts" not in engine.parity and not engine._parts  # a single step: none compiled
+    assert engine.static_cache is not None
+    assert "parts" not in engine.parity and engine.static_cache._sessions is None  # none yet
     feed = sample_feed(engine.description, (10, 12), batch=1, seed=8)
     lr = feed.pop("lr")
     reference = OnnxRuntimeEngine(model, threads=1, static_cache=False).infer(lr, **feed)
@@ -441,7 +442,7 @@ def test_further_steps_run_the_step_part_with_the_whole_models_output(tmp_path):
     assert (engine.static_cache.misses, engine.static_cache.hits) == (1, 1)
     assert "; static and step parts max abs" in engine.parity  # checked before first use
     assert "parts" not in whole.parity
-    assert [(p.name, len(c.compiled)) for p, c in engine._parts.items()] == [
+    assert [(c.label, len(c.compiled)) for c in engine.static_cache._sessions] == [
         (model.name.replace(".onnx", ".static-part.onnx"), 2),  # the parity field's shape too
         (model.name.replace(".onnx", ".step-part.onnx"), 2)]
     for out in outputs:
